@@ -1,0 +1,68 @@
+"""Fixtures shared by every test package: real PostgreSQL and Redis, and two onboarded counties."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.test import Client
+
+from banchengshi.tenancy import switch_to_public
+from tenants.config import county_config_read
+from tenants.models import County
+from tenants.services import county_onboard
+
+
+def county_config_path(slug: str) -> Path:
+    return Path(settings.COUNTY_CONFIG_DIR) / f"{slug}.yaml"
+
+
+@pytest.fixture(scope="session")
+def two_counties(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> tuple[County, County]:
+    """城中区 and 龙井市, onboarded once for the session from their shipped configuration files."""
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        chengzhong = county_onboard(config=county_config_read(county_config_path("chengzhong"))).county
+        longjing = county_onboard(config=county_config_read(county_config_path("longjing"))).county
+    return chengzhong, longjing
+
+
+@pytest.fixture
+def county_a(two_counties: tuple[County, County], db: None) -> County:
+    return two_counties[0]
+
+
+@pytest.fixture
+def county_b(two_counties: tuple[County, County], db: None) -> County:
+    return two_counties[1]
+
+
+def host_of(county: County) -> str:
+    return f"{county.slug}.{settings.COUNTY_DOMAIN_SUFFIX}"
+
+
+@pytest.fixture
+def client_for() -> object:
+    """``client_for(county)`` is a test client whose requests go to that county's host."""
+
+    def make(county: County | None) -> Client:
+        host = host_of(county) if county is not None else settings.COUNTY_DOMAIN_SUFFIX
+        return Client(HTTP_HOST=host)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _back_to_public_schema() -> Iterator[None]:
+    # A test that switched to a county must not leak that schema into the next test.
+    yield
+    switch_to_public()
+
+
+@pytest.fixture
+def clean_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()

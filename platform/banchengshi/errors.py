@@ -1,0 +1,104 @@
+"""One error family for the whole platform and the API handler that renders it.
+
+Every domain defines a ``StrEnum`` of stable codes (``tenants.errors.TenantsErrorCode``...) and
+raises ``ApplicationError`` (or a subclass) with a Chinese message for people.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """A failure the caller can act on: a stable ``code`` for programs, a ``message`` for people."""
+
+    http_status: int = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        code: StrEnum,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = str(message)
+        self.details = details or []
+        if http_status is not None:
+            self.http_status = http_status
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": str(self.code), "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class PlatformErrorCode(StrEnum):
+    VALIDATION = "validation_error"
+    NOT_FOUND = "not_found"
+    PERMISSION_DENIED = "permission_denied"
+    NOT_AUTHENTICATED = "not_authenticated"
+    CONFLICT = "conflict"
+    THROTTLED = "throttled"
+    ERROR = "error"
+    MISSING_TENANT = "platform.missing_tenant"
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render every API error as ``{"error": {"code", "message", "details"?}}``."""
+    if isinstance(exc, ApplicationError):
+        return Response({"error": exc.as_dict()}, status=exc.http_status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    code = _DRF_CODES.get(type(exc), PlatformErrorCode.ERROR)
+    if isinstance(exc, exceptions.ValidationError):
+        body = {
+            "code": str(PlatformErrorCode.VALIDATION),
+            "message": str(exceptions.ValidationError.default_detail),
+            "details": _flatten(exc.detail),
+        }
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        body = {"code": str(code), "message": str(detail)}
+    response.data = {"error": body}
+    return response
+
+
+_DRF_CODES: dict[type[Exception], PlatformErrorCode] = {
+    exceptions.NotFound: PlatformErrorCode.NOT_FOUND,
+    exceptions.PermissionDenied: PlatformErrorCode.PERMISSION_DENIED,
+    exceptions.NotAuthenticated: PlatformErrorCode.NOT_AUTHENTICATED,
+    exceptions.AuthenticationFailed: PlatformErrorCode.NOT_AUTHENTICATED,
+    exceptions.Throttled: PlatformErrorCode.THROTTLED,
+}
+
+
+def _flatten(detail: Any, path: str = "") -> list[dict[str, Any]]:
+    """DRF's nested error dict as a flat list of ``{"field", "code", "message"}``."""
+    if isinstance(detail, dict):
+        out: list[dict[str, Any]] = []
+        for key, value in detail.items():
+            out += _flatten(value, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(detail, list):
+        out = []
+        for index, value in enumerate(detail):
+            nested = isinstance(value, dict | list)
+            out += _flatten(value, f"{path}[{index}]" if nested else path)
+        return out
+    return [{"field": path or "non_field_errors", "code": getattr(detail, "code", "invalid"), "message": str(detail)}]

@@ -1,0 +1,17 @@
+"""Every periodic schedule of the platform, in one place.
+
+Work over all counties is scheduled as ``platform.dispatch_to_counties`` with the county task's
+name, never as a county task directly (it would run without a county and be refused).
+"""
+
+from typing import Any
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "county-heartbeat": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="*/5"),
+        "args": ("core.county_heartbeat",),
+    },
+}

@@ -1,0 +1,188 @@
+"""Settings shared by every environment. Each value that differs per deployment comes from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from banchengshi.env import celery_broker_url, database_from_url, env_bool, env_int, env_list, env_str
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+SECRET_KEY = env_str("SECRET_KEY", "insecure-local-key-never-used-in-production")
+DEBUG = env_bool("DEBUG", False)
+
+# Counties are served at <slug>.<suffix>; the console at the bare suffix. A leading dot admits
+# every county subdomain without listing thousands of hosts.
+COUNTY_DOMAIN_SUFFIX = env_str("COUNTY_DOMAIN_SUFFIX", "localhost")
+CONSOLE_HOSTS = env_list("CONSOLE_HOSTS", [COUNTY_DOMAIN_SUFFIX])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [COUNTY_DOMAIN_SUFFIX, f".{COUNTY_DOMAIN_SUFFIX}"])
+
+# django-tenants: apps in SHARED_APPS get tables in the public schema, apps in TENANT_APPS in
+# every county schema. Accounts, sessions and permissions are in both on purpose: operators live
+# in public, a county's staff live in the county, and a session only exists where it was made.
+SHARED_APPS = [
+    "django_tenants",
+    "banchengshi.core",
+    "tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "banchengshi.accounts",
+    "rest_framework",
+    "drf_spectacular",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "banchengshi.accounts",
+    "casework",
+    "sla",
+    "notifications",
+    "reporting",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.County"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "banchengshi.urls_public"
+ROOT_URLCONF = "banchengshi.urls_tenant"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+TENANT_LIMIT_SET_CALLS = True
+
+MIDDLEWARE = [
+    # Probes reach pods by address, not by a county host: answer them before tenant routing.
+    "banchengshi.core.middleware.HealthCheckMiddleware",
+    "banchengshi.core.middleware.CountyRoutingMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "banchengshi.wsgi.application"
+ASGI_APPLICATION = "banchengshi.asgi.application"
+
+CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60)
+DATABASES = {
+    "default": database_from_url(
+        env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/banchengshi"), conn_max_age=CONN_MAX_AGE
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Every key carries the county schema, so one county never reads another's entries.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "KEY_PREFIX": "bcs",
+    }
+}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+# Sessions live in the schema where they were made and their cookies are host-only: a login at
+# one county's host is neither sent to nor valid at another's.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文")]
+LOCALE_PATHS = [PROJECT_ROOT / "locale"]
+USE_I18N = True
+TIME_ZONE = "Asia/Shanghai"
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(PROJECT_ROOT / "var" / "static")))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(PROJECT_ROOT / "var" / "media")))
+# Stored files go under MEDIA_ROOT/<schema>/, so county files never share a directory.
+MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
+STORAGES = {
+    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "banchengshi.errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "办成事 API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Celery: the broker is Redis; tasks are acknowledged after they run and one is prefetched at a
+# time, so a worker that dies mid-task leaves it to another worker instead of losing it.
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
+
+# County configuration files shipped with the platform (the three demo counties).
+COUNTY_CONFIG_DIR = PROJECT_ROOT / "tenants" / "counties"
+DEMO_ACCOUNTS_ALLOWED = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # The embedded PostgreSQL narrates every start and stop at INFO.
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}
+
+SENTRY_DSN = env_str("SENTRY_DSN", "")

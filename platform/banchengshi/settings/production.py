@@ -1,0 +1,21 @@
+"""Production settings: everything from the environment, nothing embedded, no demo accounts."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from banchengshi.env import env_bool, env_int, env_str
+from banchengshi.settings.base import *  # noqa: F403
+
+DEBUG = False
+DEMO_ACCOUNTS_ALLOWED = False
+SECRET_KEY = env_str("SECRET_KEY")
+if SECRET_KEY.startswith("insecure"):
+    raise ImproperlyConfigured("SECRET_KEY must be set to a real secret in production.")
+env_str("DATABASE_URL")
+env_str("REDIS_URL")
+
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+SECURE_CONTENT_TYPE_NOSNIFF = True

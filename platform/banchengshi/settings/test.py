@@ -1,0 +1,27 @@
+"""Settings for the test suite: real PostgreSQL and Redis, embedded when no URL is given."""
+
+import os
+
+from banchengshi.env import celery_broker_url, database_from_url, redis_url_with_db
+from banchengshi.settings.base import *  # noqa: F403
+from banchengshi.settings.base import CONN_MAX_AGE, PROJECT_ROOT
+
+DEBUG = False
+DEMO_ACCOUNTS_ALLOWED = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
+MEDIA_ROOT = PROJECT_ROOT / "var" / "test-media"
+
+if not os.environ.get("DATABASE_URL"):
+    from banchengshi import embedded
+
+    DATABASES = {"default": database_from_url(embedded.postgres_url(), conn_max_age=CONN_MAX_AGE)}
+
+if not os.environ.get("REDIS_URL"):
+    from banchengshi import embedded
+
+    REDIS_URL = embedded.redis_url()
+
+# A separate Redis database keeps test keys away from a developer's running platform.
+REDIS_URL = redis_url_with_db(REDIS_URL, 15)
+CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+CELERY_BROKER_URL = celery_broker_url(REDIS_URL)

@@ -1,0 +1,13 @@
+"""Typed access to the schema the database connection is in (django-tenants adds it untyped)."""
+
+from typing import Any, cast
+
+from django.db import connection
+
+
+def current_schema() -> str:
+    return str(cast(Any, connection).schema_name)
+
+
+def switch_to_public() -> None:
+    cast(Any, connection).set_schema_to_public()

@@ -1,0 +1,53 @@
+"""Writes to a county's deadline configuration."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from banchengshi.sync import ChangeSummary, sync_rows
+from sla.models import DeadlineRule, LocalHoliday, OfficeHours
+
+
+@dataclass(frozen=True)
+class DeadlineRuleSpec:
+    code: str
+    name: str
+    clock: str
+    unit: str
+    amount: int = 0
+    kind_code: str = ""
+    category_code: str = ""
+    cause_side: str = ""
+    cause_code: str = ""
+    department_code: str = ""
+
+
+@dataclass(frozen=True)
+class LocalHolidaySpec:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class OfficeHoursSpec:
+    key: str
+    start: datetime.time
+    end: datetime.time
+
+
+@transaction.atomic
+def deadline_configuration_apply(
+    *,
+    rules: list[DeadlineRuleSpec],
+    holidays: list[LocalHolidaySpec],
+    office_hours: list[OfficeHoursSpec],
+) -> ChangeSummary:
+    """Make the current county's deadline rules, local holidays and office hours match the specs."""
+    return (
+        sync_rows(model=DeadlineRule, specs=rules)
+        + sync_rows(model=LocalHoliday, specs=holidays, key="key")
+        + sync_rows(model=OfficeHours, specs=office_hours, key="key")
+    )

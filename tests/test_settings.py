@@ -1,0 +1,57 @@
+"""Settings that close the known traps of a schema-per-county deployment."""
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cookies_are_host_only_and_connections_finite():
+    assert settings.SESSION_COOKIE_DOMAIN is None
+    assert settings.CSRF_COOKIE_DOMAIN is None
+    assert 0 < settings.DATABASES["default"]["CONN_MAX_AGE"] <= 600
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True
+
+
+def test_cache_keys_and_files_are_per_county():
+    assert settings.CACHES["default"]["KEY_FUNCTION"] == "django_tenants.cache.make_key"
+    assert settings.STORAGES["default"]["BACKEND"] == "django_tenants.files.storage.TenantFileSystemStorage"
+
+
+def test_staff_accounts_and_sessions_exist_in_every_county_schema():
+    for app in ("banchengshi.accounts", "django.contrib.auth", "django.contrib.sessions"):
+        assert app in settings.TENANT_APPS and app in settings.SHARED_APPS
+
+
+def test_production_settings_refuse_to_start_without_secrets():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}}
+    env["DJANGO_SETTINGS_MODULE"] = "banchengshi.settings.production"
+    code = "import django; django.setup()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_have_no_demo_accounts():
+    env = {"SECRET_KEY": "x" * 50, "DATABASE_URL": "postgresql://u@db/x", "REDIS_URL": "redis://r:6379/0"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        module = importlib.import_module("banchengshi.settings.production")
+        module = importlib.reload(module)
+        assert module.DEMO_ACCOUNTS_ALLOWED is False
+        assert module.SESSION_COOKIE_SECURE is True
+        assert module.DEBUG is False
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
