@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
@@ -66,7 +66,9 @@ def county_onboard(*, config: CountyConfig) -> OnboardResult:
         if county_created or changed_fields:
             county.save()
 
-        schema_created = bool(county.create_schema(check_if_exists=True, verbosity=0))
+        schema_created = not schema_exists(county.schema_name)
+        if schema_created:
+            county.create_schema(check_if_exists=True, verbosity=0)
         domain_changed = _domain_sync(county)
         with tenant_context(county):
             changes = reference_data_apply(

@@ -10,6 +10,9 @@ DEBUG = False
 DEMO_ACCOUNTS_ALLOWED = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
 MEDIA_ROOT = PROJECT_ROOT / "var" / "test-media"
+# Serve static files from the apps' folders; tests never run collectstatic.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
 
 if not os.environ.get("DATABASE_URL"):
     from banchengshi import embedded
