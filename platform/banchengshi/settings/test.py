@@ -13,6 +13,7 @@ MEDIA_ROOT = PROJECT_ROOT / "var" / "test-media"
 # Serve static files from the apps' folders; tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+STATIC_ROOT = None  # type: ignore[assignment]
 
 if not os.environ.get("DATABASE_URL"):
     from banchengshi import embedded
