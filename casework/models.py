@@ -1,6 +1,10 @@
 """A county's casework data. Every table here lives in the county's own schema."""
 
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -78,3 +82,362 @@ class Cause(ReferenceData):
     class Meta(ReferenceData.Meta):
         verbose_name = _("cause")
         verbose_name_plural = _("causes")
+
+
+class StaffRole(models.TextChoices):
+    WINDOW_CLERK = "window_clerk", _("Window clerk")
+    DEPARTMENT_HANDLER = "department_handler", _("Department handler")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    LEADER = "leader", _("Leader")
+    AUDITOR = "auditor", _("Auditor")
+    COUNTY_ADMIN = "county_admin", _("County administrator")
+
+
+class StaffProfile(models.Model):
+    """What a county staff account may do in casework; a handler belongs to one department."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
+    role = models.CharField(_("role"), max_length=24, choices=StaffRole.choices)
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), on_delete=models.PROTECT, null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(role="department_handler") | models.Q(department__isnull=False),
+                name="handler_has_department",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+
+class CaseStatus(models.TextChoices):
+    REGISTERED = "registered", _("Registered")
+    ACCEPTED = "accepted", _("Accepted")
+    NOT_ACCEPTED = "not_accepted", _("Not accepted")
+    ASSIGNED = "assigned", _("Assigned to departments")
+    PROCESSED = "processed", _("Handled by departments")
+    WAITING_MATERIALS = "waiting_materials", _("Waiting for materials")
+    ESCALATED = "escalated", _("Escalated")
+    REPLIED = "replied", _("Replied")
+    FOLLOWED_UP = "followed_up", _("Followed up")
+    REOPENED = "reopened", _("Reopened")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    ARCHIVED = "archived", _("Archived")
+
+
+OPEN_STATUSES = frozenset(
+    {
+        CaseStatus.REGISTERED,
+        CaseStatus.ACCEPTED,
+        CaseStatus.ASSIGNED,
+        CaseStatus.PROCESSED,
+        CaseStatus.WAITING_MATERIALS,
+        CaseStatus.ESCALATED,
+        CaseStatus.REOPENED,
+    }
+)
+
+
+class Channel(models.TextChoices):
+    WINDOW = "window", _("Window")
+    HOTLINE = "hotline_12345", _("12345 hotline")
+    ONLINE = "online", _("Online")
+    PROXY = "proxy", _("Assisted (帮代办)")
+    HOME_VISIT = "home_visit", _("Home visit")
+
+
+class CaseSequence(models.Model):
+    """The last case number given out per year; incremented under a row lock, so numbers never clash."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
+
+class Case(models.Model):
+    """A matter a citizen or company could not get done, from registration to archive."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(_("case number"), max_length=24, unique=True)
+    tracking_code = models.CharField(_("tracking code"), max_length=12, unique=True)
+    matter = models.CharField(_("matter"), max_length=200)
+    description = models.TextField(_("what happened"))
+    citizen_name = models.CharField(_("citizen name"), max_length=64)
+    citizen_phone = models.CharField(_("citizen phone"), max_length=20)
+    company_name = models.CharField(_("company"), max_length=128, blank=True)
+    window = models.ForeignKey(Window, verbose_name=_("window"), on_delete=models.PROTECT, null=True, blank=True)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    kind = models.ForeignKey(RequestKind, verbose_name=_("request kind"), on_delete=models.PROTECT)
+    category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.PROTECT, null=True, blank=True)
+    cause = models.ForeignKey(Cause, verbose_name=_("cause"), on_delete=models.PROTECT, null=True, blank=True)
+    departments_involved = models.ManyToManyField(
+        Department, verbose_name=_("departments involved"), related_name="cases_involved", blank=True
+    )
+    is_urgent = models.BooleanField(_("urgent"), default=False)
+    status = models.CharField(_("status"), max_length=20, choices=CaseStatus.choices, default=CaseStatus.REGISTERED)
+    paused_from = models.CharField(max_length=20, choices=CaseStatus.choices, blank=True)
+    # Bumped by every change; a write naming an older version is refused (409), so two clerks
+    # acting on the same case at once cannot both win.
+    version = models.PositiveIntegerField(default=1)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+    escalation_level = models.CharField(_("escalated to"), max_length=64, blank=True)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    replied_at = models.DateTimeField(_("replied at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # Filled by the SLA engine.
+    reply_due_at = models.DateTimeField(_("reply due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        ordering = ["-registered_at"]
+        indexes = [
+            models.Index(fields=["status", "-registered_at"], name="case_status_registered"),
+            models.Index(fields=["-registered_at"], name="case_registered"),
+            models.Index(fields=["citizen_phone"], name="case_phone"),
+            models.Index(fields=["resolution_due_at"], name="case_resolution_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class CaseEvent(models.Model):
+    """One line of a case's timeline. Append-only: the database refuses updates and deletes."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True)
+    actor_label = models.CharField(max_length=64)
+    action = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=20, choices=CaseStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=CaseStatus.choices, blank=True)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"], name="case_event_case_at")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.action}"
+
+
+class AssignmentRole(models.TextChoices):
+    LEAD = "lead", _("Lead (主办)")
+    CO_HANDLER = "co_handler", _("Co-handler (协办)")
+
+
+class AssignmentStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    RETURNED = "returned", _("Returned")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class Assignment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="assignments")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="assignments")
+    role = models.CharField(_("role"), max_length=12, choices=AssignmentRole.choices)
+    status = models.CharField(
+        _("status"), max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.PENDING
+    )
+    instructions = models.TextField(_("instructions"), blank=True)
+    result = models.TextField(_("result"), blank=True)
+    return_reason = models.TextField(_("reason for return"), blank=True)
+    assigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    assigned_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["assigned_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "department"], condition=models.Q(status="pending"), name="one_pending_per_department"
+            ),
+            models.UniqueConstraint(
+                fields=["case"], condition=models.Q(status="pending", role="lead"), name="one_pending_lead"
+            ),
+        ]
+        indexes = [models.Index(fields=["department", "status"], name="assignment_department_status")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} → {self.department_id}"
+
+
+class ReplyMethod(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    SMS = "sms", _("SMS")
+    IN_PERSON = "in_person", _("In person")
+    WRITTEN = "written", _("Written")
+
+
+class Reply(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="replies")
+    method = models.CharField(_("method"), max_length=12, choices=ReplyMethod.choices)
+    content = models.TextField(_("content"))
+    replied_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    replied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["replied_at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.method}"
+
+
+class FollowUpOutcome(models.TextChoices):
+    SOLVED = "solved", _("Solved")
+    NOT_SOLVED = "not_solved", _("Not solved")
+
+
+class FollowUp(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups")
+    outcome = models.CharField(_("outcome"), max_length=12, choices=FollowUpOutcome.choices)
+    note = models.TextField(_("note"), blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.outcome}"
+
+
+class RatingLevel(models.IntegerChoices):
+    """The five 好差评 levels; the lower two are 差评."""
+
+    VERY_SATISFIED = 5, _("Very satisfied")
+    SATISFIED = 4, _("Satisfied")
+    BASICALLY_SATISFIED = 3, _("Basically satisfied")
+    DISSATISFIED = 2, _("Dissatisfied")
+    VERY_DISSATISFIED = 1, _("Very dissatisfied")
+
+
+BAD_RATING_MAX = RatingLevel.DISSATISFIED
+
+
+class RatingSource(models.TextChoices):
+    FOLLOW_UP = "follow_up", _("Follow-up call")
+    CITIZEN = "citizen", _("Citizen page")
+    EXTERNAL = "external", _("好差评 system")
+
+
+class Rating(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="ratings")
+    level = models.PositiveSmallIntegerField(_("rating"), choices=RatingLevel.choices)
+    comment = models.TextField(_("comment"), blank=True)
+    source = models.CharField(_("source"), max_length=12, choices=RatingSource.choices)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.level}"
+
+    @property
+    def is_bad(self) -> bool:
+        return self.level <= BAD_RATING_MAX
+
+
+class Attachment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to="cases/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RECTIFIED = "rectified", _("Rectified")
+    VERIFIED = "verified", _("Verified by look-back")
+    RELAPSED = "relapsed", _("Did not hold")
+
+
+class Finding(models.Model):
+    """A row of the rectification ledger (整改台账): a systemic cause found in one or more cases."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(_("title"), max_length=200)
+    cause = models.ForeignKey(Cause, verbose_name=_("cause"), on_delete=models.PROTECT)
+    department = models.ForeignKey(Department, verbose_name=_("department"), on_delete=models.PROTECT)
+    required_change = models.TextField(_("what must change"))
+    due_date = models.DateField(_("due date"))
+    status = models.CharField(_("status"), max_length=12, choices=FindingStatus.choices, default=FindingStatus.OPEN)
+    cases = models.ManyToManyField(Case, related_name="findings", verbose_name=_("cases"))
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class FindingAction(models.Model):
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="actions")
+    description = models.TextField(_("action taken"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.finding_id} {self.at:%Y-%m-%d}"
+
+
+class LookBack(models.Model):
+    """回头看: a later check that a rectification held."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="look_backs")
+    held = models.BooleanField(_("the fix held"))
+    note = models.TextField(_("note"), blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.finding_id} {self.held}"

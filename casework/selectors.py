@@ -1,8 +1,36 @@
-"""Reads of casework data, always in the current county's schema."""
+"""Reads of casework data, always in the current county's schema.
 
-from django.db.models import QuerySet
+Every object named in a request is loaded through an ``*_get_for_actor`` selector: it answers
+404 alike for what does not exist and for what the actor may not see.
+"""
 
-from casework.models import Category, Cause, Department, RequestKind, Window
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from banchengshi.accounts.models import User
+from casework.errors import CaseworkErrorCode, NotFoundError
+from casework.models import (
+    OPEN_STATUSES,
+    Assignment,
+    AssignmentStatus,
+    Case,
+    CaseEvent,
+    Category,
+    Cause,
+    Department,
+    Finding,
+    RequestKind,
+    StaffProfile,
+    Window,
+)
+from casework.policy import sees_all_cases
 
 
 def window_list() -> QuerySet[Window]:
@@ -23,3 +51,159 @@ def category_list() -> QuerySet[Category]:
 
 def cause_list() -> QuerySet[Cause]:
     return Cause.objects.filter(is_active=True)
+
+
+def staff_profile_of(user: User) -> StaffProfile | None:
+    if not user.is_authenticated:
+        return None
+    return StaffProfile.objects.filter(user=user).select_related("department").first()
+
+
+def _not_found() -> NotFoundError:
+    return NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such case."))
+
+
+def _visible_cases(profile: StaffProfile | None) -> QuerySet[Case]:
+    if profile is None:
+        return Case.objects.none()
+    cases = Case.objects.all()
+    if not sees_all_cases(profile):
+        given = Assignment.objects.filter(case=OuterRef("pk"), department=profile.department)
+        cases = cases.filter(Exists(given))
+    return cases
+
+
+def case_get_for_actor(*, actor: User, case_id: UUID | str) -> Case:
+    """The case with its timeline and everything on it, if ``actor`` may see it; else 404."""
+    try:
+        UUID(str(case_id))
+    except ValueError:
+        raise _not_found() from None
+    case = (
+        _visible_cases(staff_profile_of(actor))
+        .select_related("kind", "category", "cause", "window")
+        .prefetch_related(
+            "departments_involved",
+            Prefetch("assignments", queryset=Assignment.objects.select_related("department")),
+            Prefetch("events", queryset=CaseEvent.objects.order_by("at", "id")),
+            "replies",
+            "follow_ups",
+            "ratings",
+            "attachments",
+        )
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None:
+        raise _not_found()
+    return case
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str = ""
+    kind: str = ""
+    category: str = ""
+    department: str = ""
+    window: str = ""
+    channel: str = ""
+    overdue: bool | None = None
+    registered_from: datetime.date | None = None
+    registered_to: datetime.date | None = None
+    q: str = ""
+
+
+def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:
+    """Cases the actor may see, filtered; a fixed number of queries whatever the page length."""
+    cases = _visible_cases(staff_profile_of(actor)).select_related("kind", "category", "window")
+    if filters.status:
+        cases = cases.filter(status__in=filters.status.split(","))
+    if filters.kind:
+        cases = cases.filter(kind__code=filters.kind)
+    if filters.category:
+        cases = cases.filter(category__code=filters.category)
+    if filters.window:
+        cases = cases.filter(window__code=filters.window)
+    if filters.channel:
+        cases = cases.filter(channel=filters.channel)
+    if filters.department:
+        cases = cases.filter(
+            Exists(Assignment.objects.filter(case=OuterRef("pk"), department__code=filters.department))
+        )
+    if filters.overdue is not None:
+        late = Q(status__in=OPEN_STATUSES, resolution_due_at__lt=timezone.now())
+        cases = cases.filter(late) if filters.overdue else cases.exclude(late)
+    if filters.registered_from:
+        cases = cases.filter(registered_at__date__gte=filters.registered_from)
+    if filters.registered_to:
+        cases = cases.filter(registered_at__date__lte=filters.registered_to)
+    if filters.q:
+        term = filters.q.strip()
+        cases = cases.filter(
+            Q(number__iexact=term) | Q(citizen_name__contains=term) | Q(citizen_phone=term) | Q(matter__contains=term)
+        )
+    return cases.order_by("-registered_at")
+
+
+def assignment_get_for_actor(*, actor: User, assignment_id: UUID | str) -> Assignment:
+    try:
+        UUID(str(assignment_id))
+    except ValueError:
+        raise _not_found() from None
+    profile = staff_profile_of(actor)
+    if profile is None:
+        raise _not_found()
+    assignments = Assignment.objects.select_related("department", "case")
+    if not sees_all_cases(profile):
+        assignments = assignments.filter(department=profile.department)
+    assignment = assignments.filter(pk=assignment_id).first()
+    if assignment is None:
+        raise _not_found()
+    return assignment
+
+
+def assignment_queue_for_actor(*, actor: User, include_finished: bool = False) -> QuerySet[Assignment]:
+    """A handler's work queue: its department's assignments, oldest first."""
+    profile = staff_profile_of(actor)
+    if profile is None:
+        return Assignment.objects.none()
+    assignments = Assignment.objects.select_related("department", "case", "case__kind")
+    if not sees_all_cases(profile):
+        assignments = assignments.filter(department=profile.department)
+    if not include_finished:
+        assignments = assignments.filter(status=AssignmentStatus.PENDING)
+    return assignments.order_by("assigned_at")
+
+
+def finding_list_for_actor(*, actor: User) -> QuerySet[Finding]:
+    profile = staff_profile_of(actor)
+    if profile is None:
+        return Finding.objects.none()
+    findings = Finding.objects.select_related("cause", "department").prefetch_related("cases", "actions", "look_backs")
+    if not sees_all_cases(profile):
+        findings = findings.filter(department=profile.department)
+    return findings
+
+
+def finding_get_for_actor(*, actor: User, finding_id: UUID | str) -> Finding:
+    try:
+        UUID(str(finding_id))
+    except ValueError:
+        raise _not_found() from None
+    finding = finding_list_for_actor(actor=actor).filter(pk=finding_id).first()
+    if finding is None:
+        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such finding."))
+    return finding
+
+
+def case_lookup_by_tracking(*, tracking_code: str, phone_last4: str) -> Case:
+    """A citizen's view of one case: the tracking code and the phone's last 4 digits must both match."""
+    case = (
+        Case.objects.select_related("kind")
+        .prefetch_related(Prefetch("events", queryset=CaseEvent.objects.order_by("at", "id")), "replies")
+        .filter(tracking_code=tracking_code.strip().upper())
+        .first()
+    )
+    if case is None or not phone_last4 or not case.citizen_phone.endswith(phone_last4.strip()):
+        raise NotFoundError(CaseworkErrorCode.LOOKUP_FAILED, _("No case matches this tracking code and phone number."))
+    return case

@@ -1,13 +1,65 @@
-"""Writes to casework data. Every function here is a keyword-only service."""
+"""Writes to casework data. Every function here is a keyword-only service.
+
+The case workflow (登记 → 受理 → 转办 → 答复 → 回访 → 归档, with 不予受理, 退回, 补充材料, 重办,
+撤回 and 上报) is enforced here and nowhere else. Each transition locks the case row, checks the
+caller's version (two clerks acting at once cannot both win), checks the state, and appends a
+timeline event in the same transaction.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from banchengshi.accounts.models import User
 from banchengshi.sync import ChangeSummary, sync_rows
-from casework.models import Category, Cause, Department, RequestKind, Window
+from banchengshi.tenancy import current_county
+from casework.errors import (
+    CaseworkError,
+    CaseworkErrorCode,
+    ConflictError,
+    PermissionDeniedError,
+)
+from casework.models import (
+    OPEN_STATUSES,
+    Assignment,
+    AssignmentRole,
+    AssignmentStatus,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Category,
+    Cause,
+    Channel,
+    Department,
+    Finding,
+    FindingAction,
+    FindingStatus,
+    FollowUp,
+    FollowUpOutcome,
+    LookBack,
+    Rating,
+    RatingLevel,
+    RatingSource,
+    Reply,
+    ReplyMethod,
+    RequestKind,
+    StaffProfile,
+    StaffRole,
+    Window,
+)
+from casework.policy import Action, may
+
+# -- configuration (called by onboarding) ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -62,3 +114,673 @@ def reference_data_apply(
         + sync_rows(model=Category, specs=categories)
         + sync_rows(model=Cause, specs=causes)
     )
+
+
+# -- staff ------------------------------------------------------------------------------------
+
+
+def staff_profile_set(*, user: User, role: str, department_code: str = "") -> StaffProfile:
+    """Give a county account its casework role (and, for a handler, its department)."""
+    if role not in StaffRole.values:
+        raise _invalid("role", _("Unknown role."))
+    department = _department(department_code, "department") if department_code else None
+    if role == StaffRole.DEPARTMENT_HANDLER and department is None:
+        raise _invalid("department", _("A department handler needs a department."))
+    profile, _created = StaffProfile.objects.update_or_create(
+        user=user, defaults={"role": role, "department": department}
+    )
+    return profile
+
+
+# -- registration -----------------------------------------------------------------------------
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class CaseIntake:
+    """The seeds' intake form: 事项名称, departments involved, citizen and contact, window, what happened."""
+
+    matter: str
+    description: str
+    citizen_name: str
+    citizen_phone: str
+    channel: str
+    kind_code: str
+    window_code: str = ""
+    category_code: str = ""
+    cause_code: str = ""
+    department_codes: tuple[str, ...] = field(default_factory=tuple)
+    company_name: str = ""
+    is_urgent: bool = False
+
+
+def normalize_phone(phone: str) -> str:
+    """A mobile (13812345678) or landline (0772-1234567) number, spaces and '+86' removed; or an error."""
+    cleaned = re.sub(r"[\s()]", "", phone or "")
+    cleaned = re.sub(r"^(\+?86)(?=1\d{10}$)", "", cleaned)
+    if not (MOBILE_RE.match(cleaned) or LANDLINE_RE.match(cleaned)):
+        raise _invalid(
+            "citizen_phone",
+            _("Enter an 11-digit mobile number or a landline number with its area code, e.g. 0772-1234567."),
+        )
+    return cleaned
+
+
+def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
+    """Register a case: from a window clerk, or (with no actor) from a citizen online."""
+    if actor is not None:
+        _require(actor, Action.REGISTER)
+    elif intake.channel != Channel.ONLINE:
+        raise PermissionDeniedError(CaseworkErrorCode.PERMISSION_DENIED, _("Only staff may register at a window."))
+    problems: dict[str, str] = {}
+    for name, limit in (("matter", 200), ("description", 5000), ("citizen_name", 64), ("company_name", 128)):
+        value = getattr(intake, name).strip()
+        if not value and name != "company_name":
+            problems[name] = _("This field is required.")
+        elif len(value) > limit:
+            problems[name] = _("Too long: at most %(max)d characters.") % {"max": limit}
+    if intake.channel not in Channel.values:
+        problems["channel"] = _("Unknown channel.")
+    if problems:
+        raise CaseworkError(
+            CaseworkErrorCode.INVALID,
+            _("The case cannot be registered: %(problems)s") % {"problems": "; ".join(problems.values())},
+            details=[{"field": f, "code": "invalid", "message": m} for f, m in problems.items()],
+        )
+    phone = normalize_phone(intake.citizen_phone)
+    kind = _reference(RequestKind, intake.kind_code, "kind", _("request kind"))
+    window = _reference(Window, intake.window_code, "window", _("window")) if intake.window_code else None
+    category = _reference(Category, intake.category_code, "category", _("category")) if intake.category_code else None
+    cause = _reference(Cause, intake.cause_code, "cause", _("cause")) if intake.cause_code else None
+    departments = [_department(code, "department_codes") for code in dict.fromkeys(intake.department_codes)]
+
+    with transaction.atomic():
+        now = timezone.now()
+        year = timezone.localtime(now).year
+        case = Case.objects.create(
+            number=f"{current_county().case_prefix}-{year}-{_next_sequence(year):06d}",
+            tracking_code="".join(secrets.choice(TRACKING_ALPHABET) for _i in range(10)),
+            matter=intake.matter.strip(),
+            description=intake.description.strip(),
+            citizen_name=intake.citizen_name.strip(),
+            citizen_phone=phone,
+            company_name=intake.company_name.strip(),
+            window=window,
+            channel=intake.channel,
+            kind=kind,
+            category=category,
+            cause=cause,
+            is_urgent=intake.is_urgent,
+            registered_by=actor,
+            registered_at=now,
+        )
+        if departments:
+            case.departments_involved.set(departments)
+        _event(case, actor, "registered", "", CaseStatus.REGISTERED, data={"channel": intake.channel})
+    return case
+
+
+def _next_sequence(year: int) -> int:
+    # One statement takes the row lock and returns the new value, so concurrent registrations
+    # in one county never share a number and never leave a gap on success.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO casework_casesequence (year, last) VALUES (%s, 1) "
+            "ON CONFLICT (year) DO UPDATE SET last = casework_casesequence.last + 1 RETURNING last",
+            [year],
+        )
+        row = cursor.fetchone()
+    assert row is not None  # noqa: S101 - RETURNING always yields the row
+    return int(row[0])
+
+
+# -- transitions ------------------------------------------------------------------------------
+
+
+def case_accept(*, actor: User, case_id: UUID, version: int, note: str = "") -> Case:
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.ACCEPT, name="accepted",
+        allowed_from={CaseStatus.REGISTERED}, to=CaseStatus.ACCEPTED, note=note,
+        change=lambda case: setattr(case, "accepted_at", timezone.now()),
+    )  # fmt: skip
+
+
+def case_not_accept(*, actor: User, case_id: UUID, version: int, reason: str) -> Case:
+    """不予受理, e.g. matters in litigation or petitions; the reason is required and kept."""
+    reason = _required_text(reason, "reason")
+
+    def change(case: Case) -> None:
+        case.closed_at = timezone.now()
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.ACCEPT, name="not_accepted",
+        allowed_from={CaseStatus.REGISTERED}, to=CaseStatus.NOT_ACCEPTED, note=reason, change=change,
+    )  # fmt: skip
+
+
+def case_classify(
+    *,
+    actor: User,
+    case_id: UUID,
+    version: int,
+    kind_code: str = "",
+    category_code: str = "",
+    cause_code: str = "",
+) -> Case:
+    """Set the kind, category and cause once the window knows why the matter failed."""
+    kind = _reference(RequestKind, kind_code, "kind", _("request kind")) if kind_code else None
+    category = _reference(Category, category_code, "category", _("category")) if category_code else None
+    cause = _reference(Cause, cause_code, "cause", _("cause")) if cause_code else None
+
+    def change(case: Case) -> dict[str, Any]:
+        before = {"kind": case.kind.code, "category": _code(case.category), "cause": _code(case.cause)}
+        if kind is not None:
+            case.kind = kind
+        if category is not None:
+            case.category = category
+        if cause is not None:
+            case.cause = cause
+        return {
+            "before": before,
+            "after": {"kind": case.kind.code, "category": _code(case.category), "cause": _code(case.cause)},
+        }
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.CLASSIFY, name="classified",
+        allowed_from=set(OPEN_STATUSES), to=None, change=change,
+    )  # fmt: skip
+
+
+def case_assign(
+    *,
+    actor: User,
+    case_id: UUID,
+    version: int,
+    lead_department_code: str,
+    co_department_codes: Iterable[str] = (),
+    instructions: str = "",
+) -> Case:
+    """转办: give the case to one lead department (主办) and any co-handlers (协办)."""
+    lead, co = _assignment_departments(lead_department_code, co_department_codes)
+
+    def change(case: Case) -> dict[str, Any]:
+        return _create_assignments(case, actor, lead, co, instructions)
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.ASSIGN, name="assigned",
+        allowed_from={CaseStatus.ACCEPTED, CaseStatus.REOPENED}, to=CaseStatus.ASSIGNED,
+        note=instructions, change=change,
+    )  # fmt: skip
+
+
+def case_accept_and_assign(
+    *,
+    actor: User,
+    case_id: UUID,
+    version: int,
+    lead_department_code: str,
+    co_department_codes: Iterable[str] = (),
+    instructions: str = "",
+) -> Case:
+    """即收即转即办 (龙井市): accept and assign in one step; both appear on the timeline."""
+    _require(actor, Action.ACCEPT)
+    lead, co = _assignment_departments(lead_department_code, co_department_codes)
+    with transaction.atomic():
+        case = case_accept(actor=actor, case_id=case_id, version=version, note=_("Accepted and assigned at once."))
+
+        def change(case: Case) -> dict[str, Any]:
+            return _create_assignments(case, actor, lead, co, instructions)
+
+        return _transition(
+            actor=actor, case_id=case_id, version=case.version, action=Action.ASSIGN, name="assigned",
+            allowed_from={CaseStatus.ACCEPTED}, to=CaseStatus.ASSIGNED, note=instructions, change=change,
+        )  # fmt: skip
+
+
+def assignment_complete(*, actor: User, assignment_id: UUID, result: str) -> Assignment:
+    """A department records what it did. When the lead department is done, the case is handled."""
+    result = _required_text(result, "result")
+    return _assignment_finish(actor=actor, assignment_id=assignment_id, text=result, returned=False)
+
+
+def assignment_return(*, actor: User, assignment_id: UUID, reason: str) -> Assignment:
+    """退回: a department sends its assignment back with a reason; a returned lead needs reassigning."""
+    reason = _required_text(reason, "reason")
+    return _assignment_finish(actor=actor, assignment_id=assignment_id, text=reason, returned=True)
+
+
+def case_request_materials(*, actor: User, case_id: UUID, version: int, note: str) -> Case:
+    """补充材料: wait for the citizen; the deadline clocks pause until the materials arrive."""
+    note = _required_text(note, "note")
+
+    def change(case: Case) -> None:
+        case.paused_from = case.status
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.PAUSE, name="materials_requested",
+        allowed_from={CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED},
+        to=CaseStatus.WAITING_MATERIALS, note=note, change=change,
+    )  # fmt: skip
+
+
+def case_materials_received(*, actor: User, case_id: UUID, version: int, note: str = "") -> Case:
+    return _resume(actor, case_id, version, Action.PAUSE, "materials_received", CaseStatus.WAITING_MATERIALS, note)
+
+
+def case_escalate(*, actor: User, case_id: UUID, version: int, level: str, reason: str) -> Case:
+    """上报: what the county cannot solve goes up (city, province); the answer is recorded later."""
+    level = _required_text(level, "level")
+    reason = _required_text(reason, "reason")
+
+    def change(case: Case) -> dict[str, Any]:
+        case.paused_from = case.status
+        case.escalation_level = level
+        return {"level": level}
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.ESCALATE, name="escalated",
+        allowed_from={CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED},
+        to=CaseStatus.ESCALATED, note=reason, change=change,
+    )  # fmt: skip
+
+
+def case_escalation_answer(*, actor: User, case_id: UUID, version: int, answer: str) -> Case:
+    answer = _required_text(answer, "answer")
+    return _resume(actor, case_id, version, Action.ESCALATE, "escalation_answered", CaseStatus.ESCALATED, answer)
+
+
+def case_reply(*, actor: User, case_id: UUID, version: int, method: str, content: str) -> Case:
+    """答复: tell the citizen the outcome (a consultation may be answered without assigning)."""
+    if method not in ReplyMethod.values:
+        raise _invalid("method", _("Unknown reply method."))
+    content = _required_text(content, "content")
+
+    def change(case: Case) -> dict[str, Any]:
+        if case.assignments.filter(status=AssignmentStatus.PENDING, role=AssignmentRole.LEAD).exists():
+            raise _illegal(case, _("The lead department has not finished yet."))
+        Reply.objects.create(case=case, method=method, content=content, replied_by=actor)
+        case.replied_at = timezone.now()
+        return {"method": method}
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.REPLY, name="replied",
+        allowed_from={CaseStatus.ACCEPTED, CaseStatus.PROCESSED, CaseStatus.REOPENED},
+        to=CaseStatus.REPLIED, note=content, change=change,
+    )  # fmt: skip
+
+
+def case_follow_up(
+    *,
+    actor: User,
+    case_id: UUID,
+    version: int,
+    outcome: str,
+    note: str = "",
+    rating_level: int | None = None,
+    rating_comment: str = "",
+) -> Case:
+    """回访: call the citizen back. "Not solved" or a 差评 reopens the case for 重办."""
+    if outcome not in FollowUpOutcome.values:
+        raise _invalid("outcome", _("Unknown follow-up outcome."))
+    if rating_level is not None and rating_level not in RatingLevel.values:
+        raise _invalid("rating_level", _("A rating is one of the five levels, 1 to 5."))
+    reopen = outcome == FollowUpOutcome.NOT_SOLVED or (rating_level is not None and _is_bad(rating_level))
+
+    def change(case: Case) -> dict[str, Any]:
+        FollowUp.objects.create(case=case, outcome=outcome, note=note, by=actor)
+        if rating_level is not None:
+            Rating.objects.create(case=case, level=rating_level, comment=rating_comment, source=RatingSource.FOLLOW_UP)
+        if reopen:
+            case.reopen_count += 1
+        return {"outcome": outcome, "rating": rating_level}
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.FOLLOW_UP, name="followed_up",
+        allowed_from={CaseStatus.REPLIED}, to=CaseStatus.REOPENED if reopen else CaseStatus.FOLLOWED_UP,
+        note=note, change=change,
+    )  # fmt: skip
+
+
+def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "") -> Case:
+    """The citizen rates the reply from the tracking page; a 差评 reopens the case."""
+    if level not in RatingLevel.values:
+        raise _invalid("level", _("A rating is one of the five levels, 1 to 5."))
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if case.status not in {CaseStatus.REPLIED, CaseStatus.FOLLOWED_UP}:
+            raise _illegal(case, _("A case can be rated after it has been replied to."))
+        if case.ratings.filter(source=RatingSource.CITIZEN).exists():
+            raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This case has already been rated."))
+        Rating.objects.create(case=case, level=level, comment=comment, source=RatingSource.CITIZEN)
+        from_status = case.status
+        if _is_bad(level):
+            case.status = CaseStatus.REOPENED
+            case.reopen_count += 1
+        case.version += 1
+        case.save(update_fields=["status", "reopen_count", "version", "updated_at"])
+        _event(case, None, "rated", from_status, case.status, note=comment, data={"level": level})
+    return case
+
+
+def case_archive(*, actor: User, case_id: UUID, version: int, note: str = "") -> Case:
+    def change(case: Case) -> None:
+        case.closed_at = case.closed_at or timezone.now()
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.ARCHIVE, name="archived",
+        allowed_from={CaseStatus.FOLLOWED_UP, CaseStatus.NOT_ACCEPTED}, to=CaseStatus.ARCHIVED,
+        note=note, change=change,
+    )  # fmt: skip
+
+
+def case_withdraw(*, actor: User, case_id: UUID, version: int, reason: str) -> Case:
+    """撤回: the citizen withdraws; pending assignments are withdrawn with it."""
+    reason = _required_text(reason, "reason")
+
+    def change(case: Case) -> None:
+        case.assignments.filter(status=AssignmentStatus.PENDING).update(
+            status=AssignmentStatus.WITHDRAWN, finished_at=timezone.now()
+        )
+        case.closed_at = timezone.now()
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.WITHDRAW, name="withdrawn",
+        allowed_from=set(OPEN_STATUSES), to=CaseStatus.WITHDRAWN, note=reason, change=change,
+    )  # fmt: skip
+
+
+# -- rectification ledger ---------------------------------------------------------------------
+
+
+def finding_raise(
+    *,
+    actor: User,
+    title: str,
+    cause_code: str,
+    department_code: str,
+    required_change: str,
+    due_date: datetime.date,
+    case_ids: Iterable[UUID],
+) -> Finding:
+    """整改台账: record a systemic cause found in one or more cases."""
+    _require(actor, Action.LEDGER_WRITE)
+    title = _required_text(title, "title")
+    required_change = _required_text(required_change, "required_change")
+    cause = _reference(Cause, cause_code, "cause", _("cause"))
+    department = _department(department_code, "department")
+    ids = list(dict.fromkeys(case_ids))
+    cases = list(Case.objects.filter(pk__in=ids))
+    if not ids or len(cases) != len(ids):
+        raise CaseworkError(
+            CaseworkErrorCode.UNKNOWN_REFERENCE,
+            _("A finding names one or more cases of this county."),
+            details=[{"field": "case_ids", "code": "unknown_reference", "message": _("Unknown case.")}],
+        )
+    with transaction.atomic():
+        finding = Finding.objects.create(
+            title=title,
+            cause=cause,
+            department=department,
+            required_change=required_change,
+            due_date=due_date,
+            raised_by=actor,
+        )
+        finding.cases.set(cases)
+        for case in cases:
+            _event(
+                case, actor, "finding_raised", case.status, case.status, note=title, data={"finding": str(finding.pk)}
+            )
+    return finding
+
+
+def finding_action_add(*, actor: User, finding_id: UUID, description: str, rectified: bool = False) -> Finding:
+    _require(actor, Action.LEDGER_WRITE)
+    description = _required_text(description, "description")
+    with transaction.atomic():
+        finding = Finding.objects.select_for_update().get(pk=finding_id)
+        if finding.status == FindingStatus.VERIFIED:
+            raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This finding is already verified."))
+        FindingAction.objects.create(finding=finding, description=description, by=actor)
+        if rectified:
+            finding.status = FindingStatus.RECTIFIED
+        finding.version += 1
+        finding.save(update_fields=["status", "version"])
+    return finding
+
+
+def finding_look_back(*, actor: User, finding_id: UUID, held: bool, note: str = "") -> Finding:
+    """回头看: check later that the fix held; if it did not, the finding is open again."""
+    _require(actor, Action.LEDGER_WRITE)
+    with transaction.atomic():
+        finding = Finding.objects.select_for_update().get(pk=finding_id)
+        if finding.status != FindingStatus.RECTIFIED:
+            raise ConflictError(
+                CaseworkErrorCode.ILLEGAL_TRANSITION, _("Only a rectified finding can be looked back at.")
+            )
+        LookBack.objects.create(finding=finding, held=held, note=note, by=actor)
+        finding.status = FindingStatus.VERIFIED if held else FindingStatus.RELAPSED
+        finding.version += 1
+        finding.save(update_fields=["status", "version"])
+    return finding
+
+
+# -- internals --------------------------------------------------------------------------------
+
+
+def _transition(
+    *,
+    actor: User,
+    case_id: UUID,
+    version: int,
+    action: Action,
+    name: str,
+    allowed_from: set[CaseStatus] | frozenset[CaseStatus],
+    to: CaseStatus | None,
+    note: str = "",
+    change: Callable[[Case], dict[str, Any] | None] | None = None,
+) -> Case:
+    profile = _require(actor, action)
+    with transaction.atomic():
+        case = _lock(case_id, version)
+        if (
+            profile.role == StaffRole.DEPARTMENT_HANDLER
+            and not case.assignments.filter(department=profile.department, status=AssignmentStatus.PENDING).exists()
+        ):
+            raise PermissionDeniedError(
+                CaseworkErrorCode.PERMISSION_DENIED, _("Your department has no open assignment on this case.")
+            )
+        if case.status not in allowed_from:
+            raise _illegal(
+                case,
+                _("This step is not possible while the case is “%(status)s”.") % {"status": case.get_status_display()},
+            )
+        from_status = case.status
+        data = (change(case) if change is not None else None) or {}
+        if to is not None:
+            case.status = to
+        if to not in {CaseStatus.WAITING_MATERIALS, CaseStatus.ESCALATED}:
+            case.paused_from = ""
+        case.version += 1
+        case.save()
+        _event(case, actor, name, from_status, case.status, note=note, data=data)
+    return case
+
+
+def _resume(actor: User, case_id: UUID, version: int, action: Action, name: str, paused: CaseStatus, note: str) -> Case:
+    def change(case: Case) -> dict[str, Any]:
+        resumed = case.paused_from or CaseStatus.ACCEPTED
+        case.status = resumed
+        return {"resumed_to": resumed}
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=action, name=name,
+        allowed_from={paused}, to=None, note=note, change=change,
+    )  # fmt: skip
+
+
+def _assignment_finish(*, actor: User, assignment_id: UUID, text: str, returned: bool) -> Assignment:
+    profile = _require(actor, Action.HANDLE_ASSIGNMENT)
+    with transaction.atomic():
+        assignment = Assignment.objects.select_related("department").get(pk=assignment_id)
+        case = Case.objects.select_for_update().get(pk=assignment.case_id)
+        assignment.refresh_from_db()
+        if profile.role == StaffRole.DEPARTMENT_HANDLER and assignment.department_id != profile.department_id:
+            raise PermissionDeniedError(
+                CaseworkErrorCode.PERMISSION_DENIED, _("This assignment belongs to another department.")
+            )
+        if assignment.status != AssignmentStatus.PENDING:
+            raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This assignment is already finished."))
+        if case.status not in {CaseStatus.ASSIGNED, CaseStatus.PROCESSED}:
+            raise _illegal(case, _("The case is not with the departments right now."))
+        assignment.status = AssignmentStatus.RETURNED if returned else AssignmentStatus.DONE
+        assignment.finished_at = timezone.now()
+        assignment.finished_by = actor
+        if returned:
+            assignment.return_reason = text
+        else:
+            assignment.result = text
+        assignment.save()
+        from_status = case.status
+        if assignment.role == AssignmentRole.LEAD:
+            case.status = CaseStatus.ACCEPTED if returned else CaseStatus.PROCESSED
+        case.version += 1
+        case.save(update_fields=["status", "version", "updated_at"])
+        _event(
+            case,
+            actor,
+            "assignment_returned" if returned else "assignment_done",
+            from_status,
+            case.status,
+            note=text,
+            data={"department": assignment.department.code, "role": assignment.role},
+        )
+    return assignment
+
+
+def _assignment_departments(lead_code: str, co_codes: Iterable[str]) -> tuple[Department, list[Department]]:
+    lead = _department(lead_code, "lead_department")
+    co = [_department(code, "co_departments") for code in dict.fromkeys(co_codes) if code != lead_code]
+    return lead, co
+
+
+def _create_assignments(
+    case: Case, actor: User, lead: Department, co: list[Department], instructions: str
+) -> dict[str, Any]:
+    # A new assignment replaces what is still pending; the old rows stay, marked withdrawn.
+    case.assignments.filter(status=AssignmentStatus.PENDING).update(
+        status=AssignmentStatus.WITHDRAWN, finished_at=timezone.now()
+    )
+    Assignment.objects.create(
+        case=case, department=lead, role=AssignmentRole.LEAD, instructions=instructions, assigned_by=actor
+    )
+    for department in co:
+        Assignment.objects.create(
+            case=case,
+            department=department,
+            role=AssignmentRole.CO_HANDLER,
+            instructions=instructions,
+            assigned_by=actor,
+        )
+    return {"lead": lead.code, "co_handlers": [d.code for d in co]}
+
+
+def _lock(case_id: UUID, version: int) -> Case:
+    case = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("kind", "category", "cause")
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None:
+        from casework.errors import NotFoundError
+
+        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such case."))
+    if case.version != version:
+        raise ConflictError(
+            CaseworkErrorCode.VERSION_CONFLICT,
+            _(
+                "Someone else changed this case a moment ago (now version %(current)d, you had %(yours)d). "
+                "Reload it and try again; nothing was changed."
+            )
+            % {"current": case.version, "yours": version},
+        )
+    return case
+
+
+def _event(
+    case: Case,
+    actor: User | None,
+    action: str,
+    from_status: str,
+    to_status: str,
+    *,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    label = (actor.name or actor.username) if actor is not None else _("Citizen")
+    return CaseEvent.objects.create(
+        case=case,
+        actor=actor,
+        actor_label=label,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+        data=data or {},
+    )
+
+
+def _require(actor: User, action: Action) -> StaffProfile:
+    profile = StaffProfile.objects.filter(user=actor).select_related("department").first()
+    if profile is None or not may(profile, action):
+        raise PermissionDeniedError(CaseworkErrorCode.PERMISSION_DENIED, _("Your role may not do this."))
+    return profile
+
+
+def _reference(model: type[Any], code: str, field_name: str, label: str) -> Any:
+    row = model.objects.filter(code=code, is_active=True).first()
+    if row is None:
+        raise CaseworkError(
+            CaseworkErrorCode.UNKNOWN_REFERENCE,
+            _("Unknown %(label)s “%(code)s”.") % {"label": label, "code": code},
+            details=[
+                {
+                    "field": field_name,
+                    "code": "unknown_reference",
+                    "message": _("Unknown %(label)s “%(code)s”.") % {"label": label, "code": code},
+                }
+            ],
+        )
+    return row
+
+
+def _department(code: str, field_name: str) -> Department:
+    return _reference(Department, code, field_name, _("department"))
+
+
+def _required_text(value: str, field_name: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise _invalid(field_name, _("This field is required."))
+    return value
+
+
+def _invalid(field_name: str, message: str) -> CaseworkError:
+    return CaseworkError(
+        CaseworkErrorCode.INVALID, message, details=[{"field": field_name, "code": "invalid", "message": message}]
+    )
+
+
+def _illegal(case: Case, message: str) -> ConflictError:
+    return ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, message, details=[{"status": case.status}])
+
+
+def _is_bad(level: int) -> bool:
+    return level <= RatingLevel.DISSATISFIED
+
+
+def _code(row: Any) -> str:
+    return row.code if row is not None else ""

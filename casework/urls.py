@@ -1,7 +1,48 @@
 from django.urls import path
 
-from casework import views
+from casework import apis, views
 
 urlpatterns = [
     path("", views.county_home, name="home"),
+]
+
+api_urlpatterns = [
+    path("cases/", apis.CaseListApi.as_view(), name="case-list"),
+    path("cases/create/", apis.CaseRegisterApi.as_view(), name="case-register"),
+    path("cases/<str:case_id>/", apis.CaseDetailApi.as_view(), name="case-detail"),
+    path("cases/<str:case_id>/accept/", apis.CaseAcceptApi.as_view(), name="case-accept"),
+    path("cases/<str:case_id>/not-accept/", apis.CaseNotAcceptApi.as_view(), name="case-not-accept"),
+    path(
+        "cases/<str:case_id>/accept-and-assign/", apis.CaseAcceptAndAssignApi.as_view(), name="case-accept-and-assign"
+    ),
+    path("cases/<str:case_id>/classify/", apis.CaseClassifyApi.as_view(), name="case-classify"),
+    path("cases/<str:case_id>/assign/", apis.CaseAssignApi.as_view(), name="case-assign"),
+    path(
+        "cases/<str:case_id>/request-materials/", apis.CaseRequestMaterialsApi.as_view(), name="case-request-materials"
+    ),
+    path(
+        "cases/<str:case_id>/materials-received/",
+        apis.CaseMaterialsReceivedApi.as_view(),
+        name="case-materials-received",
+    ),
+    path("cases/<str:case_id>/escalate/", apis.CaseEscalateApi.as_view(), name="case-escalate"),
+    path(
+        "cases/<str:case_id>/escalation-answer/", apis.CaseEscalationAnswerApi.as_view(), name="case-escalation-answer"
+    ),
+    path("cases/<str:case_id>/reply/", apis.CaseReplyApi.as_view(), name="case-reply"),
+    path("cases/<str:case_id>/follow-up/", apis.CaseFollowUpApi.as_view(), name="case-follow-up"),
+    path("cases/<str:case_id>/archive/", apis.CaseArchiveApi.as_view(), name="case-archive"),
+    path("cases/<str:case_id>/withdraw/", apis.CaseWithdrawApi.as_view(), name="case-withdraw"),
+    path("assignments/", apis.AssignmentQueueApi.as_view(), name="assignment-queue"),
+    path("assignments/<str:assignment_id>/complete/", apis.AssignmentCompleteApi.as_view(), name="assignment-complete"),
+    path("assignments/<str:assignment_id>/return/", apis.AssignmentReturnApi.as_view(), name="assignment-return"),
+    path("findings/", apis.FindingListApi.as_view(), name="finding-list"),
+    path("findings/create/", apis.FindingRaiseApi.as_view(), name="finding-raise"),
+    path("findings/<str:finding_id>/", apis.FindingDetailApi.as_view(), name="finding-detail"),
+    path("findings/<str:finding_id>/actions/", apis.FindingActionAddApi.as_view(), name="finding-action-add"),
+    path("findings/<str:finding_id>/look-back/", apis.FindingLookBackApi.as_view(), name="finding-look-back"),
+    path("reference/", apis.ReferenceDataApi.as_view(), name="reference-data"),
+    path("public/submit/", apis.CitizenSubmitApi.as_view(), name="citizen-submit"),
+    path("public/track/", apis.CitizenTrackApi.as_view(), name="citizen-track"),
+    path("public/rate/", apis.CitizenRateApi.as_view(), name="citizen-rate"),
 ]

@@ -11,3 +11,8 @@ def current_schema() -> str:
 
 def switch_to_public() -> None:
     cast(Any, connection).set_schema_to_public()
+
+
+def current_county() -> Any:
+    """The county (tenant) the connection is in; django-tenants sets it on the connection."""
+    return cast(Any, connection).tenant

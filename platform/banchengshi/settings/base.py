@@ -32,6 +32,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "banchengshi.accounts",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
 ]
 TENANT_APPS = [
@@ -39,6 +40,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "banchengshi.accounts",
+    "rest_framework.authtoken",
     "casework",
     "sla",
     "notifications",
@@ -146,8 +148,11 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_THROTTLE_RATES": {"citizen": env_str("CITIZEN_RATE_LIMIT", "30/minute")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "banchengshi.errors.api_exception_handler",

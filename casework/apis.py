@@ -1,0 +1,691 @@
+"""The casework REST API (``/api/v1/`` on a county's host). One view per operation.
+
+Each view validates its input, calls one service or selector, and renders the output; who may
+see or do what is decided in ``selectors`` and ``services``, never here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from banchengshi.accounts.models import User
+from casework import selectors, services
+from casework.models import Assignment, Case, Channel, Finding, FollowUpOutcome, RatingLevel, ReplyMethod
+from casework.policy import Action, mask_phone, may
+
+
+class IsCountyStaff(BasePermission):
+    """Signed in at this county and given a casework role."""
+
+    message = _("Only county staff with a casework role may use this.")
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        user: Any = request.user
+        if not user or not user.is_authenticated:
+            return False
+        request.staff_profile = selectors.staff_profile_of(user)  # type: ignore[attr-defined]
+        return request.staff_profile is not None  # type: ignore[attr-defined]
+
+
+def _actor(request: Request) -> User:
+    # IsCountyStaff has checked that the user is signed in.
+    return cast(User, request.user)
+
+
+class StaffApi(APIView):
+    permission_classes = [IsCountyStaff]
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+class _Ref(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PhoneField(serializers.Field):
+    """The citizen's phone: in full for roles that call back, masked (138****5678) for everyone else."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: str) -> str:
+        request = self.context.get("request")
+        profile = getattr(request, "staff_profile", None)
+        return value if may(profile, Action.SEE_PHONE) else mask_phone(value)
+
+
+class CaseListOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    number = serializers.CharField()
+    matter = serializers.CharField()
+    citizen_name = serializers.CharField()
+    citizen_phone = PhoneField()
+    channel = serializers.CharField()
+    kind = _Ref()
+    category = _Ref(allow_null=True)
+    status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
+    is_urgent = serializers.BooleanField()
+    registered_at = serializers.DateTimeField()
+    reply_due_at = serializers.DateTimeField(allow_null=True)
+    resolution_due_at = serializers.DateTimeField(allow_null=True)
+    version = serializers.IntegerField()
+
+
+class AssignmentOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    case_id = serializers.UUIDField()
+    department = _Ref()
+    role = serializers.CharField()
+    status = serializers.CharField()
+    instructions = serializers.CharField()
+    result = serializers.CharField()
+    return_reason = serializers.CharField()
+    assigned_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CaseDetailOutput(CaseListOutput):
+    class EventOutput(serializers.Serializer):
+        at = serializers.DateTimeField()
+        actor = serializers.CharField(source="actor_label")
+        action = serializers.CharField()
+        from_status = serializers.CharField()
+        to_status = serializers.CharField()
+        note = serializers.CharField()
+        details = serializers.JSONField(source="data")
+
+    class ReplyOutput(serializers.Serializer):
+        method = serializers.CharField()
+        content = serializers.CharField()
+        replied_at = serializers.DateTimeField()
+
+    class FollowUpOutput(serializers.Serializer):
+        outcome = serializers.CharField()
+        note = serializers.CharField()
+        at = serializers.DateTimeField()
+
+    class RatingOutput(serializers.Serializer):
+        level = serializers.IntegerField()
+        is_bad = serializers.BooleanField()
+        comment = serializers.CharField()
+        origin = serializers.CharField(source="source")
+        at = serializers.DateTimeField()
+
+    tracking_code = serializers.CharField()
+    description = serializers.CharField()
+    company_name = serializers.CharField()
+    window = _Ref(allow_null=True)
+    cause = _Ref(allow_null=True)
+    departments_involved = _Ref(many=True)
+    escalation_level = serializers.CharField()
+    reopen_count = serializers.IntegerField()
+    assignments = AssignmentOutput(many=True)
+    events = EventOutput(many=True)
+    replies = ReplyOutput(many=True)
+    follow_ups = FollowUpOutput(many=True)
+    ratings = RatingOutput(many=True)
+
+
+def _case_response(request: Request, case: Case, code: int = status.HTTP_200_OK) -> Response:
+    detail = selectors.case_get_for_actor(actor=_actor(request), case_id=case.pk)
+    return Response(CaseDetailOutput(detail, context={"request": request}).data, status=code)
+
+
+# -- cases ------------------------------------------------------------------------------------
+
+
+class CaseListApi(StaffApi):
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.CharField(required=False, default="")
+        kind = serializers.CharField(required=False, default="")
+        category = serializers.CharField(required=False, default="")
+        department = serializers.CharField(required=False, default="")
+        window = serializers.CharField(required=False, default="")
+        channel = serializers.CharField(required=False, default="")
+        overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
+        registered_from = serializers.DateField(required=False, allow_null=True, default=None)
+        registered_to = serializers.DateField(required=False, allow_null=True, default=None)
+        q = serializers.CharField(required=False, default="")
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    @extend_schema(parameters=[FilterSerializer], responses=CaseListOutput(many=True))
+    def get(self, request: Request) -> Response:
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        values = dict(params.validated_data)
+        limit, offset = values.pop("limit"), values.pop("offset")
+        cases = selectors.case_list_for_actor(actor=_actor(request), filters=selectors.CaseFilters(**values))
+        page = list(cases[offset : offset + limit + 1])
+        return Response(
+            {
+                "results": CaseListOutput(page[:limit], many=True, context={"request": request}).data,
+                "has_more": len(page) > limit,
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+
+class CaseIntakeInput(serializers.Serializer):
+    matter = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000)
+    citizen_name = serializers.CharField(max_length=64)
+    citizen_phone = serializers.CharField(max_length=32)
+    company_name = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
+    kind = serializers.CharField()
+    window = serializers.CharField(required=False, default="", allow_blank=True)
+    category = serializers.CharField(required=False, default="", allow_blank=True)
+    cause = serializers.CharField(required=False, default="", allow_blank=True)
+    departments = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    is_urgent = serializers.BooleanField(required=False, default=False)
+
+
+def _intake(data: dict[str, Any], channel: str) -> services.CaseIntake:
+    return services.CaseIntake(
+        matter=data["matter"],
+        description=data["description"],
+        citizen_name=data["citizen_name"],
+        citizen_phone=data["citizen_phone"],
+        company_name=data["company_name"],
+        channel=channel,
+        kind_code=data["kind"],
+        window_code=data["window"],
+        category_code=data["category"],
+        cause_code=data["cause"],
+        department_codes=tuple(data["departments"]),
+        is_urgent=data["is_urgent"],
+    )
+
+
+class CaseRegisterApi(StaffApi):
+    class InputSerializer(CaseIntakeInput):
+        channel = serializers.ChoiceField(choices=Channel.choices)
+
+    @extend_schema(request=InputSerializer, responses={201: CaseDetailOutput})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        case = services.case_register(
+            actor=_actor(request), intake=_intake(data.validated_data, data.validated_data["channel"])
+        )
+        return _case_response(request, case, status.HTTP_201_CREATED)
+
+
+class CaseDetailApi(StaffApi):
+    @extend_schema(responses=CaseDetailOutput)
+    def get(self, request: Request, case_id: str) -> Response:
+        case = selectors.case_get_for_actor(actor=_actor(request), case_id=case_id)
+        return Response(CaseDetailOutput(case, context={"request": request}).data)
+
+
+class _VersionInput(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+
+
+class CaseTransitionApi(StaffApi):
+    """Base of the transition endpoints: load the case for the actor (404), validate, call, render."""
+
+    InputSerializer: type[serializers.Serializer] = _VersionInput
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        raise NotImplementedError
+
+    def post(self, request: Request, case_id: str) -> Response:
+        case = selectors.case_get_for_actor(actor=_actor(request), case_id=case_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        case = self.perform(request, case, dict(data.validated_data))
+        return _case_response(request, case)
+
+
+class _NoteInput(_VersionInput):
+    note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+
+class _ReasonInput(_VersionInput):
+    reason = serializers.CharField(max_length=2000)
+
+
+class _AssignInput(_VersionInput):
+    lead_department = serializers.CharField()
+    co_departments = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    instructions = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+
+class CaseAcceptApi(CaseTransitionApi):
+    InputSerializer = _NoteInput
+
+    @extend_schema(request=_NoteInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_accept(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseNotAcceptApi(CaseTransitionApi):
+    InputSerializer = _ReasonInput
+
+    @extend_schema(request=_ReasonInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_not_accept(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseClassifyApi(CaseTransitionApi):
+    class InputSerializer(_VersionInput):
+        kind = serializers.CharField(required=False, default="", allow_blank=True)
+        category = serializers.CharField(required=False, default="", allow_blank=True)
+        cause = serializers.CharField(required=False, default="", allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_classify(
+            actor=_actor(request),
+            case_id=case.pk,
+            version=data["version"],
+            kind_code=data["kind"],
+            category_code=data["category"],
+            cause_code=data["cause"],
+        )
+
+
+class CaseAssignApi(CaseTransitionApi):
+    InputSerializer = _AssignInput
+
+    @extend_schema(request=_AssignInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_assign(
+            actor=_actor(request),
+            case_id=case.pk,
+            version=data["version"],
+            lead_department_code=data["lead_department"],
+            co_department_codes=data["co_departments"],
+            instructions=data["instructions"],
+        )
+
+
+class CaseAcceptAndAssignApi(CaseAssignApi):
+    @extend_schema(request=_AssignInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_accept_and_assign(
+            actor=_actor(request),
+            case_id=case.pk,
+            version=data["version"],
+            lead_department_code=data["lead_department"],
+            co_department_codes=data["co_departments"],
+            instructions=data["instructions"],
+        )
+
+
+class CaseRequestMaterialsApi(CaseTransitionApi):
+    class InputSerializer(_VersionInput):
+        note = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_request_materials(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseMaterialsReceivedApi(CaseTransitionApi):
+    InputSerializer = _NoteInput
+
+    @extend_schema(request=_NoteInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_materials_received(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseEscalateApi(CaseTransitionApi):
+    class InputSerializer(_ReasonInput):
+        level = serializers.CharField(max_length=64)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_escalate(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseEscalationAnswerApi(CaseTransitionApi):
+    class InputSerializer(_VersionInput):
+        answer = serializers.CharField(max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_escalation_answer(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseReplyApi(CaseTransitionApi):
+    class InputSerializer(_VersionInput):
+        method = serializers.ChoiceField(choices=ReplyMethod.choices)
+        content = serializers.CharField(max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_reply(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseFollowUpApi(CaseTransitionApi):
+    class InputSerializer(_VersionInput):
+        outcome = serializers.ChoiceField(choices=FollowUpOutcome.choices)
+        note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+        rating_level = serializers.ChoiceField(
+            choices=RatingLevel.choices, required=False, allow_null=True, default=None
+        )
+        rating_comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_follow_up(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseArchiveApi(CaseTransitionApi):
+    InputSerializer = _NoteInput
+
+    @extend_schema(request=_NoteInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_archive(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseWithdrawApi(CaseTransitionApi):
+    InputSerializer = _ReasonInput
+
+    @extend_schema(request=_ReasonInput, responses=CaseDetailOutput)
+    def post(self, request: Request, case_id: str) -> Response:
+        return super().post(request, case_id)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_withdraw(actor=_actor(request), case_id=case.pk, **data)
+
+
+# -- assignments ------------------------------------------------------------------------------
+
+
+class AssignmentQueueApi(StaffApi):
+    @extend_schema(responses=AssignmentOutput(many=True))
+    def get(self, request: Request) -> Response:
+        assignments = selectors.assignment_queue_for_actor(actor=_actor(request))
+        return Response({"results": AssignmentOutput(assignments[:200], many=True).data})
+
+
+class _AssignmentFinishApi(StaffApi):
+    field_name = "result"
+
+    def finish(self, request: Request, assignment: Assignment, text: str) -> Assignment:
+        raise NotImplementedError
+
+    def post(self, request: Request, assignment_id: str) -> Response:
+        assignment = selectors.assignment_get_for_actor(actor=_actor(request), assignment_id=assignment_id)
+        data = self.InputSerializer(data=request.data)  # type: ignore[attr-defined]
+        data.is_valid(raise_exception=True)
+        assignment = self.finish(request, assignment, data.validated_data[self.field_name])
+        return Response(AssignmentOutput(assignment).data)
+
+
+class AssignmentCompleteApi(_AssignmentFinishApi):
+    class InputSerializer(serializers.Serializer):
+        result = serializers.CharField(max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses=AssignmentOutput)
+    def post(self, request: Request, assignment_id: str) -> Response:
+        return super().post(request, assignment_id)
+
+    def finish(self, request: Request, assignment: Assignment, text: str) -> Assignment:
+        return services.assignment_complete(actor=_actor(request), assignment_id=assignment.pk, result=text)
+
+
+class AssignmentReturnApi(_AssignmentFinishApi):
+    field_name = "reason"
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=AssignmentOutput)
+    def post(self, request: Request, assignment_id: str) -> Response:
+        return super().post(request, assignment_id)
+
+    def finish(self, request: Request, assignment: Assignment, text: str) -> Assignment:
+        return services.assignment_return(actor=_actor(request), assignment_id=assignment.pk, reason=text)
+
+
+# -- rectification ledger ---------------------------------------------------------------------
+
+
+class FindingOutput(serializers.Serializer):
+    class ActionOutput(serializers.Serializer):
+        description = serializers.CharField()
+        at = serializers.DateTimeField()
+
+    class LookBackOutput(serializers.Serializer):
+        held = serializers.BooleanField()
+        note = serializers.CharField()
+        at = serializers.DateTimeField()
+
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    cause = _Ref()
+    department = _Ref()
+    required_change = serializers.CharField()
+    due_date = serializers.DateField()
+    status = serializers.CharField()
+    case_numbers = serializers.SerializerMethodField()
+    actions = ActionOutput(many=True)
+    look_backs = LookBackOutput(many=True)
+    version = serializers.IntegerField()
+
+    def get_case_numbers(self, finding: Finding) -> list[str]:
+        return sorted(case.number for case in finding.cases.all())
+
+
+def _finding_response(request: Request, finding: Finding, code: int = status.HTTP_200_OK) -> Response:
+    fresh = selectors.finding_get_for_actor(actor=_actor(request), finding_id=finding.pk)
+    return Response(FindingOutput(fresh).data, status=code)
+
+
+class FindingListApi(StaffApi):
+    @extend_schema(responses=FindingOutput(many=True))
+    def get(self, request: Request) -> Response:
+        findings = selectors.finding_list_for_actor(actor=_actor(request))
+        return Response({"results": FindingOutput(findings[:200], many=True).data})
+
+
+class FindingRaiseApi(StaffApi):
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+        cause = serializers.CharField()
+        department = serializers.CharField()
+        required_change = serializers.CharField(max_length=5000)
+        due_date = serializers.DateField()
+        case_ids = serializers.ListField(child=serializers.UUIDField(), min_length=1)
+
+    @extend_schema(request=InputSerializer, responses={201: FindingOutput})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        finding = services.finding_raise(
+            actor=_actor(request),
+            title=values["title"],
+            cause_code=values["cause"],
+            department_code=values["department"],
+            required_change=values["required_change"],
+            due_date=values["due_date"],
+            case_ids=values["case_ids"],
+        )
+        return _finding_response(request, finding, status.HTTP_201_CREATED)
+
+
+class FindingDetailApi(StaffApi):
+    @extend_schema(responses=FindingOutput)
+    def get(self, request: Request, finding_id: str) -> Response:
+        finding = selectors.finding_get_for_actor(actor=_actor(request), finding_id=finding_id)
+        return Response(FindingOutput(finding).data)
+
+
+class FindingActionAddApi(StaffApi):
+    class InputSerializer(serializers.Serializer):
+        description = serializers.CharField(max_length=5000)
+        rectified = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(request=InputSerializer, responses=FindingOutput)
+    def post(self, request: Request, finding_id: str) -> Response:
+        finding = selectors.finding_get_for_actor(actor=_actor(request), finding_id=finding_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        finding = services.finding_action_add(actor=_actor(request), finding_id=finding.pk, **data.validated_data)
+        return _finding_response(request, finding)
+
+
+class FindingLookBackApi(StaffApi):
+    class InputSerializer(serializers.Serializer):
+        held = serializers.BooleanField()
+        note = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses=FindingOutput)
+    def post(self, request: Request, finding_id: str) -> Response:
+        finding = selectors.finding_get_for_actor(actor=_actor(request), finding_id=finding_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        finding = services.finding_look_back(actor=_actor(request), finding_id=finding.pk, **data.validated_data)
+        return _finding_response(request, finding)
+
+
+# -- reference lists --------------------------------------------------------------------------
+
+
+class ReferenceDataApi(StaffApi):
+    @extend_schema(responses=dict)
+    def get(self, request: Request) -> Response:
+        def rows(queryset: Any) -> list[dict[str, str]]:
+            return [{"code": row.code, "name": row.name} for row in queryset]
+
+        return Response(
+            {
+                "windows": rows(selectors.window_list()),
+                "departments": rows(selectors.department_list()),
+                "kinds": rows(selectors.request_kind_list()),
+                "categories": rows(selectors.category_list()),
+                "causes": rows(selectors.cause_list()),
+            }
+        )
+
+
+# -- citizens ---------------------------------------------------------------------------------
+
+
+class CitizenThrottle(AnonRateThrottle):
+    scope = "citizen"
+
+
+class CitizenApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [CitizenThrottle]
+
+
+class CitizenCaseOutput(serializers.Serializer):
+    class EventOutput(serializers.Serializer):
+        at = serializers.DateTimeField()
+        to_status = serializers.CharField()
+
+    class ReplyOutput(serializers.Serializer):
+        content = serializers.CharField()
+        replied_at = serializers.DateTimeField()
+
+    number = serializers.CharField()
+    tracking_code = serializers.CharField()
+    matter = serializers.CharField()
+    status = serializers.CharField()
+    status_display = serializers.CharField(source="get_status_display")
+    registered_at = serializers.DateTimeField()
+    events = EventOutput(many=True)
+    replies = ReplyOutput(many=True)
+
+
+class CitizenSubmitApi(CitizenApi):
+    InputSerializer = CaseIntakeInput
+
+    @extend_schema(request=CaseIntakeInput, responses={201: CitizenCaseOutput})
+    def post(self, request: Request) -> Response:
+        data = CaseIntakeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        case = services.case_register(actor=None, intake=_intake(data.validated_data, Channel.ONLINE))
+        return Response(CitizenCaseOutput(case).data, status=status.HTTP_201_CREATED)
+
+
+class _TrackInput(serializers.Serializer):
+    tracking_code = serializers.CharField(max_length=16)
+    phone_last4 = serializers.RegexField(r"^\d{4}$")
+
+
+class CitizenTrackApi(CitizenApi):
+    @extend_schema(request=_TrackInput, responses=CitizenCaseOutput)
+    def post(self, request: Request) -> Response:
+        data = _TrackInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        case = selectors.case_lookup_by_tracking(**data.validated_data)
+        return Response(CitizenCaseOutput(case).data)
+
+
+class CitizenRateApi(CitizenApi):
+    class InputSerializer(_TrackInput):
+        level = serializers.ChoiceField(choices=RatingLevel.choices)
+        comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=CitizenCaseOutput)
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        case = selectors.case_lookup_by_tracking(
+            tracking_code=values["tracking_code"], phone_last4=values["phone_last4"]
+        )
+        case = services.case_rate_by_citizen(case_id=case.pk, level=values["level"], comment=values["comment"])
+        case = selectors.case_lookup_by_tracking(
+            tracking_code=values["tracking_code"], phone_last4=values["phone_last4"]
+        )
+        return Response(CitizenCaseOutput(case).data)

@@ -1,0 +1,30 @@
+from enum import StrEnum
+
+from banchengshi.errors import ApplicationError
+
+
+class CaseworkErrorCode(StrEnum):
+    NOT_FOUND = "casework.not_found"
+    PERMISSION_DENIED = "casework.permission_denied"
+    ILLEGAL_TRANSITION = "casework.illegal_transition"
+    VERSION_CONFLICT = "casework.version_conflict"
+    INVALID = "casework.invalid"
+    UNKNOWN_REFERENCE = "casework.unknown_reference"
+    UPLOAD_REJECTED = "casework.upload_rejected"
+    LOOKUP_FAILED = "casework.lookup_failed"
+
+
+class CaseworkError(ApplicationError):
+    pass
+
+
+class NotFoundError(CaseworkError):
+    http_status = 404
+
+
+class PermissionDeniedError(CaseworkError):
+    http_status = 403
+
+
+class ConflictError(CaseworkError):
+    http_status = 409
