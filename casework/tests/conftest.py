@@ -43,7 +43,7 @@ def staff_api(db: None) -> Callable[..., CountyApi]:
             api = CountyApi(county, None)
         else:
             with tenant_context(county):
-                user = UserFactory(username=username or f"{role}-{department or 'all'}")
+                user: Any = UserFactory(username=username or f"{role}-{department or 'all'}")
                 dept = Department.objects.get(code=department) if department else None
                 StaffProfileFactory(user=user, role=role, department=dept)
                 token = Token.objects.create(user=user).key
