@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.http import FileResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -124,6 +126,14 @@ class CaseDetailOutput(CaseListOutput):
         origin = serializers.CharField(source="source")
         at = serializers.DateTimeField()
 
+    class AttachmentOutput(serializers.Serializer):
+        id = serializers.UUIDField()
+        original_name = serializers.CharField()
+        content_type = serializers.CharField()
+        size = serializers.IntegerField()
+        sha256 = serializers.CharField()
+        uploaded_at = serializers.DateTimeField()
+
     tracking_code = serializers.CharField()
     description = serializers.CharField()
     company_name = serializers.CharField()
@@ -137,6 +147,7 @@ class CaseDetailOutput(CaseListOutput):
     replies = ReplyOutput(many=True)
     follow_ups = FollowUpOutput(many=True)
     ratings = RatingOutput(many=True)
+    attachments = AttachmentOutput(many=True)
 
 
 def _case_response(request: Request, case: Case, code: int = status.HTTP_200_OK) -> Response:
@@ -440,6 +451,35 @@ class CaseWithdrawApi(CaseTransitionApi):
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_withdraw(actor=_actor(request), case_id=case.pk, **data)
+
+
+class CaseAttachmentAddApi(StaffApi):
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=False)
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={201: CaseDetailOutput})
+    def post(self, request: Request, case_id: str) -> Response:
+        case = selectors.case_get_for_actor(actor=_actor(request), case_id=case_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.attachment_add(actor=_actor(request), case_id=case.pk, upload=data.validated_data["file"])
+        return _case_response(request, case, status.HTTP_201_CREATED)
+
+
+class CaseAttachmentDownloadApi(StaffApi):
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, case_id: str, attachment_id: str) -> FileResponse:
+        attachment = selectors.attachment_get_for_actor(
+            actor=_actor(request), case_id=case_id, attachment_id=attachment_id
+        )
+        return FileResponse(
+            attachment.file.open("rb"),
+            as_attachment=True,
+            filename=attachment.original_name,
+            content_type=attachment.content_type,
+        )
 
 
 # -- assignments ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     ESCALATE = "escalate"
     HANDLE_ASSIGNMENT = "handle_assignment"
+    ATTACH = "attach"
     LEDGER_WRITE = "ledger_write"
     READ = "read"
     SEE_PHONE = "see_phone"
@@ -47,6 +48,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.ESCALATE: frozenset({_SUPERVISOR}),
     Action.HANDLE_ASSIGNMENT: frozenset({_HANDLER, _SUPERVISOR}),
     Action.LEDGER_WRITE: frozenset({_SUPERVISOR}),
+    Action.ATTACH: frozenset({_CLERK, _SUPERVISOR, _HANDLER}),
     Action.READ: frozenset(StaffRole.values),
     # Staff who call citizens back see the full number; everyone else sees 138****5678.
     Action.SEE_PHONE: frozenset({_CLERK, _SUPERVISOR}),

@@ -20,6 +20,7 @@ from casework.models import (
     OPEN_STATUSES,
     Assignment,
     AssignmentStatus,
+    Attachment,
     Case,
     CaseEvent,
     Category,
@@ -111,6 +112,18 @@ class CaseFilters:
     registered_from: datetime.date | None = None
     registered_to: datetime.date | None = None
     q: str = ""
+
+
+def attachment_get_for_actor(*, actor: User, case_id: UUID | str, attachment_id: UUID | str) -> Attachment:
+    case = case_get_for_actor(actor=actor, case_id=case_id)
+    try:
+        UUID(str(attachment_id))
+    except ValueError:
+        raise _not_found() from None
+    attachment = Attachment.objects.filter(case=case, pk=attachment_id).first()
+    if attachment is None:
+        raise _not_found()
+    return attachment
 
 
 def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:

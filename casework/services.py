@@ -9,13 +9,17 @@ timeline event in the same transaction.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +38,7 @@ from casework.models import (
     Assignment,
     AssignmentRole,
     AssignmentStatus,
+    Attachment,
     Case,
     CaseEvent,
     CaseStatus,
@@ -490,6 +495,78 @@ def case_withdraw(*, actor: User, case_id: UUID, version: int, reason: str) -> C
         actor=actor, case_id=case_id, version=version, action=Action.WITHDRAW, name="withdrawn",
         allowed_from=set(OPEN_STATUSES), to=CaseStatus.WITHDRAWN, note=reason, change=change,
     )  # fmt: skip
+
+
+# -- attachments ------------------------------------------------------------------------------
+
+# What a file is, judged by its first bytes; the name a browser sends proves nothing.
+FILE_SIGNATURES: dict[str, tuple[bytes, tuple[str, ...]]] = {
+    "application/pdf": (b"%PDF-", (".pdf",)),
+    "image/jpeg": (b"\xff\xd8\xff", (".jpg", ".jpeg")),
+    "image/png": (b"\x89PNG\r\n\x1a\n", (".png",)),
+}
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    for content_type, (signature, _extensions) in FILE_SIGNATURES.items():
+        if head.startswith(signature):
+            return content_type
+    return None
+
+
+def attachment_add(*, actor: User, case_id: UUID, upload: UploadedFile) -> Attachment:
+    """Attach a PDF, JPEG or PNG to a case, checked by its content and size, not by its name."""
+    profile = _require(actor, Action.ATTACH)
+    limit = settings.CASE_ATTACHMENT_MAX_BYTES
+    name = os.path.basename(upload.name or "").strip() or "attachment"
+    if upload.size is None or upload.size > limit:
+        raise _upload_rejected(_("The file is larger than %(limit)d MB.") % {"limit": limit // (1024 * 1024)})
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    content_type = sniff_content_type(head)
+    if content_type is None:
+        raise _upload_rejected(_("Only PDF, JPEG and PNG files can be attached."))
+    extension = os.path.splitext(name)[1].lower()
+    if extension not in FILE_SIGNATURES[content_type][1]:
+        raise _upload_rejected(
+            _("The file's name (%(name)s) does not match what it contains (%(type)s).")
+            % {"name": name, "type": content_type}
+        )
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if (
+            profile.role == StaffRole.DEPARTMENT_HANDLER
+            and not case.assignments.filter(department=profile.department, status=AssignmentStatus.PENDING).exists()
+        ):
+            raise PermissionDeniedError(
+                CaseworkErrorCode.PERMISSION_DENIED, _("Your department has no open assignment on this case.")
+            )
+        attachment = Attachment(
+            case=case,
+            original_name=name[:255],
+            content_type=content_type,
+            size=upload.size,
+            sha256=digest.hexdigest(),
+            uploaded_by=actor,
+        )
+        # Stored under a random name in the county's own directory; the original name is kept as data.
+        attachment.file.save(f"{uuid4().hex}{FILE_SIGNATURES[content_type][1][0]}", upload, save=False)
+        attachment.save()
+        case.version += 1
+        case.save(update_fields=["version", "updated_at"])
+        _event(case, actor, "attachment_added", case.status, case.status, note=name, data={"sha256": attachment.sha256})
+    return attachment
+
+
+def _upload_rejected(message: str) -> CaseworkError:
+    return CaseworkError(
+        CaseworkErrorCode.UPLOAD_REJECTED, message, details=[{"field": "file", "code": "rejected", "message": message}]
+    )
 
 
 # -- rectification ledger ---------------------------------------------------------------------

@@ -32,6 +32,12 @@ api_urlpatterns = [
     path("cases/<str:case_id>/reply/", apis.CaseReplyApi.as_view(), name="case-reply"),
     path("cases/<str:case_id>/follow-up/", apis.CaseFollowUpApi.as_view(), name="case-follow-up"),
     path("cases/<str:case_id>/archive/", apis.CaseArchiveApi.as_view(), name="case-archive"),
+    path("cases/<str:case_id>/attachments/", apis.CaseAttachmentAddApi.as_view(), name="case-attachment-add"),
+    path(
+        "cases/<str:case_id>/attachments/<str:attachment_id>/",
+        apis.CaseAttachmentDownloadApi.as_view(),
+        name="case-attachment-download",
+    ),
     path("cases/<str:case_id>/withdraw/", apis.CaseWithdrawApi.as_view(), name="case-withdraw"),
     path("assignments/", apis.AssignmentQueueApi.as_view(), name="assignment-queue"),
     path("assignments/<str:assignment_id>/complete/", apis.AssignmentCompleteApi.as_view(), name="assignment-complete"),

@@ -9,6 +9,7 @@ import datetime
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
 from casework import services
@@ -37,6 +38,8 @@ ROUTES: dict[str, tuple[str, Action, str]] = {
     "case-follow-up": ("post", Action.FOLLOW_UP, "case"),
     "case-archive": ("post", Action.ARCHIVE, "case"),
     "case-withdraw": ("post", Action.WITHDRAW, "case"),
+    "case-attachment-add": ("post", Action.ATTACH, "case"),
+    "case-attachment-download": ("get", Action.READ, "attachment_of_case"),
     "assignment-queue": ("get", Action.READ, ""),
     "assignment-complete": ("post", Action.HANDLE_ASSIGNMENT, "assignment"),
     "assignment-return": ("post", Action.HANDLE_ASSIGNMENT, "assignment"),
@@ -80,13 +83,19 @@ def _world(county, departments=("scjgj", "tcj")) -> dict[str, Any]:
             actor=boss, title="清单缺项", cause_code=cause, department_code=departments[0],
             required_change="补充清单", due_date=datetime.date(2027, 1, 31), case_ids=[case.pk],
         )  # fmt: skip
-        return {"case": case, "assignment": assignment, "finding": finding}
+        attachment = services.attachment_add(actor=boss, case_id=case.pk, upload=_pdf())
+        case.refresh_from_db()
+        return {"case": case, "assignment": assignment, "finding": finding, "attachment": attachment}
+
+
+def _pdf() -> SimpleUploadedFile:
+    return SimpleUploadedFile("证明.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf")
 
 
 def _path(name: str, ids: dict[str, Any]) -> str:
     pattern = next(p for p in api_urlpatterns if p.name == name)
     route = str(pattern.pattern)
-    for key in ("case", "assignment", "finding"):
+    for key in ("case", "assignment", "finding", "attachment"):
         route = route.replace(f"<str:{key}_id>", str(ids[key].pk))
     return route
 
@@ -127,14 +136,21 @@ def _body(name: str, world: dict[str, Any]) -> dict[str, Any]:
         },  # fmt: skip
         "finding-action-add": {"description": "已修订清单", "rectified": True},
         "finding-look-back": {"held": True},
+        "case-attachment-add": {"file": _pdf()},
     }
     return bodies.get(name, {})
+
+
+def _call(api: Any, method: str, name: str, world: dict[str, Any]) -> Any:
+    if name == "case-attachment-add":
+        return api.client.post(f"/api/v1/{_path(name, world)}", _body(name, world), format="multipart")
+    return getattr(api, method)(_path(name, world), _body(name, world))
 
 
 def _expected(name: str, role: str, department: str) -> str:
     _method, action, target = ROUTES[name]
     unrelated_handler = role == StaffRole.DEPARTMENT_HANDLER and department != "scjgj"
-    if unrelated_handler and target in {"case", "assignment", "finding"}:
+    if unrelated_handler and target in {"case", "assignment", "finding", "attachment_of_case"}:
         return "not_found"
     if role not in ALLOWED[action]:
         return "forbidden"
@@ -147,7 +163,7 @@ def test_route_by_role(county_a, staff_api, name, role, department):
     world = _world(county_a)
     api = staff_api(county_a, role, department)
     method = ROUTES[name][0]
-    response = getattr(api, method)(_path(name, world), _body(name, world))
+    response = _call(api, method, name, world)
     expected = _expected(name, role, department)
     if expected == "not_found":
         assert response.status_code == 404, response.content
@@ -163,7 +179,7 @@ def test_anonymous_gets_401_and_a_user_without_a_role_403(county_a, staff_api, n
     world = _world(county_a)
     method = ROUTES[name][0]
     anonymous = staff_api(county_a, None)
-    response = getattr(anonymous, method)(_path(name, world), _body(name, world))
+    response = _call(anonymous, method, name, world)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
 
@@ -176,7 +192,7 @@ def test_anonymous_gets_401_and_a_user_without_a_role_403(county_a, staff_api, n
 
         token = Token.objects.create(user=User.objects.get(username="nobody")).key
     anonymous.client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    assert getattr(anonymous, method)(_path(name, world), _body(name, world)).status_code == 403
+    assert _call(anonymous, method, name, world).status_code == 403
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (_m, _a, target) in ROUTES.items() if target))
@@ -186,7 +202,7 @@ def test_another_countys_ids_are_404_for_every_role(county_a, county_b, staff_ap
     method = ROUTES[name][0]
     for role, department in [(StaffRole.SUPERVISOR, ""), (StaffRole.WINDOW_CLERK, ""), (StaffRole.LEADER, "")]:
         api = staff_api(county_a, role, department)
-        response = getattr(api, method)(_path(name, theirs), _body(name, theirs))
+        response = _call(api, method, name, theirs)
         assert response.status_code == 404, (role, response.content)
         assert response.json()["error"]["code"] == "casework.not_found"
 

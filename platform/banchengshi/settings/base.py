@@ -179,6 +179,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(PROJECT_ROOT / "var" / "celerybeat-schedule"
 # County configuration files shipped with the platform (the three demo counties).
 COUNTY_CONFIG_DIR = PROJECT_ROOT / "tenants" / "counties"
 DEMO_ACCOUNTS_ALLOWED = False
+CASE_ATTACHMENT_MAX_BYTES = env_int("CASE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,
