@@ -34,7 +34,6 @@ from casework.errors import (
     PermissionDeniedError,
 )
 from casework.models import (
-    OPEN_STATUSES,
     Assignment,
     AssignmentRole,
     AssignmentStatus,
@@ -63,6 +62,7 @@ from casework.models import (
     Window,
 )
 from casework.policy import Action, may
+from casework.workflow import Step, allowed_from
 
 # -- configuration (called by onboarding) ---------------------------------------------------
 
@@ -248,7 +248,7 @@ def _next_sequence(year: int) -> int:
 def case_accept(*, actor: User, case_id: UUID, version: int, note: str = "") -> Case:
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ACCEPT, name="accepted",
-        allowed_from={CaseStatus.REGISTERED}, to=CaseStatus.ACCEPTED, note=note,
+        allowed_from=allowed_from(Step.ACCEPT), to=CaseStatus.ACCEPTED, note=note,
         change=lambda case: setattr(case, "accepted_at", timezone.now()),
     )  # fmt: skip
 
@@ -262,7 +262,7 @@ def case_not_accept(*, actor: User, case_id: UUID, version: int, reason: str) ->
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ACCEPT, name="not_accepted",
-        allowed_from={CaseStatus.REGISTERED}, to=CaseStatus.NOT_ACCEPTED, note=reason, change=change,
+        allowed_from=allowed_from(Step.NOT_ACCEPT), to=CaseStatus.NOT_ACCEPTED, note=reason, change=change,
     )  # fmt: skip
 
 
@@ -295,7 +295,7 @@ def case_classify(
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.CLASSIFY, name="classified",
-        allowed_from=set(OPEN_STATUSES), to=None, change=change,
+        allowed_from=allowed_from(Step.CLASSIFY), to=None, change=change,
     )  # fmt: skip
 
 
@@ -316,7 +316,7 @@ def case_assign(
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ASSIGN, name="assigned",
-        allowed_from={CaseStatus.ACCEPTED, CaseStatus.REOPENED}, to=CaseStatus.ASSIGNED,
+        allowed_from=allowed_from(Step.ASSIGN), to=CaseStatus.ASSIGNED,
         note=instructions, change=change,
     )  # fmt: skip
 
@@ -366,7 +366,7 @@ def case_request_materials(*, actor: User, case_id: UUID, version: int, note: st
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.PAUSE, name="materials_requested",
-        allowed_from={CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED},
+        allowed_from=allowed_from(Step.REQUEST_MATERIALS),
         to=CaseStatus.WAITING_MATERIALS, note=note, change=change,
     )  # fmt: skip
 
@@ -387,7 +387,7 @@ def case_escalate(*, actor: User, case_id: UUID, version: int, level: str, reaso
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ESCALATE, name="escalated",
-        allowed_from={CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED},
+        allowed_from=allowed_from(Step.ESCALATE),
         to=CaseStatus.ESCALATED, note=reason, change=change,
     )  # fmt: skip
 
@@ -412,7 +412,7 @@ def case_reply(*, actor: User, case_id: UUID, version: int, method: str, content
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.REPLY, name="replied",
-        allowed_from={CaseStatus.ACCEPTED, CaseStatus.PROCESSED, CaseStatus.REOPENED},
+        allowed_from=allowed_from(Step.REPLY),
         to=CaseStatus.REPLIED, note=content, change=change,
     )  # fmt: skip
 
@@ -444,7 +444,7 @@ def case_follow_up(
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.FOLLOW_UP, name="followed_up",
-        allowed_from={CaseStatus.REPLIED}, to=CaseStatus.REOPENED if reopen else CaseStatus.FOLLOWED_UP,
+        allowed_from=allowed_from(Step.FOLLOW_UP), to=CaseStatus.REOPENED if reopen else CaseStatus.FOLLOWED_UP,
         note=note, change=change,
     )  # fmt: skip
 
@@ -476,7 +476,7 @@ def case_archive(*, actor: User, case_id: UUID, version: int, note: str = "") ->
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ARCHIVE, name="archived",
-        allowed_from={CaseStatus.FOLLOWED_UP, CaseStatus.NOT_ACCEPTED}, to=CaseStatus.ARCHIVED,
+        allowed_from=allowed_from(Step.ARCHIVE), to=CaseStatus.ARCHIVED,
         note=note, change=change,
     )  # fmt: skip
 
@@ -493,7 +493,7 @@ def case_withdraw(*, actor: User, case_id: UUID, version: int, reason: str) -> C
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.WITHDRAW, name="withdrawn",
-        allowed_from=set(OPEN_STATUSES), to=CaseStatus.WITHDRAWN, note=reason, change=change,
+        allowed_from=allowed_from(Step.WITHDRAW), to=CaseStatus.WITHDRAWN, note=reason, change=change,
     )  # fmt: skip
 
 

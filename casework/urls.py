@@ -4,6 +4,15 @@ from casework import apis, views
 
 urlpatterns = [
     path("", views.county_home, name="home"),
+    path("work/", views.work_queue, name="work-queue"),
+    path("cases/new/", views.case_new, name="case-new"),
+    path("cases/<uuid:case_id>/", views.case_page, name="case-page"),
+    path("cases/<uuid:case_id>/step/<str:step>/", views.case_step, name="case-step"),
+    path("assignments/<uuid:assignment_id>/<str:outcome>/", views.assignment_step, name="assignment-step"),
+    path("ledger/", views.ledger, name="ledger"),
+    path("submit/", views.citizen_submit, name="citizen-submit"),
+    path("track/", views.citizen_track, name="citizen-track"),
+    path("track/rate/", views.citizen_rate, name="citizen-rate-page"),
 ]
 
 api_urlpatterns = [

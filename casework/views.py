@@ -1,14 +1,323 @@
-"""Staff and citizen pages of a county (served at the county's own host)."""
+"""Staff and citizen pages of a county (served at the county's own host), in Chinese.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+Views validate forms, call one service or selector, and render; errors from services are shown
+to the person as they are (a Chinese message), and nothing is changed.
+"""
 
-from casework.selectors import department_list, window_list
+from __future__ import annotations
+
+from typing import Any, cast
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from banchengshi.accounts.models import User
+from banchengshi.errors import ApplicationError
+from banchengshi.ratelimit import allow, client_address
+from casework import forms, selectors, services
+from casework.models import OPEN_STATUSES, Case, CaseStatus, Channel, StaffProfile, StaffRole
+from casework.policy import Action, mask_phone, may
+from casework.workflow import STEP_LABELS, Step, steps_for
 
 
 def county_home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and selectors.staff_profile_of(request.user):
+        return redirect("work-queue")
     return render(
         request,
         "casework/county_home.html",
-        {"county": request.tenant, "windows": window_list(), "departments": department_list()},  # type: ignore[attr-defined]
+        {"county": request.tenant, "windows": selectors.window_list(), "departments": selectors.department_list()},  # type: ignore[attr-defined]
     )
+
+
+def _staff(request: HttpRequest) -> tuple[User, StaffProfile]:
+    user = cast(User, request.user)
+    profile = selectors.staff_profile_of(user)
+    if profile is None:
+        raise PermissionDenied(_("Only county staff with a casework role may use this."))
+    return user, profile
+
+
+@login_required
+def work_queue(request: HttpRequest) -> HttpResponse:
+    """Each role's queue: clerks see new cases and replies due; handlers their department's work;
+    supervisors everything open, overdue first."""
+    user, profile = _staff(request)
+    empty = selectors.CaseFilters()
+    cases = selectors.case_list_for_actor(actor=user, filters=empty).filter(status__in=OPEN_STATUSES)
+    assignments = None
+    if profile.role == StaffRole.WINDOW_CLERK:
+        cases = cases.filter(
+            status__in=[CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.PROCESSED, CaseStatus.REOPENED]
+        )
+    elif profile.role == StaffRole.DEPARTMENT_HANDLER:
+        assignments = selectors.assignment_queue_for_actor(actor=user)[:100]
+    cases = cases.order_by(F("resolution_due_at").asc(nulls_last=True), "-registered_at")[:100]
+    return render(
+        request,
+        "casework/work_queue.html",
+        {"county": request.tenant, "profile": profile, "cases": _rows(cases, profile), "assignments": assignments},  # type: ignore[attr-defined]
+    )
+
+
+def _rows(cases: Any, profile: StaffProfile) -> list[dict[str, Any]]:
+    full = may(profile, Action.SEE_PHONE)
+    return [{"case": c, "phone": c.citizen_phone if full else mask_phone(c.citizen_phone)} for c in cases]
+
+
+@login_required
+def case_new(request: HttpRequest) -> HttpResponse:
+    user, _profile = _staff(request)
+    form = forms.StaffIntakeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            case = services.case_register(actor=user, intake=_intake(data, data["channel"]))
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Registered as %(number)s.") % {"number": case.number})
+            return redirect("case-page", case_id=case.pk)
+    return render(request, "casework/case_new.html", {"county": request.tenant, "form": form})  # type: ignore[attr-defined]
+
+
+def _intake(data: dict[str, Any], channel: str) -> services.CaseIntake:
+    return services.CaseIntake(
+        matter=data["matter"],
+        description=data["description"],
+        citizen_name=data["citizen_name"],
+        citizen_phone=data["citizen_phone"],
+        company_name=data.get("company_name", ""),
+        channel=channel,
+        kind_code=data["kind"],
+        window_code=data.get("window", ""),
+        category_code=data.get("category", ""),
+        department_codes=tuple(data.get("departments", ())),
+        is_urgent=data.get("is_urgent", False),
+    )
+
+
+def _form_errors(form: Any, exc: ApplicationError) -> None:
+    placed = False
+    for detail in exc.details:
+        field = detail.get("field")
+        if field in form.fields:
+            form.add_error(field, detail.get("message", exc.message))
+            placed = True
+        elif field == "department_codes" and "departments" in form.fields:
+            form.add_error("departments", detail.get("message", exc.message))
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
+@login_required
+def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
+    user, profile = _staff(request)
+    case = _case(user, case_id)
+    steps = [
+        {"step": step, "label": STEP_LABELS[step], "form": forms.STEP_FORMS[step](initial={"version": case.version})}
+        for step in steps_for(profile, case)
+    ]
+    my_assignments = [
+        a
+        for a in case.assignments.all()
+        if a.status == "pending"
+        and (profile.role == StaffRole.SUPERVISOR or a.department_id == profile.department_id)
+        and may(profile, Action.HANDLE_ASSIGNMENT)
+    ]
+    return render(
+        request,
+        "casework/case_page.html",
+        {
+            "county": request.tenant,  # type: ignore[attr-defined]
+            "case": case,
+            "phone": case.citizen_phone if may(profile, Action.SEE_PHONE) else mask_phone(case.citizen_phone),
+            "steps": steps,
+            "my_assignments": my_assignments,
+            "result_form": forms.AssignmentResultForm(),
+        },
+    )
+
+
+def _case(user: User, case_id: UUID) -> Case:
+    try:
+        return selectors.case_get_for_actor(actor=user, case_id=case_id)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+
+
+STEP_SERVICES: dict[Step, Any] = {
+    Step.ACCEPT: lambda u, c, d: services.case_accept(actor=u, case_id=c, version=d["version"], note=d["note"]),
+    Step.NOT_ACCEPT: lambda u, c, d: services.case_not_accept(
+        actor=u, case_id=c, version=d["version"], reason=d["reason"]
+    ),
+    Step.ACCEPT_AND_ASSIGN: lambda u, c, d: services.case_accept_and_assign(
+        actor=u,
+        case_id=c,
+        version=d["version"],
+        lead_department_code=d["lead_department"],
+        co_department_codes=d["co_departments"],
+        instructions=d["instructions"],
+    ),  # fmt: skip
+    Step.CLASSIFY: lambda u, c, d: services.case_classify(
+        actor=u,
+        case_id=c,
+        version=d["version"],
+        kind_code=d["kind"],
+        category_code=d["category"],
+        cause_code=d["cause"],
+    ),
+    Step.ASSIGN: lambda u, c, d: services.case_assign(
+        actor=u,
+        case_id=c,
+        version=d["version"],
+        lead_department_code=d["lead_department"],
+        co_department_codes=d["co_departments"],
+        instructions=d["instructions"],
+    ),  # fmt: skip
+    Step.REQUEST_MATERIALS: lambda u, c, d: services.case_request_materials(
+        actor=u, case_id=c, version=d["version"], note=d["note"]
+    ),
+    Step.MATERIALS_RECEIVED: lambda u, c, d: services.case_materials_received(
+        actor=u, case_id=c, version=d["version"], note=d["note"]
+    ),
+    Step.ESCALATE: lambda u, c, d: services.case_escalate(
+        actor=u, case_id=c, version=d["version"], level=d["level"], reason=d["reason"]
+    ),
+    Step.ESCALATION_ANSWER: lambda u, c, d: services.case_escalation_answer(
+        actor=u, case_id=c, version=d["version"], answer=d["answer"]
+    ),
+    Step.REPLY: lambda u, c, d: services.case_reply(
+        actor=u, case_id=c, version=d["version"], method=d["method"], content=d["content"]
+    ),
+    Step.FOLLOW_UP: lambda u, c, d: services.case_follow_up(
+        actor=u, case_id=c, version=d["version"], outcome=d["outcome"], note=d["note"], rating_level=d["rating_level"]
+    ),
+    Step.ARCHIVE: lambda u, c, d: services.case_archive(actor=u, case_id=c, version=d["version"], note=d["note"]),
+    Step.WITHDRAW: lambda u, c, d: services.case_withdraw(actor=u, case_id=c, version=d["version"], reason=d["reason"]),
+}
+
+
+@login_required
+@require_POST
+def case_step(request: HttpRequest, case_id: UUID, step: str) -> HttpResponse:
+    user, _profile = _staff(request)
+    case = _case(user, case_id)
+    try:
+        chosen = Step(step)
+    except ValueError:
+        raise Http404(step) from None
+    form = forms.STEP_FORMS[chosen](request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            text = "；".join(str(error) for error in errors)
+            messages.error(request, f"{label}：{text}" if label else text)
+        return redirect("case-page", case_id=case.pk)
+    try:
+        STEP_SERVICES[chosen](user, case.pk, form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Done: %(step)s.") % {"step": STEP_LABELS[chosen]})
+    return redirect("case-page", case_id=case.pk)
+
+
+@login_required
+@require_POST
+def assignment_step(request: HttpRequest, assignment_id: UUID, outcome: str) -> HttpResponse:
+    user, _profile = _staff(request)
+    try:
+        assignment = selectors.assignment_get_for_actor(actor=user, assignment_id=assignment_id)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    form = forms.AssignmentResultForm(request.POST)
+    if form.is_valid():
+        text = form.cleaned_data["text"]
+        try:
+            if outcome == "complete":
+                services.assignment_complete(actor=user, assignment_id=assignment.pk, result=text)
+            elif outcome == "return":
+                services.assignment_return(actor=user, assignment_id=assignment.pk, reason=text)
+            else:
+                raise Http404(outcome)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Saved."))
+    else:
+        messages.error(request, _("Write what your department did, or why it returns the case."))
+    return redirect("case-page", case_id=assignment.case_id)
+
+
+@login_required
+def ledger(request: HttpRequest) -> HttpResponse:
+    user, _profile = _staff(request)
+    findings = selectors.finding_list_for_actor(actor=user)[:200]
+    return render(request, "casework/ledger.html", {"county": request.tenant, "findings": findings})  # type: ignore[attr-defined]
+
+
+# -- citizens ---------------------------------------------------------------------------------
+
+
+def citizen_submit(request: HttpRequest) -> HttpResponse:
+    form = forms.IntakeForm(request.POST or None)
+    case = None
+    if request.method == "POST":
+        if not allow(scope="citizen-submit", key=client_address(request), limit=10, window_seconds=3600):
+            form.add_error(None, _("Too many submissions from this address; please try again later."))
+        elif form.is_valid():
+            try:
+                case = services.case_register(actor=None, intake=_intake(form.cleaned_data, Channel.ONLINE))
+            except ApplicationError as exc:
+                _form_errors(form, exc)
+    return render(request, "casework/citizen_submit.html", {"county": request.tenant, "form": form, "case": case})  # type: ignore[attr-defined]
+
+
+def citizen_track(request: HttpRequest) -> HttpResponse:
+    form = forms.TrackForm(request.POST or None)
+    case = None
+    rate_form = None
+    if request.method == "POST":
+        if not allow(scope="citizen-track", key=client_address(request), limit=30, window_seconds=600):
+            form.add_error(None, _("Too many look-ups from this address; please try again later."))
+        elif form.is_valid():
+            try:
+                case = selectors.case_lookup_by_tracking(**form.cleaned_data)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                if case.status in {CaseStatus.REPLIED, CaseStatus.FOLLOWED_UP}:
+                    rate_form = forms.RateForm(initial=form.cleaned_data)
+    return render(
+        request,
+        "casework/citizen_track.html",
+        {"county": request.tenant, "form": form, "case": case, "rate_form": rate_form},  # type: ignore[attr-defined]
+    )
+
+
+@require_POST
+def citizen_rate(request: HttpRequest) -> HttpResponse:
+    form = forms.RateForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            case = selectors.case_lookup_by_tracking(
+                tracking_code=data["tracking_code"], phone_last4=data["phone_last4"]
+            )
+            services.case_rate_by_citizen(case_id=case.pk, level=data["level"], comment=data["comment"])
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Thank you for your rating."))
+    else:
+        messages.error(request, _("Choose one of the five levels."))
+    return redirect("citizen-track")

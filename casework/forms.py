@@ -1,0 +1,146 @@
+"""Forms of the staff and citizen pages: input validation only; the services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from casework import selectors
+from casework.models import Channel, FollowUpOutcome, RatingLevel, ReplyMethod
+from casework.workflow import Step
+
+
+def _choices(queryset: Any, blank: bool = True) -> list[tuple[str, str]]:
+    rows = [(row.code, row.name) for row in queryset]
+    return [("", "—"), *rows] if blank else rows
+
+
+class IntakeForm(forms.Form):
+    matter = forms.CharField(label=_("matter"), max_length=200)
+    description = forms.CharField(label=_("what happened"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
+    citizen_name = forms.CharField(label=_("citizen name"), max_length=64)
+    citizen_phone = forms.CharField(label=_("citizen phone"), max_length=32)
+    company_name = forms.CharField(label=_("company"), max_length=128, required=False)
+    kind = forms.ChoiceField(label=_("request kind"))
+    departments = forms.MultipleChoiceField(
+        label=_("departments involved"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = _choices(selectors.request_kind_list(), blank=False)  # type: ignore[attr-defined]
+        self.fields["departments"].choices = _choices(selectors.department_list(), blank=False)  # type: ignore[attr-defined]
+
+
+class StaffIntakeForm(IntakeForm):
+    channel = forms.ChoiceField(label=_("channel"), choices=Channel.choices)
+    window = forms.ChoiceField(label=_("window"), required=False)
+    category = forms.ChoiceField(label=_("category"), required=False)
+    is_urgent = forms.BooleanField(label=_("urgent"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["window"].choices = _choices(selectors.window_list())  # type: ignore[attr-defined]
+        self.fields["category"].choices = _choices(selectors.category_list())  # type: ignore[attr-defined]
+
+
+class _Versioned(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class NoteForm(_Versioned):
+    note = forms.CharField(label=_("note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RequiredNoteForm(_Versioned):
+    note = forms.CharField(label=_("note"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReasonForm(_Versioned):
+    reason = forms.CharField(label=_("reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class AssignForm(_Versioned):
+    lead_department = forms.ChoiceField(label=_("Lead (主办)"))
+    co_departments = forms.MultipleChoiceField(
+        label=_("Co-handler (协办)"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    instructions = forms.CharField(
+        label=_("instructions"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        departments = _choices(selectors.department_list(), blank=False)
+        self.fields["lead_department"].choices = departments  # type: ignore[attr-defined]
+        self.fields["co_departments"].choices = departments  # type: ignore[attr-defined]
+
+
+class ClassifyForm(_Versioned):
+    kind = forms.ChoiceField(label=_("request kind"), required=False)
+    category = forms.ChoiceField(label=_("category"), required=False)
+    cause = forms.ChoiceField(label=_("cause"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = _choices(selectors.request_kind_list())  # type: ignore[attr-defined]
+        self.fields["category"].choices = _choices(selectors.category_list())  # type: ignore[attr-defined]
+        self.fields["cause"].choices = _choices(selectors.cause_list())  # type: ignore[attr-defined]
+
+
+class EscalateForm(ReasonForm):
+    level = forms.CharField(label=_("escalated to"), max_length=64)
+
+
+class AnswerForm(_Versioned):
+    answer = forms.CharField(label=_("answer"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ReplyForm(_Versioned):
+    method = forms.ChoiceField(label=_("method"), choices=ReplyMethod.choices)
+    content = forms.CharField(label=_("content"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class FollowUpForm(_Versioned):
+    outcome = forms.ChoiceField(label=_("outcome"), choices=FollowUpOutcome.choices)
+    rating_level = forms.TypedChoiceField(
+        label=_("rating"), choices=[("", "—"), *RatingLevel.choices], coerce=int, required=False, empty_value=None
+    )
+    note = forms.CharField(label=_("note"), required=False, max_length=2000)
+
+
+STEP_FORMS: dict[Step, type[forms.Form]] = {
+    Step.ACCEPT: NoteForm,
+    Step.NOT_ACCEPT: ReasonForm,
+    Step.ACCEPT_AND_ASSIGN: AssignForm,
+    Step.CLASSIFY: ClassifyForm,
+    Step.ASSIGN: AssignForm,
+    Step.REQUEST_MATERIALS: RequiredNoteForm,
+    Step.MATERIALS_RECEIVED: NoteForm,
+    Step.ESCALATE: EscalateForm,
+    Step.ESCALATION_ANSWER: AnswerForm,
+    Step.REPLY: ReplyForm,
+    Step.FOLLOW_UP: FollowUpForm,
+    Step.ARCHIVE: NoteForm,
+    Step.WITHDRAW: ReasonForm,
+}
+
+
+class AssignmentResultForm(forms.Form):
+    text = forms.CharField(label=_("result"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TrackForm(forms.Form):
+    tracking_code = forms.CharField(label=_("tracking code"), max_length=16)
+    phone_last4 = forms.RegexField(
+        label=_("Last 4 digits of your phone"),
+        regex=r"^\d{4}$",
+        error_messages={"invalid": _("Enter the last 4 digits of the phone number you gave.")},
+    )
+
+
+class RateForm(TrackForm):
+    level = forms.TypedChoiceField(label=_("rating"), choices=RatingLevel.choices, coerce=int)
+    comment = forms.CharField(label=_("comment"), required=False, max_length=2000)

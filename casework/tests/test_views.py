@@ -1,0 +1,143 @@
+"""The staff and citizen pages, through real sessions on a county's host."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from casework.models import Case, Department
+from casework.tests.factories import StaffProfileFactory, UserFactory
+from conftest import host_of
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(county, role, department="", username="") -> Client:
+    username = username or f"page-{role}-{department}"
+    with tenant_context(county):
+        user: Any = UserFactory(username=username)
+        dept = Department.objects.get(code=department) if department else None
+        StaffProfileFactory(user=user, role=role, department=dept)
+    client = Client(HTTP_HOST=host_of(county))
+    response = client.post("/accounts/login/", {"username": username, "password": "S3cure-pass!"})
+    assert response.status_code == 302
+    return client
+
+
+def page(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def register_on_page(clerk: Client, **overrides) -> str:
+    data = {
+        "matter": "开办餐饮店许可", "description": "跑了三次未办成", "citizen_name": "周先生",
+        "citizen_phone": "13855556666", "kind": "case", "channel": "window", "window": "district-hall",
+        "departments": ["scjgj"],
+    }  # fmt: skip
+    data.update(overrides)
+    response = clerk.post("/cases/new/", data)
+    assert response.status_code == 302, page(response)
+    return response["Location"]
+
+
+def test_clerk_registers_assigns_and_replies_through_the_pages(county_a):
+    clerk = signed_in(county_a, "window_clerk")
+    handler = signed_in(county_a, "department_handler", "scjgj")
+    location = register_on_page(clerk)
+    html = page(clerk.get(location, follow=True))
+    assert "已登记" in html and "13855556666" in html and "受理" in html
+    case_id = location.strip("/").split("/")[-1]
+    with tenant_context(county_a):
+        case = Case.objects.get(pk=case_id)
+
+    response = clerk.post(
+        f"/cases/{case_id}/step/accept_and_assign/",
+        {"version": case.version, "lead_department": "scjgj", "instructions": "请办理"},
+        follow=True,
+    )
+    assert "已转办" in page(response)
+
+    html = page(handler.get("/work/"))
+    assert case.number in html
+    html = page(handler.get(f"/cases/{case_id}/"))
+    assert "138****6666" in html  # handlers see the number masked
+    with tenant_context(county_a):
+        assignment = case.assignments.get()
+    response = handler.post(f"/assignments/{assignment.pk}/complete/", {"text": "已核发许可证"}, follow=True)
+    assert "部门已办结" in page(response)
+
+    with tenant_context(county_a):
+        case.refresh_from_db()
+    response = clerk.post(
+        f"/cases/{case_id}/step/reply/",
+        {"version": case.version, "method": "phone", "content": "许可证已办好"},
+        follow=True,
+    )
+    assert "已答复" in page(response)
+
+
+def test_a_stale_form_shows_the_conflict_and_changes_nothing(county_a):
+    clerk = signed_in(county_a, "window_clerk")
+    case_id = register_on_page(clerk).strip("/").split("/")[-1]
+    first = clerk.post(f"/cases/{case_id}/step/accept/", {"version": 1}, follow=True)
+    assert "已受理" in page(first)
+    second = clerk.post(f"/cases/{case_id}/step/not_accept/", {"version": 1, "reason": "重复"}, follow=True)
+    assert "刚被他人修改" in page(second)
+    with tenant_context(county_a):
+        assert Case.objects.get(pk=case_id).status == "accepted"
+
+
+def test_bad_phone_on_the_form_is_explained_in_chinese(county_a):
+    clerk = signed_in(county_a, "window_clerk")
+    html = page(clerk.post("/cases/new/", {"matter": "x", "description": "y", "citizen_name": "z",
+                                          "citizen_phone": "123", "kind": "case", "channel": "window"}))  # fmt: skip
+    assert "请填写 11 位手机号码" in html
+    with tenant_context(county_a):
+        assert not Case.objects.filter(matter="x").exists()
+
+
+def test_queues_differ_by_role(county_a):
+    clerk = signed_in(county_a, "window_clerk")
+    register_on_page(clerk, matter="窗口可见事项")
+    assert "窗口可见事项" in page(clerk.get("/work/"))
+    assert "窗口可见事项" in page(signed_in(county_a, "supervisor").get("/work/"))
+    other_handler = signed_in(county_a, "department_handler", "tcj")
+    assert "窗口可见事项" not in page(other_handler.get("/work/"))
+
+
+def test_pages_need_a_login_and_a_role(county_a):
+    anonymous = Client(HTTP_HOST=host_of(county_a))
+    assert anonymous.get("/work/").status_code == 302
+    with tenant_context(county_a):
+        UserFactory(username="plain")
+    plain = Client(HTTP_HOST=host_of(county_a))
+    plain.post("/accounts/login/", {"username": "plain", "password": "S3cure-pass!"})
+    assert plain.get("/work/").status_code == 403
+
+
+def test_another_countys_case_page_is_404(county_a, county_b):
+    clerk_b = signed_in(county_b, "window_clerk")
+    location = register_on_page(clerk_b, window="service-centre", departments=["gaj"])
+    clerk_a = signed_in(county_a, "supervisor")
+    assert clerk_a.get(location).status_code == 404
+
+
+def test_citizen_submits_and_tracks_on_the_pages(county_a):
+    citizen = Client(HTTP_HOST=host_of(county_a))
+    html = page(citizen.post("/submit/", {"matter": "社保转移", "description": "线上办不了",
+                                         "citizen_name": "吴女士", "citizen_phone": "13900007777", "kind": "case"}))  # fmt: skip
+    code = re.search(r'data-testid="tracking-code">(\w+)<', html)[1]  # type: ignore[index]
+    html = page(citizen.post("/track/", {"tracking_code": code, "phone_last4": "7777"}))
+    assert "已登记" in html and "社保转移" in html
+    html = page(citizen.post("/track/", {"tracking_code": code, "phone_last4": "0000"}))
+    assert "不匹配" in html
+
+
+def test_citizen_form_errors_are_chinese(county_a):
+    html = page(Client(HTTP_HOST=host_of(county_a)).post("/submit/", {"matter": ""}))
+    assert "此项为必填项" in html
