@@ -94,8 +94,8 @@ def test_a_stale_form_shows_the_conflict_and_changes_nothing(county_a):
 
 def test_bad_phone_on_the_form_is_explained_in_chinese(county_a):
     clerk = signed_in(county_a, "window_clerk")
-    html = page(clerk.post("/cases/new/", {"matter": "x", "description": "y", "citizen_name": "z",
-                                          "citizen_phone": "123", "kind": "case", "channel": "window"}))  # fmt: skip
+    form = {"matter": "x", "description": "y", "citizen_name": "z", "citizen_phone": "123"}
+    html = page(clerk.post("/cases/new/", {**form, "kind": "case", "channel": "window"}))
     assert "请填写 11 位手机号码" in html
     with tenant_context(county_a):
         assert not Case.objects.filter(matter="x").exists()
@@ -129,9 +129,11 @@ def test_another_countys_case_page_is_404(county_a, county_b):
 
 def test_citizen_submits_and_tracks_on_the_pages(county_a):
     citizen = Client(HTTP_HOST=host_of(county_a))
-    html = page(citizen.post("/submit/", {"matter": "社保转移", "description": "线上办不了",
-                                         "citizen_name": "吴女士", "citizen_phone": "13900007777", "kind": "case"}))  # fmt: skip
-    code = re.search(r'data-testid="tracking-code">(\w+)<', html)[1]  # type: ignore[index]
+    form = {"matter": "社保转移", "description": "线上办不了", "citizen_name": "吴女士", "citizen_phone": "13900007777"}
+    html = page(citizen.post("/submit/", {**form, "kind": "case"}))
+    found = re.search(r'data-testid="tracking-code">(\w+)<', html)
+    assert found is not None
+    code = found[1]
     html = page(citizen.post("/track/", {"tracking_code": code, "phone_last4": "7777"}))
     assert "已登记" in html and "社保转移" in html
     html = page(citizen.post("/track/", {"tracking_code": code, "phone_last4": "0000"}))
