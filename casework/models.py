@@ -220,6 +220,28 @@ class Case(models.Model):
         return self.status in OPEN_STATUSES
 
 
+EVENT_LABELS = {
+    "registered": _("Registered"),
+    "accepted": _("Accepted"),
+    "not_accepted": _("Not accepted"),
+    "classified": _("Classified"),
+    "assigned": _("Assigned to departments"),
+    "assignment_done": _("A department finished its part"),
+    "assignment_returned": _("A department returned the case"),
+    "materials_requested": _("Asked for materials"),
+    "materials_received": _("Materials received"),
+    "escalated": _("Escalated"),
+    "escalation_answered": _("Answer from above recorded"),
+    "replied": _("Replied"),
+    "followed_up": _("Followed up"),
+    "rated": _("Rated by the citizen"),
+    "archived": _("Archived"),
+    "withdrawn": _("Withdrawn"),
+    "attachment_added": _("Attachment added"),
+    "finding_raised": _("Entered in the rectification ledger"),
+}
+
+
 class CaseEvent(models.Model):
     """One line of a case's timeline. Append-only: the database refuses updates and deletes."""
 
@@ -239,6 +261,10 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.action}"
+
+    @property
+    def action_display(self) -> str:
+        return str(EVENT_LABELS.get(self.action, self.action))
 
 
 class AssignmentRole(models.TextChoices):

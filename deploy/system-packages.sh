@@ -3,8 +3,9 @@
 #   fonts-noto-cjk        Chinese glyphs for PDF reports
 #   libharfbuzz-subset0   font subsetting in C (WeasyPrint otherwise falls back to fontTools: ~5x slower)
 #   gettext               compiles the Chinese translations
+#   chromium              the browser the end-to-end tests drive (through Playwright)
 set -eu
-PACKAGES="fonts-noto-cjk libharfbuzz-subset0 gettext"
+PACKAGES="fonts-noto-cjk libharfbuzz-subset0 gettext chromium"
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"
