@@ -226,14 +226,18 @@ class CaseRegisterApi(StaffApi):
     class InputSerializer(CaseIntakeInput):
         channel = serializers.ChoiceField(choices=Channel.choices)
 
-    @extend_schema(request=InputSerializer, responses={201: CaseDetailOutput})
+    class OutputSerializer(CaseListOutput):
+        tracking_code = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         case = services.case_register(
             actor=_actor(request), intake=_intake(data.validated_data, data.validated_data["channel"])
         )
-        return _case_response(request, case, status.HTTP_201_CREATED)
+        # The new case as registered; its detail (timeline...) is one GET away.
+        return Response(self.OutputSerializer(case, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(StaffApi):
@@ -486,10 +490,24 @@ class CaseAttachmentDownloadApi(StaffApi):
 
 
 class AssignmentQueueApi(StaffApi):
-    @extend_schema(responses=AssignmentOutput(many=True))
+    class FilterSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    @extend_schema(parameters=[FilterSerializer], responses=AssignmentOutput(many=True))
     def get(self, request: Request) -> Response:
-        assignments = selectors.assignment_queue_for_actor(actor=_actor(request))
-        return Response({"results": AssignmentOutput(assignments[:200], many=True).data})
+        params = self.FilterSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        limit, offset = params.validated_data["limit"], params.validated_data["offset"]
+        assignments = list(selectors.assignment_queue_for_actor(actor=_actor(request))[offset : offset + limit + 1])
+        return Response(
+            {
+                "results": AssignmentOutput(assignments[:limit], many=True).data,
+                "has_more": len(assignments) > limit,
+                "limit": limit,
+                "offset": offset,
+            }
+        )
 
 
 class _AssignmentFinishApi(StaffApi):

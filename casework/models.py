@@ -209,6 +209,7 @@ class Case(models.Model):
             models.Index(fields=["status", "-registered_at"], name="case_status_registered"),
             models.Index(fields=["-registered_at"], name="case_registered"),
             models.Index(fields=["citizen_phone"], name="case_phone"),
+            models.Index(fields=["citizen_name"], name="case_citizen_name", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["resolution_due_at"], name="case_resolution_due"),
         ]
 
@@ -308,7 +309,7 @@ class Assignment(models.Model):
                 fields=["case"], condition=models.Q(status="pending", role="lead"), name="one_pending_lead"
             ),
         ]
-        indexes = [models.Index(fields=["department", "status"], name="assignment_department_status")]
+        indexes = [models.Index(fields=["department", "status", "assigned_at"], name="assignment_department_queue")]
 
     def __str__(self) -> str:
         return f"{self.case_id} → {self.department_id}"

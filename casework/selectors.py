@@ -7,7 +7,9 @@ Every object named in a request is loaded through an ``*_get_for_actor`` selecto
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
+from typing import Any, cast
 from uuid import UUID
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -54,10 +56,13 @@ def cause_list() -> QuerySet[Cause]:
     return Cause.objects.filter(is_active=True)
 
 
-def staff_profile_of(user: User) -> StaffProfile | None:
+def staff_profile_of(user: Any) -> StaffProfile | None:
+    """The casework role of a signed-in user; looked up once per request and kept on the user object."""
     if not user.is_authenticated:
         return None
-    return StaffProfile.objects.filter(user=user).select_related("department").first()
+    if not hasattr(user, "_staff_profile"):
+        user._staff_profile = StaffProfile.objects.filter(user=user).select_related("department").first()
+    return cast(StaffProfile | None, user._staff_profile)
 
 
 def _not_found() -> NotFoundError:
@@ -151,11 +156,22 @@ def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:
     if filters.registered_to:
         cases = cases.filter(registered_at__date__lte=filters.registered_to)
     if filters.q:
-        term = filters.q.strip()
-        cases = cases.filter(
-            Q(number__iexact=term) | Q(citizen_name__contains=term) | Q(citizen_phone=term) | Q(matter__contains=term)
-        )
+        cases = cases.filter(_search(filters.q))
     return cases.order_by("-registered_at")
+
+
+CASE_NUMBER_RE = re.compile(r"^[A-Za-z]{2,4}-\d{4}-\d{1,7}$")
+
+
+def _search(term: str) -> Q:
+    """Search by case number, phone number or the start of the citizen's name; each uses an index."""
+    term = term.strip()
+    if CASE_NUMBER_RE.match(term):
+        return Q(number=term.upper())
+    digits = re.sub(r"[\s-]", "", term)
+    if digits.isdigit() and len(digits) >= 7:
+        return Q(citizen_phone=digits) | Q(citizen_phone=term)
+    return Q(citizen_name__startswith=term)
 
 
 def assignment_get_for_actor(*, actor: User, assignment_id: UUID | str) -> Assignment:
@@ -180,7 +196,7 @@ def assignment_queue_for_actor(*, actor: User, include_finished: bool = False) -
     profile = staff_profile_of(actor)
     if profile is None:
         return Assignment.objects.none()
-    assignments = Assignment.objects.select_related("department", "case", "case__kind")
+    assignments = Assignment.objects.select_related("department", "case")
     if not sees_all_cases(profile):
         assignments = assignments.filter(department=profile.department)
     if not include_finished:

@@ -62,6 +62,7 @@ from casework.models import (
     Window,
 )
 from casework.policy import Action, may
+from casework.selectors import staff_profile_of
 from casework.workflow import Step, allowed_from
 
 # -- configuration (called by onboarding) ---------------------------------------------------
@@ -811,7 +812,7 @@ def _event(
 
 
 def _require(actor: User, action: Action) -> StaffProfile:
-    profile = StaffProfile.objects.filter(user=actor).select_related("department").first()
+    profile = staff_profile_of(actor)
     if profile is None or not may(profile, action):
         raise PermissionDeniedError(CaseworkErrorCode.PERMISSION_DENIED, _("Your role may not do this."))
     return profile

@@ -44,6 +44,7 @@ def test_chengzhong_liao_department_side_cause_coordinated_and_approved(county_a
     market = staff_api(county_a, "department_handler", "scjgj")
 
     case = register(clerk)
+    case = ok(clerk.get(f"cases/{case['id']}/"))
     year = timezone.localtime().year
     assert re.fullmatch(rf"CZ-{year}-\d{{6}}", case["number"])
     assert case["status"] == "registered" and case["citizen_phone"] == "13812345678"

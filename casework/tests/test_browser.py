@@ -113,7 +113,13 @@ def _login(page: Any, base: str, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", "S3cure-pass!")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/work/")
+    try:
+        page.wait_for_url(f"{base}/work/", timeout=60_000)
+    except Exception as exc:
+        _shot(page, f"failed-login-{username}")
+        raise AssertionError(
+            f"login did not reach the work queue; page shows: {page.inner_text('body')[:500]}"
+        ) from exc
 
 
 def _shot(page: Any, name: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +13,8 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 from banchengshi.core import health
 from banchengshi.tenancy import switch_to_public
+
+_tenant_cache: dict[str, tuple[float, Any]] = {}
 
 
 class HealthCheckMiddleware:
@@ -33,6 +37,20 @@ class CountyRoutingMiddleware(TenantMainMiddleware):
     django-tenants can show the public site for every unknown host; we do not, so a mistyped
     county host never lands on the provincial console.
     """
+
+    def get_tenant(self, domain_model: Any, hostname: str) -> Any:
+        # Every request needs its county; a short in-process cache saves a query per request.
+        # A suspension takes effect within TENANT_CACHE_SECONDS.
+        ttl = settings.TENANT_CACHE_SECONDS
+        if ttl <= 0:
+            return super().get_tenant(domain_model, hostname)
+        now = time.monotonic()
+        cached = _tenant_cache.get(hostname)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        tenant = super().get_tenant(domain_model, hostname)
+        _tenant_cache[hostname] = (now + ttl, tenant)
+        return tenant
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse | None:
         if hostname in settings.CONSOLE_HOSTS:

@@ -55,6 +55,7 @@ PUBLIC_SCHEMA_URLCONF = "banchengshi.urls_public"
 ROOT_URLCONF = "banchengshi.urls_tenant"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 TENANT_LIMIT_SET_CALLS = True
+TENANT_CACHE_SECONDS = env_int("TENANT_CACHE_SECONDS", 30)
 
 MIDDLEWARE = [
     # Probes reach pods by address, not by a county host: answer them before tenant routing.

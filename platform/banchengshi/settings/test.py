@@ -7,6 +7,7 @@ from banchengshi.settings.base import *  # noqa: F403
 from banchengshi.settings.base import CONN_MAX_AGE, PROJECT_ROOT
 
 DEBUG = False
+TENANT_CACHE_SECONDS = 0  # tests create and roll back counties
 DEMO_ACCOUNTS_ALLOWED = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
 MEDIA_ROOT = PROJECT_ROOT / "var" / "test-media"

@@ -1,0 +1,226 @@
+"""Casework API speed: registration side by side with a bare-DRF create, and list/queue latency.
+
+    .venv/bin/python benchmarks/bench_casework_api.py [--cases 100000] [--seconds 10]
+
+Uses its own database (``banchengshi_bench``) on the configured or embedded PostgreSQL server,
+onboards 城中区 into it, seeds ``--cases`` cases by SQL, starts gunicorn with 2 workers and drives
+it with 8 keep-alive connections from this process. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DB = "banchengshi_bench"
+
+
+def server_url() -> str:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    if not os.environ.get("DATABASE_URL"):
+        from banchengshi import embedded
+
+        os.environ["DATABASE_URL"] = embedded.postgres_url()
+    if not os.environ.get("REDIS_URL"):
+        from banchengshi import embedded
+
+        os.environ["REDIS_URL"] = embedded.redis_url()
+    return os.environ["DATABASE_URL"]
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def prepare(cases: int) -> dict[str, str]:
+    import psycopg
+
+    admin_url = server_url()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
+    os.environ["DATABASE_URL"] = with_database(admin_url, BENCH_DB)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django_tenants.utils import tenant_context
+    from rest_framework.authtoken.models import Token
+
+    from casework.models import Department, StaffProfile
+    from tenants.config import county_config_read
+    from tenants.services import county_onboard
+
+    call_command("migrate_schemas", "--shared", verbosity=0)
+    county = county_onboard(config=county_config_read(ROOT / "tenants" / "counties" / "chengzhong.yaml")).county
+    tokens: dict[str, str] = {}
+    with tenant_context(county):
+        from banchengshi.accounts.models import User
+
+        for role, department in (("supervisor", ""), ("window_clerk", ""), ("department_handler", "scjgj")):
+            user = User.objects.create_user(username=f"bench-{role}", password="x")  # noqa: S106
+            dept = Department.objects.get(code=department) if department else None
+            StaffProfile.objects.create(user=user, role=role, department=dept)
+            tokens[role] = Token.objects.create(user=user).key
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM casework_requestkind WHERE code = 'case'")
+            kind = cursor.fetchone()[0]
+            cursor.execute("SELECT id FROM casework_category ORDER BY id LIMIT 1")
+            category = cursor.fetchone()[0]
+            cursor.execute("SELECT id FROM casework_department WHERE code = 'scjgj'")
+            department = cursor.fetchone()[0]
+            cursor.execute("SELECT id FROM accounts_user WHERE username = 'bench-supervisor'")
+            boss = cursor.fetchone()[0]
+            cursor.execute(
+                """
+                INSERT INTO casework_case (id, number, tracking_code, matter, description, citizen_name,
+                    citizen_phone, company_name, channel, kind_id, category_id, is_urgent, status, paused_from,
+                    version, reopen_count, escalation_level, registered_at, updated_at, resolution_due_at)
+                SELECT gen_random_uuid(), 'CZ-2025-' || lpad(g::text, 7, '0'), upper(substr(md5(g::text), 1, 10)),
+                    '事项' || g, '描述', '群众' || (g %% 5000), '138' || lpad(g::text, 8, '0'), '',
+                    (ARRAY['window', 'online', 'hotline_12345', 'proxy'])[1 + g %% 4], %s, %s, g %% 50 = 0,
+                    (ARRAY['registered', 'accepted', 'assigned', 'processed', 'replied', 'archived'])[1 + g %% 6],
+                    '', 1, 0, '', now() - (g || ' minutes')::interval, now(),
+                    now() - (g || ' minutes')::interval + interval '10 days'
+                FROM generate_series(1, %s) AS g
+                """,
+                [kind, category, cases],
+            )
+            cursor.execute(
+                """
+                INSERT INTO casework_assignment (id, case_id, department_id, role, status, instructions, result,
+                    return_reason, assigned_by_id, assigned_at)
+                SELECT gen_random_uuid(), id, %s, 'lead', 'pending', '', '', '', %s, registered_at
+                FROM casework_case WHERE status = 'assigned'
+                """,
+                [department, boss],
+            )
+            cursor.execute("ANALYZE")
+        print(f"seeded {cases:,} cases in {time.perf_counter() - started:.1f} s", flush=True)
+    return tokens
+
+
+class Load:
+    def __init__(self, port: int, host: str) -> None:
+        self.port, self.host = port, host
+
+    def run(self, method: str, path: str, token: str, body_of: Any, seconds: float, connections: int) -> dict[str, Any]:
+        latencies: list[float] = []
+        errors = [0]
+        lock = threading.Lock()
+        stop_at = time.perf_counter() + seconds
+
+        def worker(n: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            headers = {"Host": self.host, "Authorization": f"Token {token}", "Content-Type": "application/json"}
+            i = 0
+            while time.perf_counter() < stop_at:
+                i += 1
+                body = json.dumps(body_of(n, i)) if body_of else None
+                start = time.perf_counter()
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                elapsed = time.perf_counter() - start
+                with lock:
+                    latencies.append(elapsed)
+                    if response.status >= 400:
+                        errors[0] += 1
+                        if errors[0] == 1:
+                            print(f"  first error on {path}: {response.status} {payload[:300]!r}", flush=True)
+            conn.close()
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        latencies.sort()
+        return {
+            "requests": len(latencies),
+            "rps": len(latencies) / wall,
+            "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+            "errors": errors[0],
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+
+    tokens = prepare(args.cases)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"},
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        load = Load(port, "chengzhong.localhost")
+
+        def intake(n: int, i: int) -> dict[str, Any]:
+            return {"matter": f"压测事项{n}-{i}", "description": "压测", "citizen_name": "压测",
+                    "citizen_phone": "13812345678", "channel": "window", "kind": "case",
+                    "window": "district-hall", "departments": ["scjgj"]}  # fmt: skip
+
+        scenarios = [
+            ("bare DRF create (reference)", "POST", "/bench/bare/", "supervisor", lambda n, i: {"name": "x"}),
+            ("register a case (API)", "POST", "/api/v1/cases/create/", "window_clerk", intake),
+            ("supervisor queue: open cases, 50/page", "GET",
+             "/api/v1/cases/?status=registered,accepted,assigned,processed&limit=50", "supervisor", None),
+            ("filtered list: channel+kind+dates", "GET",
+             "/api/v1/cases/?channel=online&kind=case&registered_from=2020-01-01&limit=50", "supervisor", None),
+            ("search by phone", "GET", "/api/v1/cases/?q=13800012345", "supervisor", None),
+            ("handler queue (assignments)", "GET", "/api/v1/assignments/", "department_handler", None),
+        ]  # fmt: skip
+        load.run("GET", "/api/v1/cases/?limit=5", tokens["supervisor"], None, 2, args.connections)  # warm up
+        results = []
+        for name, method, path, role, body in scenarios:
+            results.append((name, load.run(method, path, tokens[role], body, args.seconds, args.connections)))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    print(f"\ncasework API, {args.cases:,} cases in the county, gunicorn 2 workers, {args.connections} connections")
+    print(f"{'scenario':42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for name, r in results:
+        print(f"{name:42} {r['rps']:8.1f} {r['p50']:8.1f} {r['p99']:8.1f} {r['errors']:7d}")
+    bare, register = results[0][1]["rps"], results[1][1]["rps"]
+    print(f"\nregister / bare reference = {register / bare:.2f} (target >= 0.80)")
+    print(f"register / django-helpdesk (38/s measured on this kind of machine) = {register / 38:.1f}x (target >= 5x)")
+    print("list and queue targets: p99 < 50 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Settings for the benchmarks: the local settings plus a bare-DRF reference endpoint."""
+
+from banchengshi.settings.local import *  # noqa: F403
+
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "benchmarks.urls"
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"citizen": "1000000/second"}}  # noqa: F405

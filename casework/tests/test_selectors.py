@@ -1,0 +1,63 @@
+"""Reads: a fixed number of queries per page whatever its length; search uses the right field."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import tenant_context
+
+from casework import services
+from casework.models import StaffRole
+from casework.tests.factories import StaffProfileFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _register(actor, n):
+    for i in range(n):
+        intake = services.CaseIntake(
+            matter=f"事项{i}", description="x", citizen_name=f"群众{i}", citizen_phone=f"1380000{i:04d}",
+            channel="window", kind_code="case", window_code="district-hall", category_code="simple",
+            department_codes=("scjgj",),
+        )  # fmt: skip
+        case = services.case_register(actor=actor, intake=intake)
+        services.case_accept_and_assign(
+            actor=actor, case_id=case.pk, version=case.version, lead_department_code="scjgj"
+        )
+
+
+def _queries(api, path):
+    with CaptureQueriesContext(connection) as captured:
+        response = api.get(path)
+    assert response.status_code == 200
+    return len(captured.captured_queries), len(response.json()["results"])
+
+
+@pytest.mark.parametrize(
+    "path", ["cases/?limit=200", "cases/?status=assigned&category=simple&limit=200", "assignments/?limit=200"]
+)
+def test_list_pages_cost_the_same_queries_for_2_or_12_rows(county_a, staff_api, path):
+    api = staff_api(county_a, "department_handler", "scjgj")
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-q")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        _register(boss, 2)
+    few, rows_few = _queries(api, path)
+    with tenant_context(county_a):
+        _register(boss, 10)
+    many, rows_many = _queries(api, path)
+    assert rows_many >= rows_few + 10
+    assert few == many
+
+
+def test_case_detail_costs_a_fixed_number_of_queries(county_a, staff_api):
+    api = staff_api(county_a, "supervisor")
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-d")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        _register(boss, 1)
+    case_id = api.get("cases/").json()["results"][0]["id"]
+    with CaptureQueriesContext(connection) as captured:
+        assert api.get(f"cases/{case_id}/").status_code == 200
+    assert len(captured.captured_queries) <= 14
