@@ -132,6 +132,34 @@ class AssignmentResultForm(forms.Form):
     text = forms.CharField(label=_("result"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class FindingForm(forms.Form):
+    title = forms.CharField(label=_("title"), max_length=200)
+    cause = forms.ChoiceField(label=_("cause"))
+    department = forms.ChoiceField(label=_("department"))
+    required_change = forms.CharField(
+        label=_("what must change"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    due_date = forms.DateField(label=_("due date"), widget=forms.DateInput(attrs={"type": "date"}))
+    case_numbers = forms.CharField(label=_("case numbers (comma-separated)"), max_length=2000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cause"].choices = _choices(selectors.cause_list(), blank=False)  # type: ignore[attr-defined]
+        self.fields["department"].choices = _choices(selectors.department_list(), blank=False)  # type: ignore[attr-defined]
+
+
+class FindingActionForm(forms.Form):
+    description = forms.CharField(label=_("action taken"), max_length=5000, widget=forms.Textarea(attrs={"rows": 2}))
+    rectified = forms.BooleanField(label=_("Rectification complete"), required=False)
+
+
+class LookBackForm(forms.Form):
+    held = forms.TypedChoiceField(
+        label=_("the fix held"), choices=[("1", _("Yes")), ("0", _("No"))], coerce=lambda v: v == "1"
+    )
+    note = forms.CharField(label=_("note"), required=False, max_length=5000)
+
+
 class TrackForm(forms.Form):
     tracking_code = forms.CharField(label=_("tracking code"), max_length=16)
     phone_last4 = forms.RegexField(

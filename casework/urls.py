@@ -10,6 +10,7 @@ urlpatterns = [
     path("cases/<uuid:case_id>/step/<str:step>/", views.case_step, name="case-step"),
     path("assignments/<uuid:assignment_id>/<str:outcome>/", views.assignment_step, name="assignment-step"),
     path("ledger/", views.ledger, name="ledger"),
+    path("ledger/<uuid:finding_id>/<str:step>/", views.finding_step, name="finding-step"),
     path("submit/", views.citizen_submit, name="citizen-submit"),
     path("track/", views.citizen_track, name="citizen-track"),
     path("track/rate/", views.citizen_rate, name="citizen-rate-page"),

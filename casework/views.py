@@ -22,6 +22,7 @@ from banchengshi.accounts.models import User
 from banchengshi.errors import ApplicationError
 from banchengshi.ratelimit import allow, client_address
 from casework import forms, selectors, services
+from casework.errors import CaseworkErrorCode
 from casework.models import OPEN_STATUSES, Case, CaseStatus, Channel, StaffProfile, StaffRole
 from casework.policy import Action, mask_phone, may
 from casework.workflow import STEP_LABELS, Step, steps_for
@@ -260,9 +261,66 @@ def assignment_step(request: HttpRequest, assignment_id: UUID, outcome: str) -> 
 
 @login_required
 def ledger(request: HttpRequest) -> HttpResponse:
-    user, _profile = _staff(request)
+    user, profile = _staff(request)
+    form = forms.FindingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        numbers = [n.strip().upper() for n in data["case_numbers"].replace("，", ",").split(",") if n.strip()]
+        ids = list(
+            selectors.case_list_for_actor(actor=user, filters=selectors.CaseFilters())
+            .filter(number__in=numbers)
+            .values_list("pk", flat=True)
+        )
+        try:
+            if len(ids) != len(numbers):
+                raise ApplicationError(CaseworkErrorCode.UNKNOWN_REFERENCE, _("Unknown case."))
+            services.finding_raise(
+                actor=user, title=data["title"], cause_code=data["cause"], department_code=data["department"],
+                required_change=data["required_change"], due_date=data["due_date"], case_ids=ids,
+            )  # fmt: skip
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("ledger")
     findings = selectors.finding_list_for_actor(actor=user)[:200]
-    return render(request, "casework/ledger.html", {"county": request.tenant, "findings": findings})  # type: ignore[attr-defined]
+    return render(
+        request,
+        "casework/ledger.html",
+        {
+            "county": request.tenant,  # type: ignore[attr-defined]
+            "findings": findings,
+            "form": form if may(profile, Action.LEDGER_WRITE) else None,
+            "action_form": forms.FindingActionForm(),
+            "look_back_form": forms.LookBackForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def finding_step(request: HttpRequest, finding_id: UUID, step: str) -> HttpResponse:
+    user, _profile = _staff(request)
+    try:
+        finding = selectors.finding_get_for_actor(actor=user, finding_id=finding_id)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    form: Any = forms.FindingActionForm(request.POST) if step == "action" else forms.LookBackForm(request.POST)
+    if step not in {"action", "look_back"}:
+        raise Http404(step)
+    if not form.is_valid():
+        messages.error(request, _("Please complete the form."))
+        return redirect("ledger")
+    try:
+        if step == "action":
+            services.finding_action_add(actor=user, finding_id=finding.pk, **form.cleaned_data)
+        else:
+            services.finding_look_back(actor=user, finding_id=finding.pk, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("ledger")
 
 
 # -- citizens ---------------------------------------------------------------------------------

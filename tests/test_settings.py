@@ -55,3 +55,18 @@ def test_production_settings_have_no_demo_accounts():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def test_the_test_command_runs_pytest_with_the_test_settings(monkeypatch):
+    # Importing the package sets the local settings as a default; the launcher must not inherit it.
+    from banchengshi import launcher
+
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "banchengshi.settings.local")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://x@127.0.0.1/x")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert launcher._services_env("banchengshi.settings.test")["DJANGO_SETTINGS_MODULE"] == "banchengshi.settings.test"
+
+
+def test_pytest_itself_runs_with_the_test_settings():
+    assert settings.SETTINGS_MODULE == "banchengshi.settings.test"
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]

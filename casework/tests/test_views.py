@@ -143,3 +143,36 @@ def test_citizen_submits_and_tracks_on_the_pages(county_a):
 def test_citizen_form_errors_are_chinese(county_a):
     html = page(Client(HTTP_HOST=host_of(county_a)).post("/submit/", {"matter": ""}))
     assert "此项为必填项" in html
+
+
+def test_supervisor_keeps_the_ledger_on_its_page(county_a):
+    supervisor = signed_in(county_a, "supervisor")
+    register_on_page(supervisor, matter="经营范围缺项")
+    with tenant_context(county_a):
+        number = Case.objects.get(matter="经营范围缺项").number
+    response = supervisor.post(
+        "/ledger/",
+        {"title": "经营范围清单缺项", "cause": "list-missing", "department": "scjgj",
+         "required_change": "补充经营范围清单", "due_date": "2027-01-31", "case_numbers": number},
+        follow=True,
+    )  # fmt: skip
+    html = page(response)
+    assert "经营范围清单缺项" in html and number in html and "整改中" in html
+    with tenant_context(county_a):
+        from casework.models import Finding
+
+        finding = Finding.objects.get(title="经营范围清单缺项")
+    html = page(
+        supervisor.post(f"/ledger/{finding.pk}/action/", {"description": "已修订清单", "rectified": "on"}, follow=True)
+    )
+    assert "已整改" in html
+    html = page(
+        supervisor.post(f"/ledger/{finding.pk}/look_back/", {"held": "1", "note": "三个月未再发生"}, follow=True)
+    )
+    assert "回头看已核实" in html
+    unknown = supervisor.post(
+        "/ledger/",
+        {"title": "x", "cause": "list-missing", "department": "scjgj", "required_change": "y",
+         "due_date": "2027-01-31", "case_numbers": "CZ-1999-000001"},
+    )  # fmt: skip
+    assert "未知案件" in page(unknown)

@@ -20,9 +20,14 @@ BIN = Path(sys.executable).parent
 
 
 def _services_env(settings_module: str) -> dict[str, str]:
-    """The environment for child processes, with embedded servers started here if needed."""
+    """The environment for child processes, with embedded servers started here if needed.
+
+    The settings module is always the one given: importing this package has already set
+    DJANGO_SETTINGS_MODULE to the local default (banchengshi/celery.py), so an inherited value
+    cannot be trusted to be the caller's choice.
+    """
     env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = env.get("DJANGO_SETTINGS_MODULE") or settings_module
+    env["DJANGO_SETTINGS_MODULE"] = settings_module
     if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
         from banchengshi import embedded
 
@@ -41,7 +46,7 @@ def _manage(env: dict[str, str], *args: str) -> None:
 
 def run() -> int:
     port = os.environ.get("PORT", "8000")
-    env = _services_env("banchengshi.settings.local")
+    env = _services_env(os.environ.get("BANCHENGSHI_RUN_SETTINGS", "banchengshi.settings.local"))
     env["PORT"] = port
     _manage(env, "migrate_schemas", "--executor=standard", "-v", "0")
     _manage(env, "demo_load")
