@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.http import FileResponse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -21,7 +22,17 @@ from rest_framework.views import APIView
 
 from banchengshi.accounts.models import User
 from casework import selectors, services
-from casework.models import Assignment, Case, Channel, Finding, FollowUpOutcome, RatingLevel, ReplyMethod
+from casework.errors import CaseworkErrorCode, PermissionDeniedError
+from casework.models import (
+    Assignment,
+    Case,
+    Channel,
+    Finding,
+    FollowUpOutcome,
+    RatingLevel,
+    ReplyMethod,
+    StaffRole,
+)
 from casework.policy import Action, mask_phone, may
 
 
@@ -650,6 +661,71 @@ class FindingLookBackApi(StaffApi):
         data.is_valid(raise_exception=True)
         finding = services.finding_look_back(actor=_actor(request), finding_id=finding.pk, **data.validated_data)
         return _finding_response(request, finding)
+
+
+# -- staff (county admin) ---------------------------------------------------------------------
+
+
+class StaffOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField(source="user.username")
+    name = serializers.CharField(source="user.name")
+    role = serializers.CharField()
+    department = _Ref(allow_null=True)
+    is_active = serializers.BooleanField(source="user.is_active")
+    last_login = serializers.DateTimeField(source="user.last_login", allow_null=True)
+
+
+class StaffListApi(StaffApi):
+    @extend_schema(responses=StaffOutput(many=True))
+    def get(self, request: Request) -> Response:
+        if not may(request.staff_profile, Action.MANAGE_STAFF):  # type: ignore[attr-defined]
+            raise PermissionDeniedError(CaseworkErrorCode.PERMISSION_DENIED, gettext("Your role may not do this."))
+        return Response({"results": StaffOutput(selectors.staff_list_for_actor(actor=_actor(request)), many=True).data})
+
+
+class _RoleInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=StaffRole.choices)
+    department = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class StaffCreateApi(StaffApi):
+    class InputSerializer(_RoleInput):
+        username = serializers.CharField(max_length=150)
+        name = serializers.CharField(max_length=64)
+        password = serializers.CharField(max_length=128, write_only=True)
+
+    @extend_schema(request=InputSerializer, responses={201: StaffOutput})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        profile = services.staff_create(
+            actor=_actor(request), username=values["username"], name=values["name"], role=values["role"],
+            password=values["password"], department_code=values["department"],
+        )  # fmt: skip
+        return Response(StaffOutput(profile).data, status=status.HTTP_201_CREATED)
+
+
+class StaffRoleApi(StaffApi):
+    @extend_schema(request=_RoleInput, responses=StaffOutput)
+    def post(self, request: Request, profile_id: str) -> Response:
+        profile = selectors.staff_get_for_actor(actor=_actor(request), profile_id=profile_id)
+        data = _RoleInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = services.staff_role_set(
+            actor=_actor(request), profile_id=profile.pk, role=data.validated_data["role"],
+            department_code=data.validated_data["department"],
+        )  # fmt: skip
+        return Response(StaffOutput(profile).data)
+
+
+class StaffDeactivateApi(StaffApi):
+    @extend_schema(request=None, responses=StaffOutput)
+    def post(self, request: Request, profile_id: str) -> Response:
+        profile = selectors.staff_get_for_actor(actor=_actor(request), profile_id=profile_id)
+        profile = services.staff_deactivate(actor=_actor(request), profile_id=profile.pk)
+        return Response(StaffOutput(profile).data)
 
 
 # -- reference lists --------------------------------------------------------------------------

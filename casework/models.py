@@ -96,6 +96,7 @@ class StaffRole(models.TextChoices):
 class StaffProfile(models.Model):
     """What a county staff account may do in casework; a handler belongs to one department."""
 
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
     role = models.CharField(_("role"), max_length=24, choices=StaffRole.choices)
     department = models.ForeignKey(

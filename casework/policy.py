@@ -26,6 +26,7 @@ class Action(StrEnum):
     HANDLE_ASSIGNMENT = "handle_assignment"
     ATTACH = "attach"
     LEDGER_WRITE = "ledger_write"
+    MANAGE_STAFF = "manage_staff"
     READ = "read"
     SEE_PHONE = "see_phone"
 
@@ -48,6 +49,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.ESCALATE: frozenset({_SUPERVISOR}),
     Action.HANDLE_ASSIGNMENT: frozenset({_HANDLER, _SUPERVISOR}),
     Action.LEDGER_WRITE: frozenset({_SUPERVISOR}),
+    Action.MANAGE_STAFF: frozenset({StaffRole.COUNTY_ADMIN}),
     Action.ATTACH: frozenset({_CLERK, _SUPERVISOR, _HANDLER}),
     Action.READ: frozenset(StaffRole.values),
     # Staff who call citizens back see the full number; everyone else sees 138****5678.

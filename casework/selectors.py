@@ -33,7 +33,7 @@ from casework.models import (
     StaffProfile,
     Window,
 )
-from casework.policy import sees_all_cases
+from casework.policy import Action, may, sees_all_cases
 
 
 def window_list() -> QuerySet[Window]:
@@ -63,6 +63,25 @@ def staff_profile_of(user: Any) -> StaffProfile | None:
     if not hasattr(user, "_staff_profile"):
         user._staff_profile = StaffProfile.objects.filter(user=user).select_related("department").first()
     return cast(StaffProfile | None, user._staff_profile)
+
+
+def staff_list_for_actor(*, actor: User) -> QuerySet[StaffProfile]:
+    profile = staff_profile_of(actor)
+    if profile is None or not may(profile, Action.MANAGE_STAFF):
+        return StaffProfile.objects.none()
+    return StaffProfile.objects.select_related("user", "department").order_by("role", "user__username")
+
+
+def staff_get_for_actor(*, actor: User, profile_id: UUID | str) -> StaffProfile:
+    """A staff member, for a county admin; 404 for anyone else and for unknown ids."""
+    try:
+        UUID(str(profile_id))
+    except ValueError:
+        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such staff member.")) from None
+    profile = staff_list_for_actor(actor=actor).filter(pk=profile_id).first()
+    if profile is None:
+        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such staff member."))
+    return profile
 
 
 def _not_found() -> NotFoundError:

@@ -19,10 +19,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import User
 from banchengshi.sync import ChangeSummary, sync_rows
@@ -125,17 +128,70 @@ def reference_data_apply(
 # -- staff ------------------------------------------------------------------------------------
 
 
-def staff_profile_set(*, user: User, role: str, department_code: str = "") -> StaffProfile:
-    """Give a county account its casework role (and, for a handler, its department)."""
+def staff_create(
+    *,
+    actor: User | None,
+    username: str,
+    name: str,
+    role: str,
+    password: str,
+    department_code: str = "",
+) -> StaffProfile:
+    """Create a staff account of the current county with its casework role.
+
+    ``actor`` is the county admin; None only for the platform itself (onboarding, demo data).
+    """
+    if actor is not None:
+        _require(actor, Action.MANAGE_STAFF)
+    username = _required_text(username, "username")
+    if User.objects.filter(username=username).exists():
+        raise _invalid("username", _("This username is already taken in this county."))
+    department = _role_department(role, department_code)
+    candidate = User(username=username, name=name.strip())
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise _invalid("password", " ".join(exc.messages)) from exc
+    with transaction.atomic():
+        candidate.set_password(password)
+        candidate.save()
+        return StaffProfile.objects.create(user=candidate, role=role, department=department)
+
+
+def staff_role_set(*, actor: User, profile_id: UUID, role: str, department_code: str = "") -> StaffProfile:
+    """Change what a staff member may do (a county admin's decision)."""
+    _require(actor, Action.MANAGE_STAFF)
+    department = _role_department(role, department_code)
+    with transaction.atomic():
+        profile = StaffProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
+        if profile.user_id == actor.pk and role != StaffRole.COUNTY_ADMIN:
+            raise _invalid("role", _("You cannot take away your own administrator role."))
+        profile.role = role
+        profile.department = department
+        profile.save(update_fields=["role", "department"])
+    return profile
+
+
+def staff_deactivate(*, actor: User, profile_id: UUID) -> StaffProfile:
+    """Switch a staff account off: it can no longer sign in, and its API tokens stop working."""
+    _require(actor, Action.MANAGE_STAFF)
+    with transaction.atomic():
+        profile = StaffProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
+        if profile.user_id == actor.pk:
+            raise _invalid("user", _("You cannot deactivate your own account."))
+        profile.user.is_active = False
+        profile.user.save(update_fields=["is_active"])
+        Token.objects.filter(user=profile.user).delete()
+    return profile
+
+
+def _role_department(role: str, department_code: str) -> Department | None:
     if role not in StaffRole.values:
         raise _invalid("role", _("Unknown role."))
     department = _department(department_code, "department") if department_code else None
     if role == StaffRole.DEPARTMENT_HANDLER and department is None:
         raise _invalid("department", _("A department handler needs a department."))
-    profile, _created = StaffProfile.objects.update_or_create(
-        user=user, defaults={"role": role, "department": department}
-    )
-    return profile
+    return department
 
 
 # -- registration -----------------------------------------------------------------------------

@@ -13,7 +13,9 @@ from django_tenants.utils import get_public_schema_name, schema_context, schema_
 
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
-from casework.services import reference_data_apply
+from casework.models import StaffRole
+from casework.selectors import department_list
+from casework.services import reference_data_apply, staff_create
 from sla.services import deadline_configuration_apply
 from tenants.config import CountyConfig
 from tenants.errors import TenantsErrorCode
@@ -155,9 +157,26 @@ def demo_accounts_ensure() -> list[DemoAccount]:
             created.append(DemoAccount(host=settings.COUNTY_DOMAIN_SUFFIX, username="operator", password=account))
     for county in counties:
         with tenant_context(county):
-            account = _demo_user("admin", _("%(county)s administrator") % {"county": county.name}, superuser=False)
-        if account:
-            created.append(DemoAccount(host=county_domain(county.slug), username="admin", password=account))
+            handler_department = department_list().filter(runs_window=False).first()
+            for username, role, department in (
+                ("admin", StaffRole.COUNTY_ADMIN, None),
+                ("clerk", StaffRole.WINDOW_CLERK, None),
+                ("supervisor", StaffRole.SUPERVISOR, None),
+                ("handler", StaffRole.DEPARTMENT_HANDLER, handler_department),
+                ("leader", StaffRole.LEADER, None),
+            ):
+                if get_user_model().objects.filter(username=username).exists():
+                    continue
+                password = secrets.token_urlsafe(9)
+                staff_create(
+                    actor=None,
+                    username=username,
+                    name=f"{county.name}{StaffRole(role).label}",
+                    role=role,
+                    password=password,
+                    department_code=department.code if department else "",
+                )
+                created.append(DemoAccount(host=county_domain(county.slug), username=username, password=password))
     return created
 
 

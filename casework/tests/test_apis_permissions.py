@@ -49,6 +49,10 @@ ROUTES: dict[str, tuple[str, Action, str]] = {
     "finding-action-add": ("post", Action.LEDGER_WRITE, "finding"),
     "finding-look-back": ("post", Action.LEDGER_WRITE, "finding"),
     "reference-data": ("get", Action.READ, ""),
+    "staff-list": ("get", Action.MANAGE_STAFF, ""),
+    "staff-create": ("post", Action.MANAGE_STAFF, ""),
+    "staff-role": ("post", Action.MANAGE_STAFF, "staff"),
+    "staff-deactivate": ("post", Action.MANAGE_STAFF, "staff"),
 }
 CITIZEN_ROUTES = {"citizen-submit", "citizen-track", "citizen-rate"}
 
@@ -85,7 +89,10 @@ def _world(county, departments=("scjgj", "tcj")) -> dict[str, Any]:
         )  # fmt: skip
         attachment = services.attachment_add(actor=boss, case_id=case.pk, upload=_pdf())
         case.refresh_from_db()
-        return {"case": case, "assignment": assignment, "finding": finding, "attachment": attachment}
+        staff = services.staff_create(
+            actor=None, username=f"target-{county.slug}", name="目标", role="window_clerk", password="Xk3!pass-2026"
+        )
+        return {"case": case, "assignment": assignment, "finding": finding, "attachment": attachment, "staff": staff}
 
 
 def _pdf() -> SimpleUploadedFile:
@@ -97,6 +104,7 @@ def _path(name: str, ids: dict[str, Any]) -> str:
     route = str(pattern.pattern)
     for key in ("case", "assignment", "finding", "attachment"):
         route = route.replace(f"<str:{key}_id>", str(ids[key].pk))
+    route = route.replace("<str:profile_id>", str(ids["staff"].pk))
     return route
 
 
@@ -137,6 +145,8 @@ def _body(name: str, world: dict[str, Any]) -> dict[str, Any]:
         "finding-action-add": {"description": "已修订清单", "rectified": True},
         "finding-look-back": {"held": True},
         "case-attachment-add": {"file": _pdf()},
+        "staff-create": {"username": "newcomer", "name": "新同事", "role": "window_clerk", "password": "Xk3!pass-2026"},
+        "staff-role": {"role": "leader"},
     }
     return bodies.get(name, {})
 
@@ -152,6 +162,8 @@ def _expected(name: str, role: str, department: str) -> str:
     unrelated_handler = role == StaffRole.DEPARTMENT_HANDLER and department != "scjgj"
     if unrelated_handler and target in {"case", "assignment", "finding", "attachment_of_case"}:
         return "not_found"
+    if target == "staff" and role not in ALLOWED[action]:
+        return "not_found"  # staff records are invisible to everyone but the county admin
     if role not in ALLOWED[action]:
         return "forbidden"
     return "allowed"
@@ -200,7 +212,9 @@ def test_another_countys_ids_are_404_for_every_role(county_a, county_b, staff_ap
     _world(county_a)
     theirs = _world(county_b, departments=("scjgj", "gaj"))
     method = ROUTES[name][0]
-    for role, department in [(StaffRole.SUPERVISOR, ""), (StaffRole.WINDOW_CLERK, ""), (StaffRole.LEADER, "")]:
+    for role, department in [
+        (StaffRole.SUPERVISOR, ""), (StaffRole.WINDOW_CLERK, ""), (StaffRole.LEADER, ""), (StaffRole.COUNTY_ADMIN, ""),
+    ]:  # fmt: skip
         api = staff_api(county_a, role, department)
         response = _call(api, method, name, theirs)
         assert response.status_code == 404, (role, response.content)

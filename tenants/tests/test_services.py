@@ -106,7 +106,7 @@ def test_a_slug_taken_by_another_county_is_a_conflict(two_counties):
 
 def test_demo_accounts_are_made_once_with_random_passwords(two_counties):
     first = demo_accounts_ensure()
-    assert {a.username for a in first} == {"operator", "admin"}
+    assert {a.username for a in first} == {"operator", "admin", "clerk", "supervisor", "handler", "leader"}
     assert len({a.password for a in first}) == len(first)
     assert demo_accounts_ensure() == []
     assert current_schema() == "public"

@@ -1,0 +1,81 @@
+"""County admins manage their county's staff; nobody else can, and accounts stay in their county."""
+
+from __future__ import annotations
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from banchengshi.accounts.models import User
+from casework import services
+from casework.errors import CaseworkError, PermissionDeniedError
+from casework.models import StaffRole
+from casework.tests.factories import StaffProfileFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin(county_a):
+    with tenant_context(county_a):
+        user = UserFactory(username="county-admin")
+        StaffProfileFactory(user=user, role=StaffRole.COUNTY_ADMIN)
+        yield user
+
+
+def test_admin_creates_a_handler_who_can_sign_in(county_a, admin, client_for):
+    with tenant_context(county_a):
+        profile = services.staff_create(
+            actor=admin, username="wang", name="王五", role="department_handler", password="Xk3!pass-2026",
+            department_code="scjgj",
+        )  # fmt: skip
+        assert profile.department.code == "scjgj"
+    response = client_for(county_a).post("/accounts/login/", {"username": "wang", "password": "Xk3!pass-2026"})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"role": "department_handler"}, "department"),
+        ({"role": "emperor"}, "role"),
+        ({"password": "123"}, "password"),
+        ({"department_code": "ghost", "role": "department_handler"}, "department"),
+    ],
+)
+def test_bad_staff_input_is_refused_and_nothing_is_created(county_a, admin, changes, field):
+    values = {"username": "li", "name": "李四", "role": "window_clerk", "password": "Xk3!pass-2026"} | changes
+    with tenant_context(county_a), pytest.raises(CaseworkError) as caught:
+        services.staff_create(actor=admin, **values)
+    assert caught.value.details[0]["field"] == field
+    with tenant_context(county_a):
+        assert not User.objects.filter(username="li").exists()
+
+
+def test_only_a_county_admin_manages_staff(county_a):
+    with tenant_context(county_a):
+        supervisor = UserFactory(username="sup")
+        StaffProfileFactory(user=supervisor, role=StaffRole.SUPERVISOR)
+        with pytest.raises(PermissionDeniedError):
+            services.staff_create(actor=supervisor, username="x", name="x", role="leader", password="Xk3!pass-2026")
+
+
+def test_deactivated_staff_cannot_sign_in_and_admins_cannot_lock_themselves_out(county_a, admin, client_for):
+    with tenant_context(county_a):
+        profile = services.staff_create(
+            actor=admin, username="zhao", name="赵六", role="window_clerk", password="Xk3!pass-2026"
+        )
+        services.staff_deactivate(actor=admin, profile_id=profile.pk)
+        with pytest.raises(CaseworkError):
+            services.staff_deactivate(actor=admin, profile_id=admin.staff_profile.pk)
+        with pytest.raises(CaseworkError):
+            services.staff_role_set(actor=admin, profile_id=admin.staff_profile.pk, role="leader")
+    response = client_for(county_a).post("/accounts/login/", {"username": "zhao", "password": "Xk3!pass-2026"})
+    assert response.status_code == 200  # refused
+
+
+def test_the_same_username_in_two_counties_is_two_people(county_a, county_b):
+    for county in (county_a, county_b):
+        with tenant_context(county):
+            services.staff_create(actor=None, username="same", name="同名", role="leader", password="Xk3!pass-2026")
+    with tenant_context(county_a):
+        assert User.objects.filter(username="same").count() == 1
