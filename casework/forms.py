@@ -8,7 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from casework import selectors
-from casework.models import Channel, FollowUpOutcome, RatingLevel, ReplyMethod
+from casework.models import Channel, FollowUpOutcome, RatingLevel, ReplyMethod, StaffRole
 from casework.workflow import Step
 
 
@@ -158,6 +158,23 @@ class LookBackForm(forms.Form):
         label=_("the fix held"), choices=[("1", _("Yes")), ("0", _("No"))], coerce=lambda v: v == "1"
     )
     note = forms.CharField(label=_("note"), required=False, max_length=5000)
+
+
+class StaffRoleForm(forms.Form):
+    role = forms.ChoiceField(label=_("role"), choices=StaffRole.choices)
+    department = forms.ChoiceField(label=_("department"), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["department"].choices = _choices(selectors.department_list())  # type: ignore[attr-defined]
+
+
+class StaffCreateForm(StaffRoleForm):
+    username = forms.CharField(label=_("username"), max_length=150)
+    name = forms.CharField(label=_("name"), max_length=64)
+    password = forms.CharField(label=_("initial password"), max_length=128, widget=forms.PasswordInput)
+
+    field_order = ["username", "name", "role", "department", "password"]
 
 
 class TrackForm(forms.Form):

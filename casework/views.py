@@ -323,6 +323,65 @@ def finding_step(request: HttpRequest, finding_id: UUID, step: str) -> HttpRespo
     return redirect("ledger")
 
 
+@login_required
+def staff_page(request: HttpRequest) -> HttpResponse:
+    """The county admin's list of staff accounts, with a form to add one."""
+    user, profile = _staff(request)
+    if not may(profile, Action.MANAGE_STAFF):
+        raise PermissionDenied(_("Your role may not do this."))
+    form = forms.StaffCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.staff_create(
+                actor=user, username=data["username"], name=data["name"], role=data["role"],
+                password=data["password"], department_code=data["department"],
+            )  # fmt: skip
+        except ApplicationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("staff-page")
+    return render(
+        request,
+        "casework/staff.html",
+        {
+            "county": request.tenant,  # type: ignore[attr-defined]
+            "staff": selectors.staff_list_for_actor(actor=user),
+            "form": form,
+            "role_form": forms.StaffRoleForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def staff_step(request: HttpRequest, profile_id: UUID, step: str) -> HttpResponse:
+    user, _profile = _staff(request)
+    try:
+        target = selectors.staff_get_for_actor(actor=user, profile_id=profile_id)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    try:
+        if step == "deactivate":
+            services.staff_deactivate(actor=user, profile_id=target.pk)
+        elif step == "role":
+            form = forms.StaffRoleForm(request.POST)
+            if not form.is_valid():
+                raise ApplicationError(CaseworkErrorCode.INVALID, _("Please complete the form."))
+            services.staff_role_set(
+                actor=user, profile_id=target.pk, role=form.cleaned_data["role"],
+                department_code=form.cleaned_data["department"],
+            )  # fmt: skip
+        else:
+            raise Http404(step)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("staff-page")
+
+
 # -- citizens ---------------------------------------------------------------------------------
 
 

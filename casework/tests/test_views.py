@@ -176,3 +176,20 @@ def test_supervisor_keeps_the_ledger_on_its_page(county_a):
          "due_date": "2027-01-31", "case_numbers": "CZ-1999-000001"},
     )  # fmt: skip
     assert "未知案件" in page(unknown)
+
+
+def test_county_admin_adds_and_deactivates_staff_on_the_page(county_a):
+    admin = signed_in(county_a, "county_admin")
+    html = page(admin.post("/staff/", {"username": "newbie", "name": "新同事", "role": "department_handler",
+                                       "department": "scjgj", "password": "Xk3!pass-2026"}, follow=True))  # fmt: skip
+    assert "newbie" in html and "部门承办人" in html
+    html = page(admin.post("/staff/", {"username": "nodept", "name": "x", "role": "department_handler",
+                                       "password": "Xk3!pass-2026"}))  # fmt: skip
+    assert "部门承办人须指定所属部门" in html
+    with tenant_context(county_a):
+        from casework.models import StaffProfile
+
+        profile = StaffProfile.objects.get(user__username="newbie")
+    html = page(admin.post(f"/staff/{profile.pk}/deactivate/", follow=True))
+    assert "已停用" in html
+    assert signed_in(county_a, "window_clerk").get("/staff/").status_code == 403
