@@ -61,3 +61,33 @@ def test_case_detail_costs_a_fixed_number_of_queries(county_a, staff_api):
     with CaptureQueriesContext(connection) as captured:
         assert api.get(f"cases/{case_id}/").status_code == 200
     assert len(captured.captured_queries) <= 14
+
+
+def test_list_rows_match_their_documented_serializer(county_a, staff_api):
+    from rest_framework.test import APIRequestFactory
+
+    from casework.apis import CaseListOutput, case_list_rows
+    from casework.models import Case
+
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-r")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        _register(boss, 2)
+        cases = list(Case.objects.select_related("kind", "category"))
+        request = APIRequestFactory().get("/")
+        for full_phone, role in ((True, StaffRole.SUPERVISOR), (False, StaffRole.LEADER)):
+            request.staff_profile = StaffProfileFactory.build(role=role)
+            documented = CaseListOutput(cases, many=True, context={"request": request}).data
+            assert [dict(row) for row in documented] == case_list_rows(cases, full_phone=full_phone)
+
+
+def test_assignment_rows_match_their_documented_serializer(county_a):
+    from casework.apis import AssignmentOutput, assignment_rows
+    from casework.models import Assignment
+
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-a")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        _register(boss, 2)
+        assignments = list(Assignment.objects.select_related("department"))
+        assert [dict(row) for row in AssignmentOutput(assignments, many=True).data] == assignment_rows(assignments)
