@@ -19,9 +19,11 @@ def at(y, m, d, hh=10, mm=0):
     return datetime.datetime(y, m, d, hh, mm, tzinfo=SHANGHAI)
 
 
-moments = st.datetimes(min_value=datetime.datetime(2021, 1, 1), max_value=datetime.datetime(2026, 10, 31)).map(
-    lambda naive: naive.replace(tzinfo=SHANGHAI)
-)
+# hypothesis draws naive datetimes in a range; each is then read as Shanghai local time.
+moments = st.datetimes(
+    min_value=datetime.datetime(2021, 1, 1),  # noqa: DTZ001
+    max_value=datetime.datetime(2026, 10, 31),  # noqa: DTZ001
+).map(lambda naive: naive.replace(tzinfo=SHANGHAI))
 day_counts = st.integers(min_value=0, max_value=30)
 
 
