@@ -11,6 +11,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from banchengshi.tenancy import switch_to_public
+from sla.selectors import calendars_forget_all
 from tenants.config import county_config_read
 from tenants.models import County
 from tenants.services import county_onboard
@@ -56,9 +57,12 @@ def client_for() -> object:
 
 @pytest.fixture(autouse=True)
 def _back_to_public_schema() -> Iterator[None]:
-    # A test that switched to a county must not leak that schema into the next test.
+    # A test that switched to a county must not leak that schema into the next test, nor a
+    # calendar it loaded (and rolled back) into the process-wide calendar cache.
+    calendars_forget_all()
     yield
     switch_to_public()
+    calendars_forget_all()
 
 
 @pytest.fixture

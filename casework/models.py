@@ -197,9 +197,14 @@ class Case(models.Model):
     accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
     replied_at = models.DateTimeField(_("replied at"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
-    # Filled by the SLA engine.
+    # Filled from the county's deadline rules by the SLA engine (sla.selectors.case_deadlines).
+    accept_due_at = models.DateTimeField(_("acceptance due"), null=True, blank=True)
     reply_due_at = models.DateTimeField(_("reply due"), null=True, blank=True)
     resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    # Past the loaded national calendar the due times are estimates (plain weekdays).
+    deadline_provisional = models.BooleanField(_("provisional deadline"), default=False)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -241,6 +246,7 @@ EVENT_LABELS = {
     "withdrawn": _("Withdrawn"),
     "attachment_added": _("Attachment added"),
     "finding_raised": _("Entered in the rectification ledger"),
+    "deadlines_recomputed": _("Deadlines recomputed with the loaded calendar"),
 }
 
 

@@ -25,6 +25,7 @@ from casework.models import (
     Attachment,
     Case,
     CaseEvent,
+    CaseStatus,
     Category,
     Cause,
     Department,
@@ -168,7 +169,9 @@ def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:
             Exists(Assignment.objects.filter(case=OuterRef("pk"), department__code=filters.department))
         )
     if filters.overdue is not None:
-        late = Q(status__in=OPEN_STATUSES, resolution_due_at__lt=timezone.now())
+        # A case waiting for the citizen's materials has its clocks stopped: it is not late.
+        running = OPEN_STATUSES - {CaseStatus.WAITING_MATERIALS}
+        late = Q(status__in=running, resolution_due_at__lt=timezone.now())
         cases = cases.filter(late) if filters.overdue else cases.exclude(late)
     if filters.registered_from:
         cases = cases.filter(registered_at__date__gte=filters.registered_from)

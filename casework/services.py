@@ -67,6 +67,7 @@ from casework.models import (
 from casework.policy import Action, may
 from casework.selectors import staff_profile_of
 from casework.workflow import Step, allowed_from
+from sla.selectors import CaseFacts, calendars_forget_all, case_deadlines, paused_working_seconds
 
 # -- configuration (called by onboarding) ---------------------------------------------------
 
@@ -283,6 +284,8 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
             # A new case has no links yet: one INSERT instead of the related manager's SELECT + INSERT.
             through = Case.departments_involved.through
             through.objects.bulk_create([through(case_id=case.pk, department_id=d.pk) for d in departments])
+        _deadlines_refresh(case, department_codes=tuple(d.code for d in departments))
+        case.save(update_fields=[*DEADLINE_FIELDS])
         _event(case, actor, "registered", "", CaseStatus.REGISTERED, data={"channel": intake.channel})
     return case
 
@@ -347,6 +350,7 @@ def case_classify(
             case.category = category
         if cause is not None:
             case.cause = cause
+        _deadlines_refresh(case)
         return {
             "before": before,
             "after": {"kind": case.kind.code, "category": _code(case.category), "cause": _code(case.cause)},
@@ -422,6 +426,7 @@ def case_request_materials(*, actor: User, case_id: UUID, version: int, note: st
 
     def change(case: Case) -> None:
         case.paused_from = case.status
+        case.paused_at = timezone.now()
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.PAUSE, name="materials_requested",
@@ -431,6 +436,7 @@ def case_request_materials(*, actor: User, case_id: UUID, version: int, note: st
 
 
 def case_materials_received(*, actor: User, case_id: UUID, version: int, note: str = "") -> Case:
+    """The citizen's materials arrived: the clocks run again, later by the office time spent waiting."""
     return _resume(actor, case_id, version, Action.PAUSE, "materials_received", CaseStatus.WAITING_MATERIALS, note)
 
 
@@ -554,6 +560,31 @@ def case_withdraw(*, actor: User, case_id: UUID, version: int, reason: str) -> C
         actor=actor, case_id=case_id, version=version, action=Action.WITHDRAW, name="withdrawn",
         allowed_from=allowed_from(Step.WITHDRAW), to=CaseStatus.WITHDRAWN, note=reason, change=change,
     )  # fmt: skip
+
+
+# -- deadlines --------------------------------------------------------------------------------
+
+
+def case_deadlines_recompute_provisional() -> int:
+    """Recompute the due times that were estimates past the known calendar (after a year is loaded)."""
+    # This worker may still hold the calendar from before the load.
+    calendars_forget_all()
+    count = 0
+    for case_id in Case.objects.filter(deadline_provisional=True).values_list("pk", flat=True):
+        with transaction.atomic():
+            case = (
+                Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=case_id)
+            )
+            before = (case.reply_due_at, case.resolution_due_at)
+            _deadlines_refresh(case)
+            case.save(update_fields=[*DEADLINE_FIELDS])
+            if before != (case.reply_due_at, case.resolution_due_at) or not case.deadline_provisional:
+                _event(
+                    case, None, "deadlines_recomputed", case.status, case.status,
+                    data={"reply_due_at": str(case.reply_due_at), "resolution_due_at": str(case.resolution_due_at)},
+                )  # fmt: skip
+                count += 1
+    return count
 
 
 # -- attachments ------------------------------------------------------------------------------
@@ -749,7 +780,14 @@ def _resume(actor: User, case_id: UUID, version: int, action: Action, name: str,
     def change(case: Case) -> dict[str, Any]:
         resumed = case.paused_from or CaseStatus.ACCEPTED
         case.status = resumed
-        return {"resumed_to": resumed}
+        data: dict[str, Any] = {"resumed_to": resumed}
+        if case.paused_at is not None:
+            paused = paused_working_seconds(paused_at=case.paused_at, resumed_at=timezone.now())
+            case.paused_seconds += paused
+            case.paused_at = None
+            _deadlines_refresh(case)
+            data["paused_working_seconds"] = paused
+        return data
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=action, name=name,
@@ -809,8 +847,15 @@ def _create_assignments(
     case.assignments.filter(status=AssignmentStatus.PENDING).update(
         status=AssignmentStatus.WITHDRAWN, finished_at=timezone.now()
     )
+    # A department's own rule (邵阳县: company registration in 1 working day) now applies.
+    _deadlines_refresh(case, department_codes=(lead.code, *(d.code for d in co)))
     Assignment.objects.create(
-        case=case, department=lead, role=AssignmentRole.LEAD, instructions=instructions, assigned_by=actor
+        case=case,
+        department=lead,
+        role=AssignmentRole.LEAD,
+        instructions=instructions,
+        assigned_by=actor,
+        due_at=case.resolution_due_at,
     )
     for department in co:
         Assignment.objects.create(
@@ -819,8 +864,35 @@ def _create_assignments(
             role=AssignmentRole.CO_HANDLER,
             instructions=instructions,
             assigned_by=actor,
+            due_at=case.resolution_due_at,
         )
     return {"lead": lead.code, "co_handlers": [d.code for d in co]}
+
+
+SYSTEM_ACTIONS = frozenset({"deadlines_recomputed"})
+DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "deadline_provisional")
+
+
+def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None = None) -> None:
+    """Set the case's due times from the county's rules, its calendar and the time it spent paused."""
+    if department_codes is None:
+        involved = [d.code for d in case.departments_involved.all()]
+        assigned = list(
+            case.assignments.exclude(status=AssignmentStatus.WITHDRAWN).values_list("department__code", flat=True)
+        )
+        department_codes = tuple(dict.fromkeys([*involved, *assigned]))
+    facts = CaseFacts(
+        kind_code=case.kind.code,
+        category_code=_code(case.category),
+        cause_side=case.cause.side if case.cause is not None else "",
+        cause_code=_code(case.cause),
+        department_codes=department_codes,
+    )
+    deadlines = case_deadlines(facts=facts, start=case.registered_at, paused_seconds=case.paused_seconds)
+    case.accept_due_at = deadlines.acceptance.due_at if deadlines.acceptance else None
+    case.reply_due_at = deadlines.reply.due_at if deadlines.reply else None
+    case.resolution_due_at = deadlines.resolution.due_at if deadlines.resolution else None
+    case.deadline_provisional = deadlines.provisional
 
 
 def _lock(case_id: UUID, version: int) -> Case:
@@ -856,7 +928,10 @@ def _event(
     note: str = "",
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    label = (actor.name or actor.username) if actor is not None else _("Citizen")
+    if actor is not None:
+        label = actor.name or actor.username
+    else:
+        label = _("System") if action in SYSTEM_ACTIONS else _("Citizen")
     return CaseEvent.objects.create(
         case=case,
         actor=actor,

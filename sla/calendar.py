@@ -102,6 +102,8 @@ class WorkCalendar:
 
     def add_working_seconds(self, start: datetime.datetime, seconds: int) -> Deadline:
         """The moment ``seconds`` of office time after ``start`` (working hours, resumed clocks)."""
+        if seconds <= 0:
+            return Deadline(start, provisional=not self.is_known(start.astimezone(SHANGHAI).date()))
         remaining = seconds
         cursor = start.astimezone(SHANGHAI)
         day = cursor.date()

@@ -1,6 +1,18 @@
+"""Reads of a county's deadline configuration, and the deadlines it gives a case."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
-from sla.models import DeadlineRule, LocalHoliday, OfficeHours
+from banchengshi.tenancy import current_schema
+from sla.calendar import Deadline, WorkCalendar, build_calendar
+from sla.models import Clock, DeadlineRule, DurationUnit, LocalHoliday, OfficeHours
+from sla.national.selectors import national_calendar, national_calendar_forget
 
 
 def deadline_rule_list() -> QuerySet[DeadlineRule]:
@@ -13,3 +25,109 @@ def local_holiday_list() -> QuerySet[LocalHoliday]:
 
 def office_hours_list() -> QuerySet[OfficeHours]:
     return OfficeHours.objects.filter(is_active=True)
+
+
+_CALENDAR_TTL_SECONDS = 60
+_calendars: dict[str, tuple[float, WorkCalendar]] = {}
+
+
+def county_calendar() -> WorkCalendar:
+    """The current county's working calendar: national days, its local holidays and office hours."""
+    schema = current_schema()
+    now = time.monotonic()
+    cached = _calendars.get(schema)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    national = national_calendar()
+    calendar = build_calendar(
+        holidays=national.holidays,
+        makeup_workdays=national.makeup_workdays,
+        known_until=national.known_until,
+        local_keys=local_holiday_list().values_list("key", flat=True),
+        office_hours=[(p.start, p.end) for p in office_hours_list()],
+    )
+    _calendars[schema] = (now + _CALENDAR_TTL_SECONDS, calendar)
+    return calendar
+
+
+def county_calendar_forget() -> None:
+    _calendars.pop(current_schema(), None)
+
+
+def calendars_forget_all() -> None:
+    """Drop every cached calendar of this process (after the national calendar changed)."""
+    _calendars.clear()
+    national_calendar_forget()
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What deadline rules match on; casework passes codes so that this package never imports it."""
+
+    kind_code: str
+    category_code: str = ""
+    cause_side: str = ""
+    cause_code: str = ""
+    department_codes: tuple[str, ...] = ()
+
+
+def deadline_rule_for(
+    *, clock: str, facts: CaseFacts, rules: Iterable[DeadlineRule] | None = None
+) -> DeadlineRule | None:
+    """The most specific active rule for this clock that fits the case; the earliest listed wins a tie."""
+    best: tuple[int, int, DeadlineRule] | None = None
+    for rule in deadline_rule_list() if rules is None else rules:
+        if rule.clock != clock:
+            continue
+        checks = [
+            (rule.kind_code, rule.kind_code == facts.kind_code),
+            (rule.category_code, rule.category_code == facts.category_code),
+            (rule.cause_side, rule.cause_side == facts.cause_side),
+            (rule.cause_code, rule.cause_code == facts.cause_code),
+            (rule.department_code, rule.department_code in facts.department_codes),
+        ]
+        if not all(ok for given, ok in checks if given):
+            continue
+        specificity = sum(1 for given, _ok in checks if given)
+        key = (specificity, -rule.sort_order)
+        if best is None or key > best[:2]:
+            best = (*key, rule)
+    return best[2] if best else None
+
+
+@dataclass(frozen=True)
+class CaseDeadlines:
+    acceptance: Deadline | None
+    reply: Deadline | None
+    resolution: Deadline | None
+
+    @property
+    def provisional(self) -> bool:
+        return any(d is not None and d.provisional for d in (self.acceptance, self.reply, self.resolution))
+
+
+def case_deadlines(*, facts: CaseFacts, start: datetime.datetime, paused_seconds: int = 0) -> CaseDeadlines:
+    """Each clock's due time for a case that started at ``start``, moved on by time spent paused."""
+    calendar = county_calendar()
+    rules = list(deadline_rule_list())
+
+    def due(clock: str) -> Deadline | None:
+        rule = deadline_rule_for(clock=clock, facts=facts, rules=rules)
+        if rule is None:
+            return None
+        if rule.unit == DurationUnit.IMMEDIATE:
+            base = calendar.immediate(start)
+        elif rule.unit == DurationUnit.WORKING_HOURS:
+            base = calendar.add_working_seconds(start, rule.amount * 3600)
+        else:
+            base = calendar.add_working_days(start, rule.amount)
+        if paused_seconds <= 0:
+            return base
+        moved = calendar.add_working_seconds(base.due_at, paused_seconds)
+        return Deadline(moved.due_at, base.provisional or moved.provisional)
+
+    return CaseDeadlines(acceptance=due(Clock.ACCEPTANCE), reply=due(Clock.REPLY), resolution=due(Clock.RESOLUTION))
+
+
+def paused_working_seconds(*, paused_at: datetime.datetime, resumed_at: datetime.datetime) -> int:
+    return county_calendar().working_seconds_between(paused_at, resumed_at)

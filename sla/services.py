@@ -9,6 +9,7 @@ from django.db import transaction
 
 from banchengshi.sync import ChangeSummary, sync_rows
 from sla.models import DeadlineRule, LocalHoliday, OfficeHours
+from sla.selectors import county_calendar_forget
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,10 @@ def deadline_configuration_apply(
     office_hours: list[OfficeHoursSpec],
 ) -> ChangeSummary:
     """Make the current county's deadline rules, local holidays and office hours match the specs."""
-    return (
+    summary = (
         sync_rows(model=DeadlineRule, specs=rules)
         + sync_rows(model=LocalHoliday, specs=holidays, key="key")
         + sync_rows(model=OfficeHours, specs=office_hours, key="key")
     )
+    county_calendar_forget()
+    return summary

@@ -2,7 +2,9 @@
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
+from sla.national.selectors import calendar_status
 from tenants.selectors import county_list
 
 
@@ -16,4 +18,5 @@ def console_home(request: HttpRequest) -> HttpResponse:
         }
         for county in county_list()
     ]
-    return render(request, "tenants/console_home.html", {"counties": counties})
+    status = calendar_status(today=timezone.localdate())
+    return render(request, "tenants/console_home.html", {"counties": counties, "calendar": status})

@@ -119,3 +119,13 @@ def test_a_login_in_one_county_is_worthless_in_another(county_a, county_b, clien
 def test_login_page_is_chinese(county_a, client_for):
     page = client_for(county_a).get("/accounts/login/").content.decode()
     assert "用户名" in page and "密码" in page
+
+
+def test_console_warns_when_the_national_calendar_runs_out_soon(two_counties, client_for, monkeypatch):
+    import datetime
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "localdate", lambda *a, **k: datetime.date(2026, 11, 23))
+    page = client_for(None).get("/").content.decode()
+    assert 'data-testid="calendar-warning"' in page and "2026-12-31" in page

@@ -25,6 +25,7 @@ SHARED_APPS = [
     "django_tenants",
     "banchengshi.core",
     "tenants",
+    "sla.national",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

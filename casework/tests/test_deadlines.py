@@ -1,0 +1,90 @@
+"""Cases get their county's deadlines at registration, keep them through pauses, and show when late."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from casework import services
+from casework.models import Case, StaffRole
+from casework.tests.factories import StaffProfileFactory, UserFactory
+from conftest import county_config_path
+from sla.selectors import CaseFacts, case_deadlines, county_calendar
+from tenants.config import county_config_read
+from tenants.services import county_onboard
+
+pytestmark = pytest.mark.django_db
+
+
+def boss_in(county):
+    user = UserFactory(username=f"boss-{county.slug}")
+    StaffProfileFactory(user=user, role=StaffRole.SUPERVISOR)
+    return user
+
+
+def intake(**changes):
+    values = {
+        "matter": "事项", "description": "x", "citizen_name": "x", "citizen_phone": "13800003333",
+        "channel": "window", "kind_code": "case",
+    } | changes  # fmt: skip
+    return services.CaseIntake(**values)
+
+
+def test_registration_gives_the_rule_deadline_and_assignments_inherit_it(county_a):
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=intake(category_code="complex"))
+        expected = case_deadlines(facts=CaseFacts(kind_code="case", category_code="complex"), start=case.registered_at)
+        assert case.reply_due_at == expected.reply.due_at
+        assert county_calendar().working_days_between(case.registered_at, case.reply_due_at) == 10
+        case = services.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj"
+        )
+        assert case.assignments.get().due_at == case.resolution_due_at
+
+
+def test_shaoyang_company_registration_is_due_in_one_working_day_once_assigned(two_counties):
+    shaoyang = county_onboard(config=county_config_read(county_config_path("shaoyang"))).county
+    with tenant_context(shaoyang):
+        boss = boss_in(shaoyang)
+        case = services.case_register(actor=boss, intake=intake(matter="企业开办"))
+        assert case.resolution_due_at is None  # no rule fits yet
+        case = services.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj"
+        )
+        assert county_calendar().working_days_between(case.registered_at, case.resolution_due_at) == 1
+
+
+def test_waiting_for_materials_moves_the_deadline_by_the_office_time_waited(county_a):
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=intake(category_code="simple"))
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        before = case.reply_due_at
+        case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="补充证明")
+        # Two working days pass while the citizen gathers the papers.
+        calendar = county_calendar()
+        paused_at = calendar.add_working_days(timezone.now(), 0).due_at - datetime.timedelta(hours=1)
+        Case.objects.filter(pk=case.pk).update(paused_at=paused_at - datetime.timedelta(days=4))
+        case = services.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
+        waited = case.events.last().data["paused_working_seconds"]
+        assert waited > 0 and case.paused_seconds == waited
+        assert case.reply_due_at > before
+        assert calendar.working_seconds_between(before, case.reply_due_at) == waited
+
+
+def test_the_overdue_filter_counts_running_clocks_only(county_a, staff_api):
+    api = staff_api(county_a, "supervisor")
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        late = services.case_register(actor=boss, intake=intake(matter="逾期"))
+        paused = services.case_register(actor=boss, intake=intake(matter="暂停"))
+        paused = services.case_accept(actor=boss, case_id=paused.pk, version=paused.version)
+        services.case_request_materials(actor=boss, case_id=paused.pk, version=paused.version, note="等材料")
+        yesterday = timezone.now() - datetime.timedelta(days=1)
+        Case.objects.filter(pk__in=[late.pk, paused.pk]).update(resolution_due_at=yesterday)
+    overdue = {c["matter"] for c in api.get("cases/", {"overdue": "true"}).json()["results"]}
+    assert "逾期" in overdue and "暂停" not in overdue
