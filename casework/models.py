@@ -247,6 +247,9 @@ EVENT_LABELS = {
     "attachment_added": _("Attachment added"),
     "finding_raised": _("Entered in the rectification ledger"),
     "deadlines_recomputed": _("Deadlines recomputed with the loaded calendar"),
+    "deadline_warning": _("Deadline warning: one working day left"),
+    "overdue": _("Overdue"),
+    "escalated_for_lateness": _("Escalated for lateness"),
 }
 
 

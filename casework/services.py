@@ -67,7 +67,9 @@ from casework.models import (
 from casework.policy import Action, may
 from casework.selectors import staff_profile_of
 from casework.workflow import Step, allowed_from
-from sla.selectors import CaseFacts, calendars_forget_all, case_deadlines, paused_working_seconds
+from sla.models import Clock
+from sla.selectors import CaseFacts, calendars_forget_all, case_deadlines, county_calendar, paused_working_seconds
+from sla.sweep.services import deadline_entries_claim, deadline_index_sync
 
 # -- configuration (called by onboarding) ---------------------------------------------------
 
@@ -286,6 +288,7 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
             through.objects.bulk_create([through(case_id=case.pk, department_id=d.pk) for d in departments])
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments))
         case.save(update_fields=[*DEADLINE_FIELDS])
+        _deadline_index_update(case)
         _event(case, actor, "registered", "", CaseStatus.REGISTERED, data={"channel": intake.channel})
     return case
 
@@ -531,6 +534,7 @@ def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "") -> Cas
             case.reopen_count += 1
         case.version += 1
         case.save(update_fields=["status", "reopen_count", "version", "updated_at"])
+        _deadline_index_update(case)
         _event(case, None, "rated", from_status, case.status, note=comment, data={"level": level})
     return case
 
@@ -578,6 +582,7 @@ def case_deadlines_recompute_provisional() -> int:
             before = (case.reply_due_at, case.resolution_due_at)
             _deadlines_refresh(case)
             case.save(update_fields=[*DEADLINE_FIELDS])
+            _deadline_index_update(case)
             if before != (case.reply_due_at, case.resolution_due_at) or not case.deadline_provisional:
                 _event(
                     case, None, "deadlines_recomputed", case.status, case.status,
@@ -772,6 +777,7 @@ def _transition(
             case.paused_from = ""
         case.version += 1
         case.save()
+        _deadline_index_update(case)
         _event(case, actor, name, from_status, case.status, note=note, data=data)
     return case
 
@@ -822,6 +828,7 @@ def _assignment_finish(*, actor: User, assignment_id: UUID, text: str, returned:
             case.status = CaseStatus.ACCEPTED if returned else CaseStatus.PROCESSED
         case.version += 1
         case.save(update_fields=["status", "version", "updated_at"])
+        _deadline_index_update(case)
         _event(
             case,
             actor,
@@ -869,7 +876,7 @@ def _create_assignments(
     return {"lead": lead.code, "co_handlers": [d.code for d in co]}
 
 
-SYSTEM_ACTIONS = frozenset({"deadlines_recomputed"})
+SYSTEM_ACTIONS = frozenset({"deadlines_recomputed", "deadline_warning", "overdue", "escalated_for_lateness"})
 DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "deadline_provisional")
 
 
@@ -893,6 +900,54 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
     case.reply_due_at = deadlines.reply.due_at if deadlines.reply else None
     case.resolution_due_at = deadlines.resolution.due_at if deadlines.resolution else None
     case.deadline_provisional = deadlines.provisional
+
+
+REPLY_RUNNING = frozenset(
+    {CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED,
+     CaseStatus.ESCALATED}
+)  # fmt: skip
+RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
+
+
+def _deadline_index_update(case: Case) -> None:
+    """Tell the platform-wide deadline index which of this case's clocks are running now.
+
+    Acceptance runs until the case is accepted, reply until the citizen is answered, resolution
+    until the lead department is done; none runs while waiting for the citizen's materials.
+    """
+    deadline_index_sync(
+        case_id=case.pk,
+        started_at=case.registered_at,
+        running={
+            Clock.ACCEPTANCE: case.accept_due_at if case.status == CaseStatus.REGISTERED else None,
+            Clock.REPLY: case.reply_due_at if case.status in REPLY_RUNNING else None,
+            Clock.RESOLUTION: case.resolution_due_at if case.status in RESOLUTION_RUNNING else None,
+        },
+        calendar=county_calendar(),
+    )
+
+
+DEADLINE_EVENTS = {"warning": "deadline_warning", "overdue": "overdue", "escalation": "escalated_for_lateness"}
+
+
+def deadline_events_fire(*, entry_ids: list[int]) -> int:
+    """Record the warnings, overdue notices and escalations now due on these index entries.
+
+    The claim and the timeline events share one transaction, so each fires exactly once however
+    many sweeps or workers see the entry.
+    """
+    with transaction.atomic():
+        firings = deadline_entries_claim(entry_ids=entry_ids, now=timezone.now(), calendar=county_calendar())
+        cases = {c.pk: c for c in Case.objects.filter(pk__in={f.case_id for f in firings})}
+        for firing in firings:
+            case = cases.get(firing.case_id)
+            if case is None:
+                continue
+            _event(
+                case, None, DEADLINE_EVENTS[firing.kind], case.status, case.status,
+                data={"clock": firing.clock, "level": firing.level, "due_at": firing.due_at.isoformat()},
+            )  # fmt: skip
+    return len(firings)
 
 
 def _lock(case_id: UUID, version: int) -> Case:

@@ -9,3 +9,9 @@ from casework import services
 def recompute_provisional_deadlines() -> int:
     """After a national calendar year is loaded: make this county's estimated deadlines exact."""
     return services.case_deadlines_recompute_provisional()
+
+
+@shared_task(name="casework.fire_deadlines")
+def fire_deadlines(entry_ids: list[int]) -> int:
+    """Warnings, overdue notices and escalations for this county's due index entries (safe to repeat)."""
+    return services.deadline_events_fire(entry_ids=entry_ids)

@@ -75,6 +75,13 @@ class WorkCalendar:
     def end_of_day(self, day: datetime.date) -> datetime.datetime:
         return datetime.datetime.combine(day, self.office_hours[-1][1], tzinfo=SHANGHAI)
 
+    def previous_working_day(self, day: datetime.date) -> datetime.date:
+        for offset in range(1, MAX_DAYS_AHEAD):
+            candidate = day - datetime.timedelta(days=offset)
+            if self.is_working_day(candidate):
+                return candidate
+        raise ValueError(f"no working day within {MAX_DAYS_AHEAD} days before {day}")
+
     def next_working_day(self, day: datetime.date) -> datetime.date:
         for offset in range(1, MAX_DAYS_AHEAD):
             candidate = day + datetime.timedelta(days=offset)

@@ -9,6 +9,8 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Warnings, overdue notices and escalations: one query over the public deadline index.
+    "deadline-sweep": {"task": "sla.deadline_sweep", "schedule": crontab(minute="*")},
     "county-heartbeat": {
         "task": "platform.dispatch_to_counties",
         "schedule": crontab(minute="*/5"),

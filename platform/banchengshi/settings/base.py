@@ -26,6 +26,7 @@ SHARED_APPS = [
     "banchengshi.core",
     "tenants",
     "sla.national",
+    "sla.sweep",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

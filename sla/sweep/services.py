@@ -1,0 +1,136 @@
+"""Keeping the deadline index in step with cases, and claiming what is due exactly once."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import transaction
+
+from banchengshi.tenancy import current_schema
+from sla.calendar import SHANGHAI, WorkCalendar
+from sla.sweep.models import DeadlineEntry, Escalation
+
+# After the deadline: the supervisor at once, the leader one working day later, a 督办 notice
+# after three working days.
+ESCALATION_AFTER_DAYS = {Escalation.SUPERVISOR: 0, Escalation.LEADER: 1, Escalation.DUBAN: 3}
+
+
+def _warn_at(
+    calendar: WorkCalendar, started_at: datetime.datetime, due_at: datetime.datetime
+) -> datetime.datetime | None:
+    """One working day before the deadline; none when the whole clock is shorter than that."""
+    day = calendar.previous_working_day(due_at.astimezone(SHANGHAI).date())
+    warn = calendar.end_of_day(day)
+    return warn if warn > started_at else None
+
+
+def _escalate_at(calendar: WorkCalendar, due_at: datetime.datetime, level: int) -> datetime.datetime:
+    days = ESCALATION_AFTER_DAYS[Escalation(level)]
+    return due_at if days == 0 else calendar.add_working_days(due_at, days).due_at
+
+
+def _next_check(entry: DeadlineEntry, calendar: WorkCalendar) -> datetime.datetime | None:
+    if entry.warn_at is not None and entry.warned_at is None:
+        return entry.warn_at
+    if entry.overdue_at is None:
+        return entry.due_at
+    if entry.escalation < Escalation.DUBAN:
+        return _escalate_at(calendar, entry.due_at, entry.escalation + 1)
+    return None
+
+
+def deadline_index_sync(
+    *,
+    case_id: UUID,
+    started_at: datetime.datetime,
+    running: dict[str, datetime.datetime | None],
+    calendar: WorkCalendar,
+) -> None:
+    """Make the index hold exactly the running clocks of one case of the current county.
+
+    A clock whose due time changed starts over (a new warning may fire); a clock that stopped or
+    paused leaves the index.
+    """
+    schema = current_schema()
+    existing = {e.clock: e for e in DeadlineEntry.objects.filter(schema_name=schema, case_id=case_id)}
+    for clock, due_at in running.items():
+        entry = existing.pop(clock, None)
+        if due_at is None:
+            if entry is not None:
+                entry.delete()
+            continue
+        if entry is not None and entry.due_at == due_at:
+            continue
+        entry = entry or DeadlineEntry(schema_name=schema, case_id=case_id, clock=clock)
+        entry.due_at = due_at
+        entry.warn_at = _warn_at(calendar, started_at, due_at)
+        entry.warned_at = entry.overdue_at = None
+        entry.escalation = Escalation.NONE
+        entry.next_check_at = _next_check(entry, calendar)
+        entry.save()
+    for entry in existing.values():
+        entry.delete()
+
+
+@dataclass(frozen=True)
+class Firing:
+    case_id: UUID
+    clock: str
+    kind: str  # "warning", "overdue" or "escalation"
+    level: int
+    due_at: datetime.datetime
+
+
+def deadline_entries_claim(*, entry_ids: list[int], now: datetime.datetime, calendar: WorkCalendar) -> list[Firing]:
+    """Claim what is due on these entries. Each warning, overdue and escalation is claimed once.
+
+    Call inside the transaction that records what fired: the row lock and the conditional state
+    change make a second sweep, a retried task or another worker find nothing left to claim.
+    """
+    firings: list[Firing] = []
+    schema = current_schema()
+    entries = (
+        DeadlineEntry.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=entry_ids, schema_name=schema, next_check_at__lte=now)
+        .order_by("pk")
+    )
+    for entry in entries:
+        if entry.warn_at is not None and entry.warned_at is None and entry.warn_at <= now and entry.due_at > now:
+            entry.warned_at = now
+            firings.append(Firing(entry.case_id, entry.clock, "warning", 0, entry.due_at))
+        elif entry.warn_at is not None and entry.warned_at is None:
+            entry.warned_at = now  # the deadline passed before any sweep warned: overdue says it all
+        if entry.overdue_at is None and entry.due_at <= now:
+            entry.overdue_at = now
+            entry.escalation = Escalation.SUPERVISOR
+            firings.append(Firing(entry.case_id, entry.clock, "overdue", Escalation.SUPERVISOR, entry.due_at))
+        while entry.overdue_at is not None and entry.escalation < Escalation.DUBAN:
+            level = entry.escalation + 1
+            if _escalate_at(calendar, entry.due_at, level) > now:
+                break
+            entry.escalation = level
+            firings.append(Firing(entry.case_id, entry.clock, "escalation", level, entry.due_at))
+        entry.next_check_at = _next_check(entry, calendar)
+        entry.save(update_fields=["warned_at", "overdue_at", "escalation", "next_check_at"])
+    return firings
+
+
+def due_entries(*, now: datetime.datetime, limit: int = 10_000) -> dict[str, list[int]]:
+    """Everything due anywhere, grouped by county schema: one indexed query, whatever the number of counties."""
+    rows = (
+        DeadlineEntry.objects.filter(next_check_at__lte=now)
+        .order_by("next_check_at")
+        .values_list("schema_name", "pk")[:limit]
+    )
+    grouped: dict[str, list[int]] = {}
+    for schema, pk in rows:
+        grouped.setdefault(schema, []).append(pk)
+    return grouped
+
+
+def deadline_index_forget_county(*, schema_name: str) -> int:
+    with transaction.atomic():
+        deleted, _ = DeadlineEntry.objects.filter(schema_name=schema_name).delete()
+    return deleted

@@ -1,0 +1,115 @@
+"""The platform-wide deadline index and the sweep: each warning, overdue and escalation fires once."""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import Any, cast
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from casework import services
+from casework.models import CaseEvent, StaffRole
+from casework.tests.factories import StaffProfileFactory, UserFactory
+from sla.sweep.models import DeadlineEntry
+from sla.sweep.services import due_entries
+
+
+def _boss(county: Any, name: str) -> Any:
+    user = UserFactory(username=name)
+    StaffProfileFactory(user=user, role=StaffRole.SUPERVISOR)
+    return user
+
+
+def _case(boss: Any, **changes: Any) -> Any:
+    intake = services.CaseIntake(
+        matter="期限", description="x", citizen_name="x", citizen_phone="13800004444", channel="window",
+        kind_code="case", category_code="complex",
+    )  # fmt: skip
+    return services.case_register(actor=boss, intake=intake)
+
+
+@pytest.mark.django_db
+def test_the_index_follows_the_running_clocks_of_a_case(county_a):
+    with tenant_context(county_a):
+        boss = _boss(county_a, "idx")
+        case = _case(boss)
+        entry = DeadlineEntry.objects.get(case_id=case.pk)
+        assert (entry.schema_name, entry.clock, entry.due_at) == (county_a.schema_name, "reply", case.reply_due_at)
+        assert entry.warn_at < entry.due_at and entry.next_check_at == entry.warn_at
+
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="等材料")
+        assert not DeadlineEntry.objects.filter(case_id=case.pk).exists()  # paused: nothing may fire
+        case = services.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
+        assert DeadlineEntry.objects.get(case_id=case.pk).due_at == case.reply_due_at
+        services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
+        assert not DeadlineEntry.objects.filter(case_id=case.pk).exists()  # answered: the clock stopped
+
+
+@pytest.mark.django_db
+def test_overdue_and_escalations_fire_once_however_often_the_sweep_runs(county_a):
+    with tenant_context(county_a):
+        case = _case(_boss(county_a, "late"))
+        four_days_ago = timezone.now() - datetime.timedelta(days=6)
+        DeadlineEntry.objects.filter(case_id=case.pk).update(
+            due_at=four_days_ago, warn_at=four_days_ago - datetime.timedelta(days=1), next_check_at=four_days_ago
+        )
+        ids = due_entries(now=timezone.now())[county_a.schema_name]
+        first = services.deadline_events_fire(entry_ids=ids)
+        again = services.deadline_events_fire(entry_ids=ids)
+        actions = list(CaseEvent.objects.filter(case=case).values_list("action", "data__level"))
+    assert again == 0 and first >= 2
+    assert actions.count(("overdue", 1)) == 1
+    assert ("escalated_for_lateness", 2) in actions
+    assert not any(action == "deadline_warning" for action, _level in actions)  # too late to warn
+
+
+@pytest.mark.django_db
+def test_a_warning_fires_one_working_day_before(county_a):
+    with tenant_context(county_a):
+        case = _case(_boss(county_a, "warn"))
+        DeadlineEntry.objects.filter(case_id=case.pk).update(
+            warn_at=timezone.now() - datetime.timedelta(minutes=1),
+            next_check_at=timezone.now() - datetime.timedelta(minutes=1),
+        )
+        ids = due_entries(now=timezone.now())[county_a.schema_name]
+        assert services.deadline_events_fire(entry_ids=ids) == 1
+        assert services.deadline_events_fire(entry_ids=ids) == 0
+        entry = DeadlineEntry.objects.get(case_id=case.pk)
+        assert entry.next_check_at == entry.due_at
+        assert CaseEvent.objects.filter(case=case, action="deadline_warning").count() == 1
+
+
+def test_two_concurrent_sweeps_fire_each_event_once(two_counties, django_db_blocker):
+    county = two_counties[0]
+    with django_db_blocker.unblock():
+        with tenant_context(county):
+            case = _case(_boss(county, "race"))
+            past = timezone.now() - datetime.timedelta(days=6)
+            DeadlineEntry.objects.filter(case_id=case.pk).update(due_at=past, warn_at=None, next_check_at=past)
+            ids = due_entries(now=timezone.now())[county.schema_name]
+        fired: list[int] = []
+        barrier = threading.Barrier(2)
+
+        def sweep() -> None:
+            try:
+                cast(Any, connection).set_tenant(county)
+                barrier.wait()
+                fired.append(services.deadline_events_fire(entry_ids=ids))
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with tenant_context(county):
+            overdue = CaseEvent.objects.filter(case=case, action="overdue").count()
+            DeadlineEntry.objects.filter(case_id=case.pk).delete()
+    assert overdue == 1
+    assert sorted(fired)[0] == 0 or sum(fired) == max(fired)
