@@ -204,6 +204,15 @@ class CaseDetailOutput(CaseListOutput):
         sha256 = serializers.CharField()
         uploaded_at = serializers.DateTimeField()
 
+    class ExtensionOutput(serializers.Serializer):
+        id = serializers.UUIDField()
+        working_days = serializers.IntegerField()
+        reason = serializers.CharField()
+        status = serializers.CharField()
+        requested_at = serializers.DateTimeField()
+        decided_at = serializers.DateTimeField(allow_null=True)
+        decision_note = serializers.CharField()
+
     tracking_code = serializers.CharField()
     description = serializers.CharField()
     company_name = serializers.CharField()
@@ -218,6 +227,10 @@ class CaseDetailOutput(CaseListOutput):
     follow_ups = FollowUpOutput(many=True)
     ratings = RatingOutput(many=True)
     attachments = AttachmentOutput(many=True)
+    extensions = ExtensionOutput(many=True)
+    extended_days = serializers.IntegerField()
+    accept_due_at = serializers.DateTimeField(allow_null=True)
+    deadline_provisional = serializers.BooleanField()
 
 
 def _case_response(request: Request, case: Case, code: int = status.HTTP_200_OK) -> Response:
@@ -555,6 +568,34 @@ class CaseAttachmentDownloadApi(StaffApi):
             filename=attachment.original_name,
             content_type=attachment.content_type,
         )
+
+
+class CaseExtensionRequestApi(StaffApi):
+    class InputSerializer(serializers.Serializer):
+        working_days = serializers.IntegerField(min_value=1, max_value=services.EXTENSION_MAX_DAYS)
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={201: CaseDetailOutput})
+    def post(self, request: Request, case_id: str) -> Response:
+        case = selectors.case_get_for_actor(actor=_actor(request), case_id=case_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.extension_request(actor=_actor(request), case_id=case.pk, **data.validated_data)
+        return _case_response(request, case, status.HTTP_201_CREATED)
+
+
+class ExtensionDecideApi(StaffApi):
+    class InputSerializer(serializers.Serializer):
+        approve = serializers.BooleanField()
+        note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
+    def post(self, request: Request, extension_id: str) -> Response:
+        extension = selectors.extension_get_for_actor(actor=_actor(request), extension_id=extension_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.extension_decide(actor=_actor(request), request_id=extension.pk, **data.validated_data)
+        return _case_response(request, extension.case)
 
 
 # -- assignments ------------------------------------------------------------------------------

@@ -205,6 +205,7 @@ class Case(models.Model):
     deadline_provisional = models.BooleanField(_("provisional deadline"), default=False)
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_seconds = models.PositiveIntegerField(default=0)
+    extended_days = models.PositiveSmallIntegerField(_("extension in working days"), default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -250,6 +251,9 @@ EVENT_LABELS = {
     "deadline_warning": _("Deadline warning: one working day left"),
     "overdue": _("Overdue"),
     "escalated_for_lateness": _("Escalated for lateness"),
+    "extension_requested": _("Extension requested"),
+    "extension_approved": _("Extension approved"),
+    "extension_refused": _("Extension refused"),
 }
 
 
@@ -323,6 +327,41 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} → {self.department_id}"
+
+
+class ExtensionStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    APPROVED = "approved", _("Approved")
+    REFUSED = "refused", _("Refused")
+
+
+class ExtensionRequest(models.Model):
+    """延期: a department asks for more working days before the deadline; a supervisor decides."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="extensions")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, null=True, blank=True)
+    working_days = models.PositiveSmallIntegerField(_("extra working days"))
+    reason = models.TextField(_("reason"))
+    status = models.CharField(
+        _("status"), max_length=12, choices=ExtensionStatus.choices, default=ExtensionStatus.PENDING
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        ordering = ["requested_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["case"], condition=models.Q(status="pending"), name="one_pending_extension")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} +{self.working_days}"
 
 
 class ReplyMethod(models.TextChoices):

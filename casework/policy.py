@@ -27,6 +27,8 @@ class Action(StrEnum):
     ATTACH = "attach"
     LEDGER_WRITE = "ledger_write"
     MANAGE_STAFF = "manage_staff"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
     READ = "read"
     SEE_PHONE = "see_phone"
 
@@ -50,6 +52,8 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.HANDLE_ASSIGNMENT: frozenset({_HANDLER, _SUPERVISOR}),
     Action.LEDGER_WRITE: frozenset({_SUPERVISOR}),
     Action.MANAGE_STAFF: frozenset({StaffRole.COUNTY_ADMIN}),
+    Action.REQUEST_EXTENSION: frozenset({_HANDLER, _SUPERVISOR}),
+    Action.DECIDE_EXTENSION: frozenset({_SUPERVISOR}),
     Action.ATTACH: frozenset({_CLERK, _SUPERVISOR, _HANDLER}),
     Action.READ: frozenset(StaffRole.values),
     # Staff who call citizens back see the full number; everyone else sees 138****5678.

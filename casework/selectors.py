@@ -29,6 +29,7 @@ from casework.models import (
     Category,
     Cause,
     Department,
+    ExtensionRequest,
     Finding,
     RequestKind,
     StaffProfile,
@@ -116,6 +117,7 @@ def case_get_for_actor(*, actor: User, case_id: UUID | str) -> Case:
             "follow_ups",
             "ratings",
             "attachments",
+            "extensions",
         )
         .filter(pk=case_id)
         .first()
@@ -149,6 +151,19 @@ def attachment_get_for_actor(*, actor: User, case_id: UUID | str, attachment_id:
     if attachment is None:
         raise _not_found()
     return attachment
+
+
+def extension_get_for_actor(*, actor: User, extension_id: UUID | str) -> ExtensionRequest:
+    """An extension request, if its case is visible to the actor; else 404."""
+    try:
+        UUID(str(extension_id))
+    except ValueError:
+        raise _not_found() from None
+    visible = _visible_cases(staff_profile_of(actor))
+    extension = ExtensionRequest.objects.filter(pk=extension_id, case__in=visible).first()
+    if extension is None:
+        raise _not_found()
+    return extension
 
 
 def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:

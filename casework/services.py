@@ -48,6 +48,8 @@ from casework.models import (
     Cause,
     Channel,
     Department,
+    ExtensionRequest,
+    ExtensionStatus,
     Finding,
     FindingAction,
     FindingStatus,
@@ -592,6 +594,73 @@ def case_deadlines_recompute_provisional() -> int:
     return count
 
 
+# -- extensions (延期) -------------------------------------------------------------------------
+
+EXTENSION_MAX_DAYS = 30
+
+
+def extension_request(*, actor: User, case_id: UUID, working_days: int, reason: str) -> ExtensionRequest:
+    """A department asks for more working days, before its deadline, with a reason."""
+    profile = _require(actor, Action.REQUEST_EXTENSION)
+    reason = _required_text(reason, "reason")
+    if not 1 <= working_days <= EXTENSION_MAX_DAYS:
+        raise _invalid("working_days", _("Ask for 1 to %(max)d working days.") % {"max": EXTENSION_MAX_DAYS})
+    with transaction.atomic():
+        case = Case.objects.select_for_update(of=("self",)).select_related("kind").get(pk=case_id)
+        pending = case.assignments.filter(status=AssignmentStatus.PENDING)
+        if profile.role == StaffRole.DEPARTMENT_HANDLER:
+            pending = pending.filter(department=profile.department)
+        assignment = pending.select_related("department").first()
+        if assignment is None:
+            raise _illegal(case, _("Only a department working on the case can ask for more time."))
+        due = case.resolution_due_at or case.reply_due_at
+        if due is not None and timezone.now() >= due:
+            raise _illegal(case, _("An extension must be asked for before the deadline."))
+        if case.extensions.filter(status=ExtensionStatus.PENDING).exists():
+            raise _illegal(case, _("An extension request is already waiting for a decision."))
+        request = ExtensionRequest.objects.create(
+            case=case, department=assignment.department, working_days=working_days, reason=reason, requested_by=actor
+        )
+        _event(
+            case, actor, "extension_requested", case.status, case.status, note=reason,
+            data={"working_days": working_days, "department": assignment.department.code},
+        )  # fmt: skip
+    return request
+
+
+def extension_decide(*, actor: User, request_id: UUID, approve: bool, note: str = "") -> ExtensionRequest:
+    """The supervisor approves (the deadlines move by the working days asked for) or refuses."""
+    _require(actor, Action.DECIDE_EXTENSION)
+    with transaction.atomic():
+        request = ExtensionRequest.objects.select_for_update().get(pk=request_id)
+        case = (
+            Case.objects.select_for_update(of=("self",))
+            .select_related("kind", "category", "cause")
+            .get(pk=request.case_id)
+        )
+        if request.status != ExtensionStatus.PENDING:
+            raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This request has already been decided."))
+        request.status = ExtensionStatus.APPROVED if approve else ExtensionStatus.REFUSED
+        request.decided_by = actor
+        request.decided_at = timezone.now()
+        request.decision_note = note
+        request.save()
+        if approve:
+            case.extended_days += request.working_days
+            _deadlines_refresh(case)
+            case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
+        case.version += 1
+        case.save()
+        _deadline_index_update(case)
+        # The citizen is told either way (notifications pick this event up).
+        _event(
+            case, actor, "extension_approved" if approve else "extension_refused", case.status, case.status,
+            note=note, data={"working_days": request.working_days, "notify_citizen": True,
+                             "resolution_due_at": str(case.resolution_due_at)},
+        )  # fmt: skip
+    return request
+
+
 # -- attachments ------------------------------------------------------------------------------
 
 # What a file is, judged by its first bytes; the name a browser sends proves nothing.
@@ -895,7 +964,12 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
         cause_code=_code(case.cause),
         department_codes=department_codes,
     )
-    deadlines = case_deadlines(facts=facts, start=case.registered_at, paused_seconds=case.paused_seconds)
+    deadlines = case_deadlines(
+        facts=facts,
+        start=case.registered_at,
+        paused_seconds=case.paused_seconds,
+        extended_days=case.extended_days,
+    )
     case.accept_due_at = deadlines.acceptance.due_at if deadlines.acceptance else None
     case.reply_due_at = deadlines.reply.due_at if deadlines.reply else None
     case.resolution_due_at = deadlines.resolution.due_at if deadlines.resolution else None

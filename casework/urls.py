@@ -51,6 +51,8 @@ api_urlpatterns = [
         name="case-attachment-download",
     ),
     path("cases/<str:case_id>/withdraw/", apis.CaseWithdrawApi.as_view(), name="case-withdraw"),
+    path("cases/<str:case_id>/extension/", apis.CaseExtensionRequestApi.as_view(), name="case-extension-request"),
+    path("extensions/<str:extension_id>/decide/", apis.ExtensionDecideApi.as_view(), name="extension-decide"),
     path("assignments/", apis.AssignmentQueueApi.as_view(), name="assignment-queue"),
     path("assignments/<str:assignment_id>/complete/", apis.AssignmentCompleteApi.as_view(), name="assignment-complete"),
     path("assignments/<str:assignment_id>/return/", apis.AssignmentReturnApi.as_view(), name="assignment-return"),

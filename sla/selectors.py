@@ -106,8 +106,11 @@ class CaseDeadlines:
         return any(d is not None and d.provisional for d in (self.acceptance, self.reply, self.resolution))
 
 
-def case_deadlines(*, facts: CaseFacts, start: datetime.datetime, paused_seconds: int = 0) -> CaseDeadlines:
-    """Each clock's due time for a case that started at ``start``, moved on by time spent paused."""
+def case_deadlines(
+    *, facts: CaseFacts, start: datetime.datetime, paused_seconds: int = 0, extended_days: int = 0
+) -> CaseDeadlines:
+    """Each clock's due time for a case that started at ``start``, moved on by time spent paused;
+    approved extensions (延期) move the reply and resolution clocks by working days."""
     calendar = county_calendar()
     rules = list(deadline_rule_list())
 
@@ -121,10 +124,13 @@ def case_deadlines(*, facts: CaseFacts, start: datetime.datetime, paused_seconds
             base = calendar.add_working_seconds(start, rule.amount * 3600)
         else:
             base = calendar.add_working_days(start, rule.amount)
-        if paused_seconds <= 0:
-            return base
-        moved = calendar.add_working_seconds(base.due_at, paused_seconds)
-        return Deadline(moved.due_at, base.provisional or moved.provisional)
+        if paused_seconds > 0:
+            moved = calendar.add_working_seconds(base.due_at, paused_seconds)
+            base = Deadline(moved.due_at, base.provisional or moved.provisional)
+        if extended_days > 0 and clock != Clock.ACCEPTANCE:
+            moved = calendar.add_working_days(base.due_at, extended_days)
+            base = Deadline(calendar.end_of_day(moved.due_at.date()), base.provisional or moved.provisional)
+        return base
 
     return CaseDeadlines(acceptance=due(Clock.ACCEPTANCE), reply=due(Clock.REPLY), resolution=due(Clock.RESOLUTION))
 

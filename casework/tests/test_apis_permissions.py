@@ -49,6 +49,8 @@ ROUTES: dict[str, tuple[str, Action, str]] = {
     "finding-action-add": ("post", Action.LEDGER_WRITE, "finding"),
     "finding-look-back": ("post", Action.LEDGER_WRITE, "finding"),
     "reference-data": ("get", Action.READ, ""),
+    "case-extension-request": ("post", Action.REQUEST_EXTENSION, "case"),
+    "extension-decide": ("post", Action.DECIDE_EXTENSION, "extension"),
     "staff-list": ("get", Action.MANAGE_STAFF, ""),
     "staff-create": ("post", Action.MANAGE_STAFF, ""),
     "staff-role": ("post", Action.MANAGE_STAFF, "staff"),
@@ -92,7 +94,12 @@ def _world(county, departments=("scjgj", "tcj")) -> dict[str, Any]:
         staff = services.staff_create(
             actor=None, username=f"target-{county.slug}", name="目标", role="window_clerk", password="Xk3!pass-2026"
         )
-        return {"case": case, "assignment": assignment, "finding": finding, "attachment": attachment, "staff": staff}
+        extension = services.extension_request(actor=boss, case_id=case.pk, working_days=2, reason="需要现场核查")
+        case.refresh_from_db()
+        return {
+            "case": case, "assignment": assignment, "finding": finding, "attachment": attachment, "staff": staff,
+            "extension": extension,
+        }  # fmt: skip
 
 
 def _pdf() -> SimpleUploadedFile:
@@ -102,7 +109,7 @@ def _pdf() -> SimpleUploadedFile:
 def _path(name: str, ids: dict[str, Any]) -> str:
     pattern = next(p for p in api_urlpatterns if p.name == name)
     route = str(pattern.pattern)
-    for key in ("case", "assignment", "finding", "attachment"):
+    for key in ("case", "assignment", "finding", "attachment", "extension"):
         route = route.replace(f"<str:{key}_id>", str(ids[key].pk))
     route = route.replace("<str:profile_id>", str(ids["staff"].pk))
     return route
@@ -147,6 +154,8 @@ def _body(name: str, world: dict[str, Any]) -> dict[str, Any]:
         "case-attachment-add": {"file": _pdf()},
         "staff-create": {"username": "newcomer", "name": "新同事", "role": "window_clerk", "password": "Xk3!pass-2026"},
         "staff-role": {"role": "leader"},
+        "case-extension-request": {"working_days": 3, "reason": "需要会商"},
+        "extension-decide": {"approve": True, "note": "同意"},
     }
     return bodies.get(name, {})
 
@@ -160,7 +169,7 @@ def _call(api: Any, method: str, name: str, world: dict[str, Any]) -> Any:
 def _expected(name: str, role: str, department: str) -> str:
     _method, action, target = ROUTES[name]
     unrelated_handler = role == StaffRole.DEPARTMENT_HANDLER and department != "scjgj"
-    if unrelated_handler and target in {"case", "assignment", "finding", "attachment_of_case"}:
+    if unrelated_handler and target in {"case", "assignment", "finding", "attachment_of_case", "extension"}:
         return "not_found"
     if target == "staff" and role not in ALLOWED[action]:
         return "not_found"  # staff records are invisible to everyone but the county admin
