@@ -128,6 +128,18 @@ STEP_FORMS: dict[Step, type[forms.Form]] = {
 }
 
 
+class ExtensionRequestForm(forms.Form):
+    working_days = forms.IntegerField(label=_("extra working days"), min_value=1, max_value=30)
+    reason = forms.CharField(label=_("reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ExtensionDecisionForm(forms.Form):
+    approve = forms.TypedChoiceField(
+        label=_("Decision"), choices=[("1", _("Approved")), ("0", _("Refused"))], coerce=lambda v: v == "1"
+    )
+    note = forms.CharField(label=_("note"), required=False, max_length=2000)
+
+
 class AssignmentResultForm(forms.Form):
     text = forms.CharField(label=_("result"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("cases/new/", views.case_new, name="case-new"),
     path("cases/<uuid:case_id>/", views.case_page, name="case-page"),
     path("cases/<uuid:case_id>/step/<str:step>/", views.case_step, name="case-step"),
+    path("cases/<uuid:case_id>/extension/<str:step>/", views.extension_step, name="extension-step"),
     path("assignments/<uuid:assignment_id>/<str:outcome>/", views.assignment_step, name="assignment-step"),
     path("ledger/", views.ledger, name="ledger"),
     path("ledger/<uuid:finding_id>/<str:step>/", views.finding_step, name="finding-step"),

@@ -144,6 +144,11 @@ def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
             "steps": steps,
             "my_assignments": my_assignments,
             "result_form": forms.AssignmentResultForm(),
+            "extension_form": forms.ExtensionRequestForm() if my_assignments else None,
+            "pending_extension": next((e for e in case.extensions.all() if e.status == "pending"), None)
+            if may(profile, Action.DECIDE_EXTENSION)
+            else None,
+            "decision_form": forms.ExtensionDecisionForm(),
         },
     )
 
@@ -257,6 +262,32 @@ def assignment_step(request: HttpRequest, assignment_id: UUID, outcome: str) -> 
     else:
         messages.error(request, _("Write what your department did, or why it returns the case."))
     return redirect("case-page", case_id=assignment.case_id)
+
+
+@login_required
+@require_POST
+def extension_step(request: HttpRequest, case_id: UUID, step: str) -> HttpResponse:
+    user, _profile = _staff(request)
+    case = _case(user, case_id)
+    try:
+        if step == "request":
+            form: Any = forms.ExtensionRequestForm(request.POST)
+            if not form.is_valid():
+                raise ApplicationError(CaseworkErrorCode.INVALID, _("Please complete the form."))
+            services.extension_request(actor=user, case_id=case.pk, **form.cleaned_data)
+        elif step == "decide":
+            form = forms.ExtensionDecisionForm(request.POST)
+            pending = case.extensions.filter(status="pending").first()
+            if not form.is_valid() or pending is None:
+                raise ApplicationError(CaseworkErrorCode.INVALID, _("Please complete the form."))
+            services.extension_decide(actor=user, request_id=pending.pk, **form.cleaned_data)
+        else:
+            raise Http404(step)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("case-page", case_id=case.pk)
 
 
 @login_required

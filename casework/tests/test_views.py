@@ -193,3 +193,20 @@ def test_county_admin_adds_and_deactivates_staff_on_the_page(county_a):
     html = page(admin.post(f"/staff/{profile.pk}/deactivate/", follow=True))
     assert "已停用" in html
     assert signed_in(county_a, "window_clerk").get("/staff/").status_code == 403
+
+
+def test_extension_asked_and_approved_on_the_case_page(county_a):
+    supervisor = signed_in(county_a, "supervisor")
+    handler = signed_in(county_a, "department_handler", "scjgj")
+    case_id = register_on_page(supervisor).strip("/").split("/")[-1]
+    with tenant_context(county_a):
+        case = Case.objects.get(pk=case_id)
+    supervisor.post(f"/cases/{case_id}/step/accept_and_assign/", {"version": case.version, "lead_department": "scjgj"})
+    html = page(
+        handler.post(f"/cases/{case_id}/extension/request/", {"working_days": 2, "reason": "需要会商"}, follow=True)
+    )
+    assert "申请延期" in html
+    html = page(supervisor.get(f"/cases/{case_id}/"))
+    assert "需要会商" in html
+    html = page(supervisor.post(f"/cases/{case_id}/extension/decide/", {"approve": "1", "note": "同意"}, follow=True))
+    assert "同意延期" in html
