@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-DEFAULT_OFFICE_HOURS: tuple[tuple[datetime.time, datetime.time], ...] = (
-    (datetime.time(8, 30), datetime.time(12, 0)),
-    (datetime.time(14, 30), datetime.time(17, 30)),
+ALL_YEAR: frozenset[int] = frozenset(range(1, 13))
+# (start, end, months it applies in): summer and winter hours are periods for different months.
+Period = tuple[datetime.time, datetime.time, frozenset[int]]
+DEFAULT_OFFICE_HOURS: tuple[Period, ...] = (
+    (datetime.time(8, 30), datetime.time(12, 0), ALL_YEAR),
+    (datetime.time(14, 30), datetime.time(17, 30), ALL_YEAR),
 )
 # No deadline is searched for further ahead than this; a longer one is a configuration error.
 MAX_DAYS_AHEAD = 3 * 366
@@ -36,7 +39,7 @@ class WorkCalendar:
     makeup_workdays: frozenset[datetime.date] = frozenset()
     local_holidays: frozenset[datetime.date] = frozenset()
     local_annual: frozenset[tuple[int, int]] = frozenset()
-    office_hours: tuple[tuple[datetime.time, datetime.time], ...] = DEFAULT_OFFICE_HOURS
+    office_hours: tuple[Period, ...] = DEFAULT_OFFICE_HOURS
     known_until: datetime.date | None = None
     _cache: dict[datetime.date, bool] = field(default_factory=dict, compare=False, repr=False)
 
@@ -69,11 +72,15 @@ class WorkCalendar:
                 datetime.datetime.combine(day, start, tzinfo=SHANGHAI),
                 datetime.datetime.combine(day, end, tzinfo=SHANGHAI),
             )
-            for start, end in self.office_hours
+            for start, end in self.hours_of(day)
         ]
 
+    def hours_of(self, day: datetime.date) -> list[tuple[datetime.time, datetime.time]]:
+        hours = [(start, end) for start, end, months in self.office_hours if day.month in months]
+        return hours or [(start, end) for start, end, _months in DEFAULT_OFFICE_HOURS]
+
     def end_of_day(self, day: datetime.date) -> datetime.datetime:
-        return datetime.datetime.combine(day, self.office_hours[-1][1], tzinfo=SHANGHAI)
+        return datetime.datetime.combine(day, self.hours_of(day)[-1][1], tzinfo=SHANGHAI)
 
     def previous_working_day(self, day: datetime.date) -> datetime.date:
         for offset in range(1, MAX_DAYS_AHEAD):
@@ -182,7 +189,7 @@ def build_calendar(
     makeup_workdays: Iterable[datetime.date],
     known_until: datetime.date | None,
     local_keys: Iterable[str] = (),
-    office_hours: Iterable[tuple[datetime.time, datetime.time]] = (),
+    office_hours: Iterable[tuple[datetime.time, datetime.time, str]] = (),
 ) -> WorkCalendar:
     """A county's calendar: the national days plus its local holidays (``MM-DD`` or ``YYYY-MM-DD``)."""
     local_holidays: set[datetime.date] = set()
@@ -192,7 +199,15 @@ def build_calendar(
             local_annual.add((int(key[:2]), int(key[3:])))
         else:
             local_holidays.add(datetime.date.fromisoformat(key))
-    periods = tuple(sorted(office_hours)) or DEFAULT_OFFICE_HOURS
+    periods = (
+        tuple(
+            sorted(
+                (start, end, frozenset(int(m) for m in months.split(",")) if months else ALL_YEAR)
+                for start, end, months in office_hours
+            )
+        )
+        or DEFAULT_OFFICE_HOURS
+    )
     return WorkCalendar(
         holidays=frozenset(holidays),
         makeup_workdays=frozenset(makeup_workdays),

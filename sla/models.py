@@ -67,9 +67,11 @@ class LocalHoliday(models.Model):
 class OfficeHours(models.Model):
     """One period of the working day (08:30–12:00, 14:30–17:30...)."""
 
-    key = models.CharField(_("period"), max_length=11, unique=True)
+    key = models.CharField(_("period"), max_length=40, unique=True)
     start = models.TimeField(_("start"))
     end = models.TimeField(_("end"))
+    # Summer/winter hours: the months ("5,6,7,8,9") this period applies in; empty for all year.
+    months = models.CharField(_("months"), max_length=30, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveIntegerField(_("order"), default=0)
 

@@ -44,7 +44,7 @@ def county_calendar() -> WorkCalendar:
         makeup_workdays=national.makeup_workdays,
         known_until=national.known_until,
         local_keys=local_holiday_list().values_list("key", flat=True),
-        office_hours=[(p.start, p.end) for p in office_hours_list()],
+        office_hours=[(p.start, p.end, p.months) for p in office_hours_list()],
     )
     _calendars[schema] = (now + _CALENDAR_TTL_SECONDS, calendar)
     return calendar

@@ -37,6 +37,7 @@ class OfficeHoursSpec:
     key: str
     start: datetime.time
     end: datetime.time
+    months: str = ""  # "5,6,7,8,9" for summer hours; empty for all year
 
 
 @transaction.atomic

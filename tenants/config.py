@@ -476,8 +476,11 @@ class _Reader:
         periods: list[OfficeHoursSpec] = []
         for index, item in enumerate(value):
             where = f"{path}[{index}]"
-            obj = self.mapping(item, where, {"start", "end"})
+            obj = self.mapping(item, where, {"start", "end", "months"})
             if obj is None:
+                continue
+            months = self.months(obj.get("months"), _join(where, "months"))
+            if months is None:
                 continue
             start, end = (
                 self.time(obj.get("start"), _join(where, "start")),
@@ -488,11 +491,29 @@ class _Reader:
             if end <= start:
                 self.add(where, ConfigProblemCode.INVALID, _("The end must be after the start."))
                 continue
-            if any(start < other.end and other.start < end for other in periods):
+            if any(
+                start < other.end and other.start < end and _months_overlap(months, other.months) for other in periods
+            ):
                 self.add(where, ConfigProblemCode.INVALID, _("This period overlaps another."))
                 continue
-            periods.append(OfficeHoursSpec(key=f"{start:%H:%M}-{end:%H:%M}", start=start, end=end))
+            suffix = f"@{months}" if months else ""
+            periods.append(
+                OfficeHoursSpec(key=f"{start:%H:%M}-{end:%H:%M}{suffix}", start=start, end=end, months=months)
+            )
         return periods
+
+    def months(self, value: Any, path: str) -> str | None:
+        """Summer/winter hours: the months a period applies in (all year when absent)."""
+        if value is None:
+            return ""
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in value)
+        ):
+            self.add(path, ConfigProblemCode.INVALID, _("List the months as numbers from 1 to 12."))
+            return None
+        return ",".join(str(m) for m in sorted(set(value)))
 
     def time(self, value: Any, path: str) -> datetime.time | None:
         if value is None:
@@ -509,6 +530,12 @@ class _Reader:
         except ValueError:
             self.add(path, ConfigProblemCode.INVALID, _("Not a valid time (HH:MM)."))
             return None
+
+
+def _months_overlap(a: str, b: str) -> bool:
+    if not a or not b:
+        return True
+    return bool(set(a.split(",")) & set(b.split(",")))
 
 
 def _join(path: str, key: str) -> str:

@@ -102,3 +102,22 @@ def test_deadlines_past_the_known_calendar_are_provisional():
 def test_working_hours_respect_the_lunch_break():
     due = NATIONAL.add_working_seconds(at(2026, 11, 23, 11, 0), 2 * 3600).due_at
     assert due == datetime.datetime(2026, 11, 23, 15, 30, tzinfo=SHANGHAI)
+
+
+def test_summer_and_winter_office_hours():
+    calendar = build_calendar(
+        holidays=HOLIDAYS,
+        makeup_workdays=WORKDAYS,
+        known_until=KNOWN_UNTIL,
+        office_hours=[
+            (datetime.time(8, 30), datetime.time(12, 0), ""),
+            (datetime.time(15, 0), datetime.time(18, 0), "5,6,7,8,9"),
+            (datetime.time(14, 30), datetime.time(17, 30), "1,2,3,4,10,11,12"),
+        ],
+    )
+    assert calendar.add_working_days(at(2026, 7, 1), 1).due_at == datetime.datetime(2026, 7, 2, 18, 0, tzinfo=SHANGHAI)
+    assert calendar.add_working_days(at(2026, 11, 2), 1).due_at == datetime.datetime(
+        2026, 11, 3, 17, 30, tzinfo=SHANGHAI
+    )
+    # A summer day holds 3.5 + 3 hours of office time.
+    assert calendar.working_seconds_between(at(2026, 7, 1, 0), at(2026, 7, 1, 23)) == 6.5 * 3600

@@ -181,3 +181,20 @@ def test_broken_yaml_and_unreadable_file(tmp_path: Path) -> None:
         county_config_read(tmp_path / "missing.yaml")
     assert caught.value.code == TenantsErrorCode.CONFIG_UNREADABLE
     assert "missing.yaml" in caught.value.message
+
+
+def test_summer_and_winter_hours_may_share_a_time_but_not_a_month() -> None:
+    data = minimal()
+    data["county"]["office_hours"] = [
+        {"start": "08:30", "end": "12:00"},
+        {"start": "15:00", "end": "18:00", "months": [5, 6, 7, 8, 9]},
+        {"start": "14:30", "end": "17:30", "months": [10, 11, 12, 1, 2, 3, 4]},
+    ]
+    config = parse(data)
+    assert [p.months for p in config.office_hours] == ["", "5,6,7,8,9", "1,2,3,4,10,11,12"]
+    data["county"]["office_hours"].append({"start": "17:00", "end": "19:00", "months": [9]})
+    (problem,) = problems(data)
+    assert problem["field"] == "county.office_hours[3]"
+    data["county"]["office_hours"][3] = {"start": "19:00", "end": "20:00", "months": [13]}
+    (problem,) = problems(data)
+    assert problem["field"] == "county.office_hours[3].months"
