@@ -201,6 +201,8 @@ class Case(models.Model):
     accept_due_at = models.DateTimeField(_("acceptance due"), null=True, blank=True)
     reply_due_at = models.DateTimeField(_("reply due"), null=True, blank=True)
     resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    # 回访: runs from the reply.
+    follow_up_due_at = models.DateTimeField(_("follow-up due"), null=True, blank=True)
     # Past the loaded national calendar the due times are estimates (plain weekdays).
     deadline_provisional = models.BooleanField(_("provisional deadline"), default=False)
     paused_at = models.DateTimeField(null=True, blank=True)

@@ -70,7 +70,14 @@ from casework.policy import Action, may
 from casework.selectors import staff_profile_of
 from casework.workflow import Step, allowed_from
 from sla.models import Clock
-from sla.selectors import CaseFacts, calendars_forget_all, case_deadlines, county_calendar, paused_working_seconds
+from sla.selectors import (
+    CaseFacts,
+    calendars_forget_all,
+    case_deadlines,
+    clock_deadline,
+    county_calendar,
+    paused_working_seconds,
+)
 from sla.sweep.services import deadline_entries_claim, deadline_index_sync
 
 # -- configuration (called by onboarding) ---------------------------------------------------
@@ -478,6 +485,7 @@ def case_reply(*, actor: User, case_id: UUID, version: int, method: str, content
             raise _illegal(case, _("The lead department has not finished yet."))
         Reply.objects.create(case=case, method=method, content=content, replied_by=actor)
         case.replied_at = timezone.now()
+        _deadlines_refresh(case)  # the follow-up clock starts now
         return {"method": method}
 
     return _transition(
@@ -946,7 +954,7 @@ def _create_assignments(
 
 
 SYSTEM_ACTIONS = frozenset({"deadlines_recomputed", "deadline_warning", "overdue", "escalated_for_lateness"})
-DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "deadline_provisional")
+DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "follow_up_due_at", "deadline_provisional")
 
 
 def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None = None) -> None:
@@ -973,7 +981,9 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
     case.accept_due_at = deadlines.acceptance.due_at if deadlines.acceptance else None
     case.reply_due_at = deadlines.reply.due_at if deadlines.reply else None
     case.resolution_due_at = deadlines.resolution.due_at if deadlines.resolution else None
-    case.deadline_provisional = deadlines.provisional
+    follow_up = clock_deadline(clock=Clock.FOLLOW_UP, facts=facts, start=case.replied_at) if case.replied_at else None
+    case.follow_up_due_at = follow_up.due_at if follow_up else None
+    case.deadline_provisional = deadlines.provisional or bool(follow_up and follow_up.provisional)
 
 
 REPLY_RUNNING = frozenset(
@@ -996,6 +1006,7 @@ def _deadline_index_update(case: Case) -> None:
             Clock.ACCEPTANCE: case.accept_due_at if case.status == CaseStatus.REGISTERED else None,
             Clock.REPLY: case.reply_due_at if case.status in REPLY_RUNNING else None,
             Clock.RESOLUTION: case.resolution_due_at if case.status in RESOLUTION_RUNNING else None,
+            Clock.FOLLOW_UP: case.follow_up_due_at if case.status == CaseStatus.REPLIED else None,
         },
         calendar=county_calendar(),
     )

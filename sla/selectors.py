@@ -135,5 +135,18 @@ def case_deadlines(
     return CaseDeadlines(acceptance=due(Clock.ACCEPTANCE), reply=due(Clock.REPLY), resolution=due(Clock.RESOLUTION))
 
 
+def clock_deadline(*, clock: str, facts: CaseFacts, start: datetime.datetime) -> Deadline | None:
+    """One clock that starts later than the case (回访 starts at the reply)."""
+    rule = deadline_rule_for(clock=clock, facts=facts)
+    if rule is None:
+        return None
+    calendar = county_calendar()
+    if rule.unit == DurationUnit.IMMEDIATE:
+        return calendar.immediate(start)
+    if rule.unit == DurationUnit.WORKING_HOURS:
+        return calendar.add_working_seconds(start, rule.amount * 3600)
+    return calendar.add_working_days(start, rule.amount)
+
+
 def paused_working_seconds(*, paused_at: datetime.datetime, resumed_at: datetime.datetime) -> int:
     return county_calendar().working_seconds_between(paused_at, resumed_at)

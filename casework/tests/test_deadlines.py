@@ -88,3 +88,22 @@ def test_the_overdue_filter_counts_running_clocks_only(county_a, staff_api):
         Case.objects.filter(pk__in=[late.pk, paused.pk]).update(resolution_due_at=yesterday)
     overdue = {c["matter"] for c in api.get("cases/", {"overdue": "true"}).json()["results"]}
     assert "逾期" in overdue and "暂停" not in overdue
+
+
+def test_the_follow_up_clock_runs_from_the_reply(county_a):
+    from sla.models import DeadlineRule
+    from sla.sweep.models import DeadlineEntry
+
+    with tenant_context(county_a):
+        DeadlineRule.objects.create(
+            code="follow-up", name="答复后5个工作日内回访", clock="follow_up", unit="working_days", amount=5
+        )
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=intake(category_code="simple"))
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        assert case.follow_up_due_at is None
+        case = services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
+        assert county_calendar().working_days_between(case.replied_at, case.follow_up_due_at) == 5
+        assert DeadlineEntry.objects.get(case_id=case.pk).clock == "follow_up"
+        services.case_follow_up(actor=boss, case_id=case.pk, version=case.version, outcome="solved", rating_level=5)
+        assert not DeadlineEntry.objects.filter(case_id=case.pk).exists()
