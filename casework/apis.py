@@ -11,7 +11,8 @@ from typing import Any, cast
 from django.http import FileResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission
@@ -67,6 +68,7 @@ class _Ref(serializers.Serializer):
     name = serializers.CharField()
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class PhoneField(serializers.Field):
     """The citizen's phone: in full for roles that call back, masked (138****5678) for everyone else."""
 
@@ -340,10 +342,19 @@ class CaseTransitionApi(StaffApi):
 
     InputSerializer: type[serializers.Serializer] = _VersionInput
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each step documents its own request body in the OpenAPI schema.
+        super().__init_subclass__(**kwargs)
+
+        def post(self: CaseTransitionApi, request: Request, case_id: str) -> Response:
+            return self.transition(request, case_id)
+
+        setattr(cls, "post", extend_schema(request=cls.InputSerializer, responses=CaseDetailOutput)(post))  # noqa: B010
+
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         raise NotImplementedError
 
-    def post(self, request: Request, case_id: str) -> Response:
+    def transition(self, request: Request, case_id: str) -> Response:
         case = selectors.case_get_for_actor(actor=_actor(request), case_id=case_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -368,20 +379,12 @@ class _AssignInput(_VersionInput):
 class CaseAcceptApi(CaseTransitionApi):
     InputSerializer = _NoteInput
 
-    @extend_schema(request=_NoteInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_accept(actor=_actor(request), case_id=case.pk, **data)
 
 
 class CaseNotAcceptApi(CaseTransitionApi):
     InputSerializer = _ReasonInput
-
-    @extend_schema(request=_ReasonInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_not_accept(actor=_actor(request), case_id=case.pk, **data)
@@ -392,10 +395,6 @@ class CaseClassifyApi(CaseTransitionApi):
         kind = serializers.CharField(required=False, default="", allow_blank=True)
         category = serializers.CharField(required=False, default="", allow_blank=True)
         cause = serializers.CharField(required=False, default="", allow_blank=True)
-
-    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_classify(
@@ -411,10 +410,6 @@ class CaseClassifyApi(CaseTransitionApi):
 class CaseAssignApi(CaseTransitionApi):
     InputSerializer = _AssignInput
 
-    @extend_schema(request=_AssignInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_assign(
             actor=_actor(request),
@@ -427,10 +422,6 @@ class CaseAssignApi(CaseTransitionApi):
 
 
 class CaseAcceptAndAssignApi(CaseAssignApi):
-    @extend_schema(request=_AssignInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_accept_and_assign(
             actor=_actor(request),
@@ -446,20 +437,12 @@ class CaseRequestMaterialsApi(CaseTransitionApi):
     class InputSerializer(_VersionInput):
         note = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_request_materials(actor=_actor(request), case_id=case.pk, **data)
 
 
 class CaseMaterialsReceivedApi(CaseTransitionApi):
     InputSerializer = _NoteInput
-
-    @extend_schema(request=_NoteInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_materials_received(actor=_actor(request), case_id=case.pk, **data)
@@ -469,10 +452,6 @@ class CaseEscalateApi(CaseTransitionApi):
     class InputSerializer(_ReasonInput):
         level = serializers.CharField(max_length=64)
 
-    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_escalate(actor=_actor(request), case_id=case.pk, **data)
 
@@ -480,10 +459,6 @@ class CaseEscalateApi(CaseTransitionApi):
 class CaseEscalationAnswerApi(CaseTransitionApi):
     class InputSerializer(_VersionInput):
         answer = serializers.CharField(max_length=5000)
-
-    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_escalation_answer(actor=_actor(request), case_id=case.pk, **data)
@@ -493,10 +468,6 @@ class CaseReplyApi(CaseTransitionApi):
     class InputSerializer(_VersionInput):
         method = serializers.ChoiceField(choices=ReplyMethod.choices)
         content = serializers.CharField(max_length=5000)
-
-    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_reply(actor=_actor(request), case_id=case.pk, **data)
@@ -511,10 +482,6 @@ class CaseFollowUpApi(CaseTransitionApi):
         )
         rating_comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_follow_up(actor=_actor(request), case_id=case.pk, **data)
 
@@ -522,20 +489,12 @@ class CaseFollowUpApi(CaseTransitionApi):
 class CaseArchiveApi(CaseTransitionApi):
     InputSerializer = _NoteInput
 
-    @extend_schema(request=_NoteInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
-
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_archive(actor=_actor(request), case_id=case.pk, **data)
 
 
 class CaseWithdrawApi(CaseTransitionApi):
     InputSerializer = _ReasonInput
-
-    @extend_schema(request=_ReasonInput, responses=CaseDetailOutput)
-    def post(self, request: Request, case_id: str) -> Response:
-        return super().post(request, case_id)
 
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_withdraw(actor=_actor(request), case_id=case.pk, **data)

@@ -385,3 +385,21 @@ def _body():
         "channel": "window",
         "kind": "case",
     }
+
+
+def test_the_openapi_schema_documents_every_step(county_a, staff_api):
+    response = staff_api(county_a, "supervisor").client.get("/api/v1/schema/", {"format": "json"})
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    reply = paths["/api/v1/cases/{case_id}/reply/"]["post"]
+    schema_ref = reply["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = response.json()["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
+    assert {"version", "method", "content"} <= set(body["properties"])
+    assert "/api/v1/cases/{case_id}/accept-and-assign/" in paths and "/api/v1/public/track/" in paths
+
+
+def test_the_openapi_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yml"))
+    assert (tmp_path / "schema.yml").read_text(encoding="utf-8").startswith("openapi: 3")

@@ -157,13 +157,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {"citizen": env_str("CITIZEN_RATE_LIMIT", "30/minute")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "banchengshi.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "banchengshi.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "办成事 API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"RatingLevelEnum": "casework.models.RatingLevel"},
 }
 
 # Celery: the broker is Redis; tasks are acknowledged after they run and one is prefetched at a
