@@ -69,6 +69,8 @@ from casework.models import (
 from casework.policy import Action, may
 from casework.selectors import staff_profile_of
 from casework.workflow import Step, allowed_from
+from notifications.models import Channel as NotificationChannel
+from notifications.services import notification_enqueue
 from sla.models import Clock
 from sla.selectors import (
     CaseFacts,
@@ -298,6 +300,7 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments))
         case.save(update_fields=[*DEADLINE_FIELDS])
         _deadline_index_update(case)
+        _notify_citizen(case, "case.registered")
         _event(case, actor, "registered", "", CaseStatus.REGISTERED, data={"channel": intake.channel})
     return case
 
@@ -486,6 +489,7 @@ def case_reply(*, actor: User, case_id: UUID, version: int, method: str, content
         Reply.objects.create(case=case, method=method, content=content, replied_by=actor)
         case.replied_at = timezone.now()
         _deadlines_refresh(case)  # the follow-up clock starts now
+        _notify_citizen(case, "case.replied", event=f"replied:{case.version}")
         return {"method": method}
 
     return _transition(
@@ -657,6 +661,11 @@ def extension_decide(*, actor: User, request_id: UUID, approve: bool, note: str 
             case.extended_days += request.working_days
             _deadlines_refresh(case)
             case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
+            _notify_citizen(
+                case, "case.extension_approved", event=f"extension:{request.pk}",
+                days=request.working_days, reason=request.reason,
+                due=_local(case.resolution_due_at or case.reply_due_at),
+            )  # fmt: skip
         case.version += 1
         case.save()
         _deadline_index_update(case)
@@ -950,6 +959,11 @@ def _create_assignments(
             assigned_by=actor,
             due_at=case.resolution_due_at,
         )
+    for assignment in case.assignments.filter(status=AssignmentStatus.PENDING).select_related("department"):
+        _notify_staff(
+            case, "case.assigned", _department_handlers(assignment.department_id),
+            event=f"assigned:{assignment.pk}", role=assignment.get_role_display(),
+        )  # fmt: skip
     return {"lead": lead.code, "co_handlers": [d.code for d in co]}
 
 
@@ -1032,7 +1046,76 @@ def deadline_events_fire(*, entry_ids: list[int]) -> int:
                 case, None, DEADLINE_EVENTS[firing.kind], case.status, case.status,
                 data={"clock": firing.clock, "level": firing.level, "due_at": firing.due_at.isoformat()},
             )  # fmt: skip
+            _notify_deadline(case, firing)
     return len(firings)
+
+
+# -- notifications ----------------------------------------------------------------------------
+
+
+def _local(moment: datetime.datetime | None) -> str:
+    return "" if moment is None else f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+
+
+def _case_values(case: Case) -> dict[str, Any]:
+    return {
+        "county": current_county().full_name,
+        "number": case.number,
+        "matter": case.matter,
+        "tracking_code": case.tracking_code,
+        "due": _local(case.resolution_due_at or case.reply_due_at),
+    }
+
+
+def _notify_citizen(case: Case, key: str, *, event: str = "", **values: Any) -> None:
+    """An SMS to the citizen, in the same transaction as the change (landlines get none)."""
+    if not MOBILE_RE.match(case.citizen_phone):
+        return
+    notification_enqueue(
+        key=key, channel=NotificationChannel.SMS, recipient=case.citizen_phone,
+        values=_case_values(case) | values, idempotency_key=f"{case.pk}:{event or key}:sms",
+        urgent=case.is_urgent,
+    )  # fmt: skip
+
+
+def _notify_staff(case: Case, key: str, user_ids: Iterable[int], *, event: str, **values: Any) -> None:
+    for user_id in user_ids:
+        notification_enqueue(
+            key=key, channel=NotificationChannel.INAPP, recipient=str(user_id),
+            values=_case_values(case) | values, idempotency_key=f"{case.pk}:{event}:inapp:{user_id}",
+        )  # fmt: skip
+
+
+def _staff_with_role(*roles: str) -> list[int]:
+    return list(StaffProfile.objects.filter(role__in=roles, user__is_active=True).values_list("user_id", flat=True))
+
+
+def _department_handlers(department_id: int) -> list[int]:
+    return list(
+        StaffProfile.objects.filter(
+            role=StaffRole.DEPARTMENT_HANDLER, department_id=department_id, user__is_active=True
+        ).values_list("user_id", flat=True)
+    )
+
+
+CLOCK_LABELS = {Clock.ACCEPTANCE: "受理", Clock.REPLY: "答复", Clock.RESOLUTION: "办结", Clock.FOLLOW_UP: "回访"}
+
+
+def _notify_deadline(case: Case, firing: Any) -> None:
+    """Warnings go to whoever holds the case; overdue to supervisors; escalations up to leaders."""
+    if firing.kind == "warning":
+        pending = case.assignments.filter(status=AssignmentStatus.PENDING).values_list("department_id", flat=True)
+        users = [u for d in pending for u in _department_handlers(d)] or _staff_with_role(StaffRole.WINDOW_CLERK)
+        key = "deadline.warning"
+    elif firing.kind == "overdue":
+        users, key = _staff_with_role(StaffRole.SUPERVISOR), "deadline.overdue"
+    else:
+        roles = [StaffRole.LEADER] if firing.level == 2 else [StaffRole.LEADER, StaffRole.SUPERVISOR]
+        users, key = _staff_with_role(*roles), "deadline.escalated"
+    _notify_staff(
+        case, key, users, event=f"{firing.kind}:{firing.clock}:{firing.level}:{firing.due_at.isoformat()}",
+        clock=CLOCK_LABELS.get(firing.clock, firing.clock), level=firing.level, due=_local(firing.due_at),
+    )  # fmt: skip
 
 
 def _lock(case_id: UUID, version: int) -> Case:

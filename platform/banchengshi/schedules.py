@@ -9,6 +9,12 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Messages the queue missed (Redis down), retries and SMS held over quiet hours.
+    "notifications-relay": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="*"),
+        "args": ("notifications.relay",),
+    },
     # Warnings, overdue notices and escalations: one query over the public deadline index.
     "deadline-sweep": {"task": "sla.deadline_sweep", "schedule": crontab(minute="*")},
     "county-heartbeat": {

@@ -196,3 +196,15 @@ LOGGING = {
 }
 
 SENTRY_DSN = env_str("SENTRY_DSN", "")
+
+# Notifications. Local runs write SMS to a file; production points at the provider's endpoint.
+SMS_BACKEND = env_str("SMS_BACKEND", "notifications.channels.FileSmsBackend")
+SMS_ENDPOINT = env_str("SMS_ENDPOINT", "http://127.0.0.1:9/sms")
+SMS_SECRET = env_str("SMS_SECRET", "local-sms-secret")
+SMS_TIMEOUT_SECONDS = env_int("SMS_TIMEOUT_SECONDS", 10)
+SMS_FILE = env_str("SMS_FILE", str(PROJECT_ROOT / "var" / "sms.log"))
+SMS_QUIET_HOURS = (22, 8)  # no non-urgent citizen SMS from 22:00 to 08:00 local time
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@banchengshi.localhost")

@@ -1,0 +1,16 @@
+"""Delivery tasks; each runs in one county's schema."""
+
+from celery import shared_task
+
+from notifications import services
+
+
+@shared_task(name="notifications.deliver")
+def deliver(notification_id: str) -> str:
+    return services.notification_deliver(notification_id=notification_id)  # type: ignore[arg-type]
+
+
+@shared_task(name="notifications.relay")
+def relay() -> int:
+    """Queue what is due and not yet sent: messages written while Redis was down, retries, held SMS."""
+    return len(services.notifications_relay())

@@ -1,0 +1,47 @@
+"""The text of each message, in Chinese, with ``{placeholders}`` filled from the caller's values.
+
+A county may reword any of them (``MessageTemplate`` rows); these are the defaults.
+"""
+
+from __future__ import annotations
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
+    "case.registered": (
+        "",
+        _("[{county}] Your report “{matter}” is registered as {number}. Tracking code: {tracking_code}."),
+    ),
+    "case.assigned": (
+        _("Case {number} assigned to your department"),
+        _("Case {number} “{matter}” was assigned to your department ({role}). Due: {due}."),
+    ),
+    "case.replied": (
+        "",
+        _("[{county}] Case {number} has been answered. Please rate our service with tracking code {tracking_code}."),
+    ),
+    "case.extension_approved": (
+        "",
+        _("[{county}] Case {number}: the deadline was extended by {days} working days, to {due}. Reason: {reason}"),
+    ),
+    "deadline.warning": (
+        _("Deadline tomorrow: {number}"),
+        _("Case {number} “{matter}”: one working day left until the {clock} deadline ({due})."),
+    ),
+    "deadline.overdue": (_("Overdue: {number}"), _("Case {number} “{matter}” is overdue ({clock} deadline {due}).")),
+    "deadline.escalated": (
+        _("Escalated: {number}"),
+        _("Case {number} “{matter}” is still overdue ({clock} deadline {due}); escalated to level {level}."),
+    ),
+}
+
+
+class _Values(dict[str, object]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, values: dict[str, object]) -> str:
+    """Fill ``{placeholders}``; an unknown one is left visible rather than failing the message."""
+    return template.format_map(_Values(values))

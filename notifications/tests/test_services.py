@@ -1,0 +1,172 @@
+"""The outbox and its delivery, against a real HTTP SMS provider on loopback."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from casework import services as casework
+from casework.models import StaffRole
+from casework.tests.factories import StaffProfileFactory, UserFactory
+from notifications import services
+from notifications.models import Channel, Notification, Status
+from notifications.selectors import inbox_unread_count
+
+pytestmark = pytest.mark.django_db
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class Provider:
+    """A fake SMS provider that is a real HTTP server: records each message, answers as told."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.signatures_ok: list[bool] = []
+        self.answers: list[int] = []
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                expected = "sha256=" + hmac.new(b"test-secret", body, hashlib.sha256).hexdigest()
+                provider.signatures_ok.append(hmac.compare_digest(expected, self.headers["X-Signature"]))
+                status = provider.answers.pop(0) if provider.answers else 200
+                if status == 200:
+                    message = json.loads(body)
+                    # Like real providers: the same client id is accepted once.
+                    if message["id"] not in {m["id"] for m in provider.received}:
+                        provider.received.append(message)
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def provider(settings) -> Iterator[Provider]:
+    running = Provider()
+    settings.SMS_BACKEND = "notifications.channels.HttpSmsBackend"
+    settings.SMS_ENDPOINT = running.url
+    settings.SMS_SECRET = "test-secret"
+    settings.SMS_QUIET_HOURS = (24, 0)  # never quiet, except in the quiet-hours test
+    yield running
+    running.server.shutdown()
+
+
+def _register(county, urgent=False):
+    boss = UserFactory(username=f"boss-{county.slug}-{urgent}")
+    StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+    intake = casework.CaseIntake(
+        matter="营业执照", description="x", citizen_name="吴女士", citizen_phone="13912345678",
+        channel="window", kind_code="case", is_urgent=urgent,
+    )  # fmt: skip
+    return boss, casework.case_register(actor=boss, intake=intake)
+
+
+def test_registration_puts_the_tracking_code_sms_in_the_outbox_and_it_arrives_once(county_a, provider):
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        (sms,) = Notification.objects.filter(channel=Channel.SMS)
+        assert sms.recipient == "13912345678" and case.tracking_code in sms.body and "柳州市城中区" in sms.body
+        assert services.notification_deliver(notification_id=sms.pk) == "sent"
+        assert services.notification_deliver(notification_id=sms.pk) == "skipped"  # a duplicated task
+    assert len(provider.received) == 1 and all(provider.signatures_ok)
+    assert provider.received[0]["text"] == sms.body and provider.received[0]["to"] == "13912345678"
+
+
+def test_the_same_event_is_written_once(county_a, provider):
+    with tenant_context(county_a):
+        values = {"county": "x", "matter": "y", "number": "z", "tracking_code": "t"}
+        first = services.notification_enqueue(
+            key="case.registered", channel=Channel.SMS, recipient="13900000000", values=values, idempotency_key="k"
+        )
+        again = services.notification_enqueue(
+            key="case.registered", channel=Channel.SMS, recipient="13900000000", values=values, idempotency_key="k"
+        )
+    assert first is not None and again is None
+
+
+def test_transient_errors_back_off_and_end_failed_permanent_ones_fail_at_once(county_a, provider):
+    with tenant_context(county_a):
+        _boss, _case = _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS)
+        provider.answers = [503]
+        assert services.notification_deliver(notification_id=sms.pk) == "retry"
+        sms.refresh_from_db()
+        assert sms.attempts == 1 and sms.next_attempt_at > timezone.now() and sms.last_error == "sms.http_503"
+        assert "13912345678" not in sms.last_error
+        provider.answers = [503] * 10
+        for _ in range(services.MAX_ATTEMPTS - 1):
+            Notification.objects.filter(pk=sms.pk).update(next_attempt_at=timezone.now())
+            outcome = services.notification_deliver(notification_id=sms.pk)
+        sms.refresh_from_db()
+        assert outcome == "failed" and sms.status == Status.FAILED
+        # The county admin retries it; the provider is back.
+        provider.answers = []
+        services.notification_retry(notification_id=sms.pk)
+        assert services.notification_deliver(notification_id=sms.pk) == "sent"
+
+        Notification.objects.filter(pk=sms.pk).update(status=Status.PENDING, idempotency_key="other")
+        provider.answers = [400]
+        assert services.notification_deliver(notification_id=sms.pk) == "failed"
+    assert len(provider.received) == 1
+
+
+def test_citizen_sms_waits_for_the_end_of_quiet_hours_unless_urgent(county_a, provider, settings, monkeypatch):
+    settings.SMS_QUIET_HOURS = (22, 8)
+    late_evening = datetime.datetime(2026, 11, 23, 23, 15, tzinfo=SHANGHAI)
+    monkeypatch.setattr(timezone, "now", lambda: late_evening)
+    with tenant_context(county_a):
+        _register(county_a)
+        _register(county_a, urgent=True)
+        held, urgent = Notification.objects.filter(channel=Channel.SMS).order_by("urgent")
+    assert timezone.localtime(held.next_attempt_at) == datetime.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
+    assert urgent.next_attempt_at == late_evening
+
+
+def test_the_relay_finds_what_the_queue_missed(county_a, provider):
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        due = services.notifications_relay()
+        assert Notification.objects.get(channel=Channel.SMS).pk in due
+
+
+def test_assignment_reaches_the_department_handlers_inbox(county_a, provider):
+    with tenant_context(county_a):
+        handler = UserFactory(username="market-handler")
+        from casework.models import Department
+
+        StaffProfileFactory(
+            user=handler, role=StaffRole.DEPARTMENT_HANDLER, department=Department.objects.get(code="scjgj")
+        )
+        boss, case = _register(county_a)
+        casework.case_accept_and_assign(actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj")
+        assert inbox_unread_count(user_id=handler.pk) == 1
+        message = Notification.objects.get(channel=Channel.INAPP, recipient=str(handler.pk))
+        assert case.number in message.body and message.status == Status.SENT
+        services.inbox_mark_read(user_id=handler.pk, notification_id=message.pk)
+        assert inbox_unread_count(user_id=handler.pk) == 0
+
+
+def test_messages_are_chinese(county_a, provider):
+    with tenant_context(county_a):
+        _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS)
+    assert sms.body.startswith("【柳州市城中区】您反映的“营业执照”已登记")
