@@ -83,7 +83,7 @@ def _register(county, urgent=False):
 def test_registration_puts_the_tracking_code_sms_in_the_outbox_and_it_arrives_once(county_a, provider):
     with tenant_context(county_a):
         _boss, case = _register(county_a)
-        (sms,) = Notification.objects.filter(channel=Channel.SMS)
+        (sms,) = Notification.objects.filter(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
         assert sms.recipient == "13912345678" and case.tracking_code in sms.body and "柳州市城中区" in sms.body
         assert services.notification_deliver(notification_id=sms.pk) == "sent"
         assert services.notification_deliver(notification_id=sms.pk) == "skipped"  # a duplicated task
@@ -105,8 +105,8 @@ def test_the_same_event_is_written_once(county_a, provider):
 
 def test_transient_errors_back_off_and_end_failed_permanent_ones_fail_at_once(county_a, provider):
     with tenant_context(county_a):
-        _boss, _case = _register(county_a)
-        sms = Notification.objects.get(channel=Channel.SMS)
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
         provider.answers = [503]
         assert services.notification_deliver(notification_id=sms.pk) == "retry"
         sms.refresh_from_db()
@@ -134,9 +134,10 @@ def test_citizen_sms_waits_for_the_end_of_quiet_hours_unless_urgent(county_a, pr
     late_evening = datetime.datetime(2026, 11, 23, 23, 15, tzinfo=SHANGHAI)
     monkeypatch.setattr(timezone, "now", lambda: late_evening)
     with tenant_context(county_a):
-        _register(county_a)
-        _register(county_a, urgent=True)
-        held, urgent = Notification.objects.filter(channel=Channel.SMS).order_by("urgent")
+        _boss, normal_case = _register(county_a)
+        _boss, urgent_case = _register(county_a, urgent=True)
+        held = Notification.objects.get(idempotency_key__startswith=str(normal_case.pk))
+        urgent = Notification.objects.get(idempotency_key__startswith=str(urgent_case.pk))
     assert timezone.localtime(held.next_attempt_at) == datetime.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
     assert urgent.next_attempt_at == late_evening
 
@@ -144,8 +145,8 @@ def test_citizen_sms_waits_for_the_end_of_quiet_hours_unless_urgent(county_a, pr
 def test_the_relay_finds_what_the_queue_missed(county_a, provider):
     with tenant_context(county_a):
         _boss, case = _register(county_a)
-        due = services.notifications_relay()
-        assert Notification.objects.get(channel=Channel.SMS).pk in due
+        due = services.notifications_relay(limit=10_000)
+        assert Notification.objects.get(idempotency_key__startswith=str(case.pk)).pk in due
 
 
 def test_assignment_reaches_the_department_handlers_inbox(county_a, provider):
@@ -167,6 +168,6 @@ def test_assignment_reaches_the_department_handlers_inbox(county_a, provider):
 
 def test_messages_are_chinese(county_a, provider):
     with tenant_context(county_a):
-        _register(county_a)
-        sms = Notification.objects.get(channel=Channel.SMS)
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk))
     assert sms.body.startswith("【柳州市城中区】您反映的“营业执照”已登记")
