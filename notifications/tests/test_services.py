@@ -171,3 +171,30 @@ def test_messages_are_chinese(county_a, provider):
         _boss, case = _register(county_a)
         sms = Notification.objects.get(idempotency_key__startswith=str(case.pk))
     assert sms.body.startswith("【柳州市城中区】您反映的“营业执照”已登记")
+
+
+def test_an_approved_extension_tells_the_citizen_and_overdue_tells_the_supervisors(county_a, provider):
+    from casework.models import Department
+    from sla.sweep.models import DeadlineEntry
+    from sla.sweep.services import due_entries
+
+    with tenant_context(county_a):
+        handler = UserFactory(username="ext-handler")
+        StaffProfileFactory(
+            user=handler, role=StaffRole.DEPARTMENT_HANDLER, department=Department.objects.get(code="scjgj")
+        )
+        boss, case = _register(county_a)
+        case = casework.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="complex")
+        case = casework.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj"
+        )
+        request = casework.extension_request(actor=handler, case_id=case.pk, working_days=3, reason="需要现场核查")
+        casework.extension_decide(actor=boss, request_id=request.pk, approve=True)
+        sms = Notification.objects.get(idempotency_key=f"{case.pk}:extension:{request.pk}:sms")
+        assert "延长3个工作日" in sms.body and "需要现场核查" in sms.body
+
+        past = timezone.now() - datetime.timedelta(hours=1)
+        DeadlineEntry.objects.filter(case_id=case.pk).update(due_at=past, warn_at=None, next_check_at=past)
+        casework.deadline_events_fire(entry_ids=due_entries(now=timezone.now())[county_a.schema_name])
+        overdue = Notification.objects.get(channel=Channel.INAPP, recipient=str(boss.pk), key="deadline.overdue")
+        assert case.number in overdue.body and "已逾期" in overdue.body
