@@ -5,5 +5,10 @@ from banchengshi.settings.local import *  # noqa: F403
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "benchmarks.urls"
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"level": "WARNING", "handlers": ["console"]},
+}
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"citizen": "1000000/second"}}  # noqa: F405

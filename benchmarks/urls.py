@@ -22,7 +22,8 @@ class BareCreateApi(CreateAPIView):
     serializer_class = BareSerializer
 
     def perform_create(self, serializer: Any) -> None:
-        serializer.save(key=uuid.uuid4().hex[:10])
+        # Inactive rows: the reference write must not change the county's calendar.
+        serializer.save(key=uuid.uuid4().hex[:10], is_active=False)
 
 
 urlpatterns = [path("bench/bare/", BareCreateApi.as_view()), *county_urlpatterns]
