@@ -208,6 +208,8 @@ class Case(models.Model):
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_seconds = models.PositiveIntegerField(default=0)
     extended_days = models.PositiveSmallIntegerField(_("extension in working days"), default=0)
+    # 重办 starts the clocks again from the reopening; otherwise they run from registration.
+    clocks_started_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

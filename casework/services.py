@@ -25,6 +25,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import User
@@ -488,6 +489,10 @@ def case_reply(*, actor: User, case_id: UUID, version: int, method: str, content
             raise _illegal(case, _("The lead department has not finished yet."))
         Reply.objects.create(case=case, method=method, content=content, replied_by=actor)
         case.replied_at = timezone.now()
+        # Co-handlers still open are superseded by the answer (their rows stay, marked withdrawn).
+        case.assignments.filter(status=AssignmentStatus.PENDING).update(
+            status=AssignmentStatus.WITHDRAWN, finished_at=case.replied_at
+        )
         _deadlines_refresh(case)  # the follow-up clock starts now
         _notify_citizen(case, "case.replied", event=f"replied:{case.version}")
         return {"method": method}
@@ -521,7 +526,7 @@ def case_follow_up(
         if rating_level is not None:
             Rating.objects.create(case=case, level=rating_level, comment=rating_comment, source=RatingSource.FOLLOW_UP)
         if reopen:
-            case.reopen_count += 1
+            _reopen(case)
         return {"outcome": outcome, "rating": rating_level}
 
     return _transition(
@@ -545,9 +550,9 @@ def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "") -> Cas
         from_status = case.status
         if _is_bad(level):
             case.status = CaseStatus.REOPENED
-            case.reopen_count += 1
+            _reopen(case)
         case.version += 1
-        case.save(update_fields=["status", "reopen_count", "version", "updated_at"])
+        case.save()
         _deadline_index_update(case)
         _event(case, None, "rated", from_status, case.status, note=comment, data={"level": level})
     return case
@@ -859,7 +864,8 @@ def _transition(
         data = (change(case) if change is not None else None) or {}
         if to is not None:
             case.status = to
-        if to not in {CaseStatus.WAITING_MATERIALS, CaseStatus.ESCALATED}:
+        # Classifying a paused case keeps it paused: only leaving the pause forgets where it was.
+        if case.status not in {CaseStatus.WAITING_MATERIALS, CaseStatus.ESCALATED}:
             case.paused_from = ""
         case.version += 1
         case.save()
@@ -967,6 +973,16 @@ def _create_assignments(
     return {"lead": lead.code, "co_handlers": [d.code for d in co]}
 
 
+def _reopen(case: Case) -> None:
+    """重办: the case is handled again, on fresh clocks from now."""
+    case.reopen_count += 1
+    case.clocks_started_at = timezone.now()
+    case.paused_seconds = 0
+    case.extended_days = 0
+    case.replied_at = None
+    _deadlines_refresh(case)
+
+
 SYSTEM_ACTIONS = frozenset({"deadlines_recomputed", "deadline_warning", "overdue", "escalated_for_lateness"})
 DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "follow_up_due_at", "deadline_provisional")
 
@@ -988,7 +1004,7 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
     )
     deadlines = case_deadlines(
         facts=facts,
-        start=case.registered_at,
+        start=case.clocks_started_at or case.registered_at,
         paused_seconds=case.paused_seconds,
         extended_days=case.extended_days,
     )
@@ -1015,7 +1031,7 @@ def _deadline_index_update(case: Case) -> None:
     """
     deadline_index_sync(
         case_id=case.pk,
-        started_at=case.registered_at,
+        started_at=case.clocks_started_at or case.registered_at,
         running={
             Clock.ACCEPTANCE: case.accept_due_at if case.status == CaseStatus.REGISTERED else None,
             Clock.REPLY: case.reply_due_at if case.status in REPLY_RUNNING else None,
@@ -1098,7 +1114,7 @@ def _department_handlers(department_id: int) -> list[int]:
     )
 
 
-CLOCK_LABELS = {Clock.ACCEPTANCE: "受理", Clock.REPLY: "答复", Clock.RESOLUTION: "办结", Clock.FOLLOW_UP: "回访"}
+ESCALATION_LABELS = {1: gettext_lazy("supervising office"), 2: gettext_lazy("leaders"), 3: gettext_lazy("督办 notice")}
 
 
 def _notify_deadline(case: Case, firing: Any) -> None:
@@ -1114,7 +1130,9 @@ def _notify_deadline(case: Case, firing: Any) -> None:
         users, key = _staff_with_role(*roles), "deadline.escalated"
     _notify_staff(
         case, key, users, event=f"{firing.kind}:{firing.clock}:{firing.level}:{firing.due_at.isoformat()}",
-        clock=CLOCK_LABELS.get(firing.clock, firing.clock), level=firing.level, due=_local(firing.due_at),
+        clock=str(Clock(firing.clock).label) if firing.clock in Clock.values else firing.clock,
+        level=str(ESCALATION_LABELS.get(firing.level, firing.level)),
+        due=_local(firing.due_at),
     )  # fmt: skip
 
 

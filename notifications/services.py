@@ -79,6 +79,12 @@ def _queue(notification_id: UUID) -> None:
         logger.warning("delivery of notification %s not queued; the relay will send it", notification_id)
 
 
+def _respecting_quiet_hours(notification: Notification, moment: datetime.datetime) -> datetime.datetime:
+    if notification.channel == Channel.SMS and not notification.urgent:
+        return _after_quiet_hours(moment)
+    return moment
+
+
 def _after_quiet_hours(now: datetime.datetime) -> datetime.datetime:
     """No citizen SMS between 22:00 and 08:00 local time unless urgent: hold it until 08:00."""
     local = timezone.localtime(now)
@@ -110,7 +116,9 @@ def notification_deliver(*, notification_id: UUID) -> str:
                 notification.status = Status.FAILED
             else:
                 delay = BACKOFF_SECONDS[notification.attempts - 1]
-                notification.next_attempt_at = now + datetime.timedelta(seconds=delay)
+                notification.next_attempt_at = _respecting_quiet_hours(
+                    notification, now + datetime.timedelta(seconds=delay)
+                )
             notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
             return "failed" if notification.status == Status.FAILED else "retry"
         except PermanentDeliveryError as exc:
@@ -164,7 +172,7 @@ def notification_retry(*, notification_id: UUID) -> Notification:
             raise NotificationsError(NotificationsErrorCode.NOT_RETRYABLE, _("Only a failed message can be retried."))
         notification.status = Status.PENDING
         notification.attempts = 0
-        notification.next_attempt_at = timezone.now()
+        notification.next_attempt_at = _respecting_quiet_hours(notification, timezone.now())
         notification.save(update_fields=["status", "attempts", "next_attempt_at"])
         transaction.on_commit(lambda: _queue(notification.pk))
     return notification

@@ -32,7 +32,7 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
     "deadline.overdue": (_("Overdue: {number}"), _("Case {number} “{matter}” is overdue ({clock} deadline {due}).")),
     "deadline.escalated": (
         _("Escalated: {number}"),
-        _("Case {number} “{matter}” is still overdue ({clock} deadline {due}); escalated to level {level}."),
+        _("Case {number} “{matter}” is still overdue ({clock} deadline {due}); escalated to the {level}."),
     ),
 }
 

@@ -107,7 +107,8 @@ class WorkCalendar:
         # 期间开始的当日不计算在内: count the working days strictly after the day it arrived.
         local = start.astimezone(SHANGHAI).date()
         if days == 0:
-            day = local if self.is_working_day(local) else self.next_working_day(local)
+            open_today = self.is_working_day(local) and start < self.end_of_day(local)
+            day = local if open_today else self.next_working_day(local)
         else:
             day = local
             for _ in range(days):

@@ -104,6 +104,63 @@ def test_the_follow_up_clock_runs_from_the_reply(county_a):
         assert case.follow_up_due_at is None
         case = services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
         assert county_calendar().working_days_between(case.replied_at, case.follow_up_due_at) == 5
-        assert DeadlineEntry.objects.get(case_id=case.pk).clock == "follow_up"
+        assert DeadlineEntry.objects.get(case_id=case.pk, next_check_at__isnull=False).clock == "follow_up"
         services.case_follow_up(actor=boss, case_id=case.pk, version=case.version, outcome="solved", rating_level=5)
-        assert not DeadlineEntry.objects.filter(case_id=case.pk).exists()
+        assert not DeadlineEntry.objects.filter(case_id=case.pk, next_check_at__isnull=False).exists()
+
+
+def test_classifying_a_paused_case_keeps_where_it_resumes(county_a):
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=intake())
+        case = services.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj"
+        )
+        case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="补材料")
+        case = services.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="complex")
+        case = services.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
+        assert case.status == "assigned"
+
+
+def test_a_reply_closes_the_co_handlers_still_open(county_a):
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=intake())
+        case = services.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj", co_department_codes=["tcj"]
+        )
+        lead = case.assignments.get(role="lead")
+        services.assignment_complete(actor=boss, assignment_id=lead.pk, result="已办结")
+        case.refresh_from_db()
+        services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
+        assert set(case.assignments.values_list("status", flat=True)) == {"done", "withdrawn"}
+
+
+def test_pause_and_resume_never_fire_the_same_notice_twice_and_rework_gets_fresh_clocks(county_a):
+    from casework.models import CaseEvent
+    from sla.sweep.models import DeadlineEntry
+    from sla.sweep.services import due_entries
+
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=intake(category_code="simple"))
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        past = timezone.now() - datetime.timedelta(hours=1)
+        DeadlineEntry.objects.filter(case_id=case.pk).update(due_at=past, warn_at=None, next_check_at=past)
+        Case.objects.filter(pk=case.pk).update(reply_due_at=past)
+        services.deadline_events_fire(entry_ids=due_entries(now=timezone.now())[county_a.schema_name])
+        case.refresh_from_db()
+        case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="补材料")
+        Case.objects.filter(pk=case.pk).update(paused_at=None)  # resumed at once: the deadline stays past
+        case.refresh_from_db()
+        case = services.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
+        services.deadline_events_fire(
+            entry_ids=list(DeadlineEntry.objects.filter(case_id=case.pk).values_list("pk", flat=True))
+        )
+        assert CaseEvent.objects.filter(case=case, action="overdue").count() == 1
+
+        case = services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
+        case = services.case_follow_up(actor=boss, case_id=case.pk, version=case.version, outcome="not_solved")
+        assert case.status == "reopened" and case.reply_due_at > timezone.now()
+        entry = DeadlineEntry.objects.get(case_id=case.pk, clock="reply")
+        assert entry.overdue_at is None and entry.next_check_at is not None

@@ -198,3 +198,16 @@ def test_an_approved_extension_tells_the_citizen_and_overdue_tells_the_superviso
         casework.deadline_events_fire(entry_ids=due_entries(now=timezone.now())[county_a.schema_name])
         overdue = Notification.objects.get(channel=Channel.INAPP, recipient=str(boss.pk), key="deadline.overdue")
         assert case.number in overdue.body and "已逾期" in overdue.body
+
+
+def test_a_retry_never_lands_in_quiet_hours(county_a, provider, settings, monkeypatch):
+    settings.SMS_QUIET_HOURS = (22, 8)
+    evening = datetime.datetime(2026, 11, 23, 21, 59, 50, tzinfo=SHANGHAI)
+    monkeypatch.setattr(timezone, "now", lambda: evening)
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk))
+        provider.answers = [503]
+        assert services.notification_deliver(notification_id=sms.pk) == "retry"
+        sms.refresh_from_db()
+    assert timezone.localtime(sms.next_attempt_at) == datetime.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)

@@ -5,13 +5,14 @@ A sweep over thousands of counties must not visit thousands of schemas; it reads
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Escalation(models.IntegerChoices):
-    NONE = 0, "none"
-    SUPERVISOR = 1, "supervisor"
-    LEADER = 2, "leader"
-    DUBAN = 3, "督办"
+    NONE = 0, _("Not escalated")
+    SUPERVISOR = 1, _("Supervising office")
+    LEADER = 2, _("Leaders")
+    DUBAN = 3, _("督办 notice")
 
 
 class DeadlineEntry(models.Model):

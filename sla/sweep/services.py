@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
 from banchengshi.tenancy import current_schema
 from sla.calendar import SHANGHAI, WorkCalendar
@@ -48,30 +49,42 @@ def deadline_index_sync(
     running: dict[str, datetime.datetime | None],
     calendar: WorkCalendar,
 ) -> None:
-    """Make the index hold exactly the running clocks of one case of the current county.
+    """Make the index follow the clocks of one case of the current county.
 
-    A clock whose due time changed starts over (a new warning may fire); a clock that stopped or
-    paused leaves the index.
+    A stopped or paused clock stays in the index with nothing to check, keeping what already
+    fired, so stopping and restarting it never fires the same notice twice. A clock whose
+    deadline moved into the future starts over (its warning may fire again).
     """
     schema = current_schema()
+    now = timezone.now()
     existing = {e.clock: e for e in DeadlineEntry.objects.filter(schema_name=schema, case_id=case_id)}
     for clock, due_at in running.items():
         entry = existing.pop(clock, None)
         if due_at is None:
-            if entry is not None:
-                entry.delete()
+            if entry is not None and entry.next_check_at is not None:
+                entry.next_check_at = None
+                entry.save(update_fields=["next_check_at"])
             continue
-        if entry is not None and entry.due_at == due_at:
-            continue
-        entry = entry or DeadlineEntry(schema_name=schema, case_id=case_id, clock=clock)
-        entry.due_at = due_at
-        entry.warn_at = _warn_at(calendar, started_at, due_at)
-        entry.warned_at = entry.overdue_at = None
-        entry.escalation = Escalation.NONE
+        if entry is None:
+            entry = DeadlineEntry(schema_name=schema, case_id=case_id, clock=clock, due_at=due_at)
+            _start_over(entry, calendar, started_at, due_at)
+        elif entry.due_at != due_at and due_at > now:
+            _start_over(entry, calendar, started_at, due_at)
+        else:
+            entry.due_at = due_at
         entry.next_check_at = _next_check(entry, calendar)
         entry.save()
     for entry in existing.values():
         entry.delete()
+
+
+def _start_over(
+    entry: DeadlineEntry, calendar: WorkCalendar, started_at: datetime.datetime, due_at: datetime.datetime
+) -> None:
+    entry.due_at = due_at
+    entry.warn_at = _warn_at(calendar, started_at, due_at)
+    entry.warned_at = entry.overdue_at = None
+    entry.escalation = Escalation.NONE
 
 
 @dataclass(frozen=True)

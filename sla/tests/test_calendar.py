@@ -121,3 +121,9 @@ def test_summer_and_winter_office_hours():
     )
     # A summer day holds 3.5 + 3 hours of office time.
     assert calendar.working_seconds_between(at(2026, 7, 1, 0), at(2026, 7, 1, 23)) == 6.5 * 3600
+
+
+def test_immediately_after_closing_time_means_the_next_working_day():
+    # Monday 2026-11-23 at 20:00, after the office closed: due at Tuesday's close, not in the past.
+    due = NATIONAL.immediate(at(2026, 11, 23, 20)).due_at
+    assert due == datetime.datetime(2026, 11, 24, 17, 30, tzinfo=SHANGHAI)

@@ -37,17 +37,21 @@ def test_the_index_follows_the_running_clocks_of_a_case(county_a):
     with tenant_context(county_a):
         boss = _boss(county_a, "idx")
         case = _case(boss)
-        entry = DeadlineEntry.objects.get(case_id=case.pk)
+        entry = DeadlineEntry.objects.get(case_id=case.pk, next_check_at__isnull=False)
         assert (entry.schema_name, entry.clock, entry.due_at) == (county_a.schema_name, "reply", case.reply_due_at)
         assert entry.warn_at < entry.due_at and entry.next_check_at == entry.warn_at
 
         case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
         case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="等材料")
-        assert not DeadlineEntry.objects.filter(case_id=case.pk).exists()  # paused: nothing may fire
+        assert not DeadlineEntry.objects.filter(
+            case_id=case.pk, next_check_at__isnull=False
+        ).exists()  # paused: nothing may fire
         case = services.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
-        assert DeadlineEntry.objects.get(case_id=case.pk).due_at == case.reply_due_at
+        assert DeadlineEntry.objects.get(case_id=case.pk, next_check_at__isnull=False).due_at == case.reply_due_at
         services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
-        assert not DeadlineEntry.objects.filter(case_id=case.pk).exists()  # answered: the clock stopped
+        assert not DeadlineEntry.objects.filter(
+            case_id=case.pk, next_check_at__isnull=False
+        ).exists()  # answered: the clock stopped
 
 
 @pytest.mark.django_db
@@ -79,7 +83,7 @@ def test_a_warning_fires_one_working_day_before(county_a):
         ids = due_entries(now=timezone.now())[county_a.schema_name]
         assert services.deadline_events_fire(entry_ids=ids) == 1
         assert services.deadline_events_fire(entry_ids=ids) == 0
-        entry = DeadlineEntry.objects.get(case_id=case.pk)
+        entry = DeadlineEntry.objects.get(case_id=case.pk, next_check_at__isnull=False)
         assert entry.next_check_at == entry.due_at
         assert CaseEvent.objects.filter(case=case, action="deadline_warning").count() == 1
 
