@@ -884,6 +884,7 @@ def _resume(actor: User, case_id: UUID, version: int, action: Action, name: str,
             case.paused_seconds += paused
             case.paused_at = None
             _deadlines_refresh(case)
+            case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
             data["paused_working_seconds"] = paused
         return data
 
@@ -988,13 +989,16 @@ DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "follow
 
 
 def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None = None) -> None:
-    """Set the case's due times from the county's rules, its calendar and the time it spent paused."""
-    if department_codes is None:
-        involved = [d.code for d in case.departments_involved.all()]
-        assigned = list(
-            case.assignments.exclude(status=AssignmentStatus.WITHDRAWN).values_list("department__code", flat=True)
-        )
-        department_codes = tuple(dict.fromkeys([*involved, *assigned]))
+    """Set the case's due times from the county's rules, its calendar and the time it spent paused.
+
+    Department rules match the departments involved at intake and those the case is assigned to
+    (``department_codes`` adds ones about to be assigned), the same set at every recomputation.
+    """
+    involved = [d.code for d in case.departments_involved.all()]
+    assigned = list(
+        case.assignments.exclude(status=AssignmentStatus.WITHDRAWN).values_list("department__code", flat=True)
+    )
+    department_codes = tuple(dict.fromkeys([*involved, *assigned, *(department_codes or ())]))
     facts = CaseFacts(
         kind_code=case.kind.code,
         category_code=_code(case.category),

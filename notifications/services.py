@@ -111,26 +111,31 @@ def notification_deliver(*, notification_id: UUID) -> str:
         try:
             _send(notification)
         except TransientDeliveryError as exc:
-            notification.last_error = exc.code
-            if notification.attempts >= MAX_ATTEMPTS:
-                notification.status = Status.FAILED
-            else:
-                delay = BACKOFF_SECONDS[notification.attempts - 1]
-                notification.next_attempt_at = _respecting_quiet_hours(
-                    notification, now + datetime.timedelta(seconds=delay)
-                )
-            notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            return "failed" if notification.status == Status.FAILED else "retry"
+            return _backoff(notification, now, exc.code)
         except PermanentDeliveryError as exc:
             notification.last_error = exc.code
             notification.status = Status.FAILED
             notification.save(update_fields=["attempts", "last_error", "status"])
             return "failed"
+        except Exception as exc:  # noqa: BLE001 - a bug or an odd answer must back off, not loop every minute
+            logger.exception("notification %s: unexpected delivery error %s", notification.pk, type(exc).__name__)
+            return _backoff(notification, now, f"unexpected.{type(exc).__name__}")
         notification.status = Status.SENT
         notification.sent_at = now
         notification.last_error = ""
         notification.save(update_fields=["attempts", "last_error", "status", "sent_at"])
         return "sent"
+
+
+def _backoff(notification: Notification, now: datetime.datetime, code: str) -> str:
+    notification.last_error = code
+    if notification.attempts >= MAX_ATTEMPTS:
+        notification.status = Status.FAILED
+    else:
+        delay = BACKOFF_SECONDS[notification.attempts - 1]
+        notification.next_attempt_at = _respecting_quiet_hours(notification, now + datetime.timedelta(seconds=delay))
+    notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+    return "failed" if notification.status == Status.FAILED else "retry"
 
 
 def _send(notification: Notification) -> None:

@@ -211,3 +211,13 @@ def test_a_retry_never_lands_in_quiet_hours(county_a, provider, settings, monkey
         assert services.notification_deliver(notification_id=sms.pk) == "retry"
         sms.refresh_from_db()
     assert timezone.localtime(sms.next_attempt_at) == datetime.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
+
+
+def test_an_unexpected_error_backs_off_instead_of_looping(county_a, provider, settings):
+    settings.SMS_ENDPOINT = "not a url"
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk))
+        assert services.notification_deliver(notification_id=sms.pk) == "retry"
+        sms.refresh_from_db()
+    assert sms.attempts == 1 and sms.last_error == "unexpected.ValueError" and sms.next_attempt_at > timezone.now()
