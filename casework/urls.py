@@ -13,6 +13,7 @@ urlpatterns = [
     path("ledger/", views.ledger, name="ledger"),
     path("ledger/<uuid:finding_id>/<str:step>/", views.finding_step, name="finding-step"),
     path("staff/", views.staff_page, name="staff-page"),
+    path("outbox/", views.outbox_page, name="outbox-page"),
     path("staff/<uuid:profile_id>/<str:step>/", views.staff_step, name="staff-step"),
     path("submit/", views.citizen_submit, name="citizen-submit"),
     path("track/", views.citizen_track, name="citizen-track"),

@@ -26,6 +26,8 @@ from casework.errors import CaseworkErrorCode
 from casework.models import OPEN_STATUSES, Case, CaseStatus, Channel, StaffProfile, StaffRole
 from casework.policy import Action, mask_phone, may
 from casework.workflow import STEP_LABELS, Step, steps_for
+from notifications.selectors import failed_notifications
+from notifications.services import notification_retry
 
 
 def county_home(request: HttpRequest) -> HttpResponse:
@@ -411,6 +413,27 @@ def staff_step(request: HttpRequest, profile_id: UUID, step: str) -> HttpRespons
     else:
         messages.success(request, _("Saved."))
     return redirect("staff-page")
+
+
+@login_required
+def outbox_page(request: HttpRequest) -> HttpResponse:
+    """Messages that could not be delivered, for the county admin to retry."""
+    _user, profile = _staff(request)
+    if not may(profile, Action.MANAGE_STAFF):
+        raise PermissionDenied(_("Your role may not do this."))
+    if request.method == "POST":
+        try:
+            notification_retry(notification_id=UUID(request.POST.get("notification", "")))
+        except (ApplicationError, ValueError):
+            messages.error(request, _("This message cannot be retried."))
+        else:
+            messages.success(request, _("The message will be sent again."))
+        return redirect("outbox-page")
+    failed = [
+        {"n": n, "recipient": mask_phone(n.recipient) if n.recipient.isdigit() else n.recipient}
+        for n in failed_notifications()[:200]
+    ]
+    return render(request, "casework/outbox.html", {"county": request.tenant, "failed": failed})  # type: ignore[attr-defined]
 
 
 # -- citizens ---------------------------------------------------------------------------------

@@ -210,3 +210,34 @@ def test_extension_asked_and_approved_on_the_case_page(county_a):
     assert "需要会商" in html
     html = page(supervisor.post(f"/cases/{case_id}/extension/decide/", {"approve": "1", "note": "同意"}, follow=True))
     assert "同意延期" in html
+
+
+def test_inbox_count_in_the_header_and_the_admins_undelivered_messages(county_a):
+    from banchengshi.accounts.models import User
+    from notifications.models import Channel as NotificationChannel
+    from notifications.models import Notification, Status
+
+    handler = signed_in(county_a, "department_handler", "scjgj", username="inbox-handler")
+    supervisor = signed_in(county_a, "supervisor")
+    case_id = register_on_page(supervisor).strip("/").split("/")[-1]
+    with tenant_context(county_a):
+        case = Case.objects.get(pk=case_id)
+    supervisor.post(f"/cases/{case_id}/step/accept_and_assign/", {"version": case.version, "lead_department": "scjgj"})
+    html = page(handler.get("/work/"))
+    assert 'data-testid="unread">1<' in html
+    html = page(handler.get("/inbox/"))
+    assert case.number in html and "已转办贵部门" in html
+    with tenant_context(county_a):
+        handler_id = User.objects.get(username="inbox-handler").pk
+        message = Notification.objects.get(channel=NotificationChannel.INAPP, recipient=str(handler_id))
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk), channel=NotificationChannel.SMS)
+        Notification.objects.filter(pk=sms.pk).update(status=Status.FAILED, last_error="sms.http_503")
+    page(handler.post(f"/inbox/{message.pk}/read/", follow=True))
+    assert 'data-testid="unread"' not in page(handler.get("/work/"))
+
+    admin = signed_in(county_a, "county_admin")
+    html = page(admin.get("/outbox/"))
+    assert "sms.http_503" in html and "138****6666" in html and "13855556666" not in html
+    html = page(admin.post("/outbox/", {"notification": str(sms.pk)}, follow=True))
+    assert "将重新发送" in html
+    assert supervisor.get("/outbox/").status_code == 403

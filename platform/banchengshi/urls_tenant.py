@@ -8,6 +8,7 @@ from casework.urls import api_urlpatterns
 
 urlpatterns = [
     path("", include("casework.urls")),
+    path("", include("notifications.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include((api_urlpatterns, "casework"), namespace="api")),
