@@ -324,10 +324,14 @@ def _next_sequence(year: int) -> int:
 
 
 def case_accept(*, actor: User, case_id: UUID, version: int, note: str = "") -> Case:
+    def change(case: Case) -> None:
+        case.accepted_at = timezone.now()
+        _notify_citizen(case, "case.accepted")
+
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ACCEPT, name="accepted",
         allowed_from=allowed_from(Step.ACCEPT), to=CaseStatus.ACCEPTED, note=note,
-        change=lambda case: setattr(case, "accepted_at", timezone.now()),
+        change=change,
     )  # fmt: skip
 
 
@@ -337,6 +341,7 @@ def case_not_accept(*, actor: User, case_id: UUID, version: int, reason: str) ->
 
     def change(case: Case) -> None:
         case.closed_at = timezone.now()
+        _notify_citizen(case, "case.not_accepted", reason=reason)
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.ACCEPT, name="not_accepted",
@@ -443,6 +448,7 @@ def case_request_materials(*, actor: User, case_id: UUID, version: int, note: st
     def change(case: Case) -> None:
         case.paused_from = case.status
         case.paused_at = timezone.now()
+        _notify_citizen(case, "case.materials_requested", event=f"materials:{case.version}", note=note)
 
     return _transition(
         actor=actor, case_id=case_id, version=version, action=Action.PAUSE, name="materials_requested",
@@ -919,6 +925,11 @@ def _assignment_finish(*, actor: User, assignment_id: UUID, text: str, returned:
         from_status = case.status
         if assignment.role == AssignmentRole.LEAD:
             case.status = CaseStatus.ACCEPTED if returned else CaseStatus.PROCESSED
+        if returned:
+            _notify_staff(
+                case, "case.returned", _staff_with_role(StaffRole.SUPERVISOR, StaffRole.WINDOW_CLERK),
+                event=f"returned:{assignment.pk}", department=assignment.department.name, reason=text,
+            )  # fmt: skip
         case.version += 1
         case.save(update_fields=["status", "version", "updated_at"])
         _deadline_index_update(case)

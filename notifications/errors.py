@@ -6,6 +6,7 @@ from banchengshi.errors import ApplicationError
 class NotificationsErrorCode(StrEnum):
     NOT_FOUND = "notifications.not_found"
     NOT_RETRYABLE = "notifications.not_retryable"
+    TEMPLATE_INVALID = "notifications.template_invalid"
 
 
 class NotificationsError(ApplicationError):

@@ -23,6 +23,21 @@ class Status(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class MessageTemplate(models.Model):
+    """A county's own wording of one message (its window's name, its tone); falls back to the default."""
+
+    key = models.CharField(_("message"), max_length=64, unique=True)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("text"))
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class Notification(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     key = models.CharField(_("message"), max_length=64)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from notifications.channels import sms_backend
@@ -25,7 +26,7 @@ from notifications.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from notifications.models import Channel, Notification, Status
+from notifications.models import Channel, MessageTemplate, Notification, Status
 from notifications.templates import DEFAULT_TEMPLATES, render
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,12 @@ def notification_enqueue(
     urgent: bool = False,
 ) -> Notification | None:
     """Put one message in the outbox (once per idempotency key); returns None if it was there already."""
+    subject_template: Promise | str
+    body_template: Promise | str
     subject_template, body_template = DEFAULT_TEMPLATES[key]
+    own = MessageTemplate.objects.filter(key=key).first()
+    if own is not None:
+        subject_template, body_template = own.subject or subject_template, own.body
     now = timezone.now()
     notification = Notification(
         key=key,
@@ -181,6 +187,28 @@ def notification_retry(*, notification_id: UUID) -> Notification:
         notification.save(update_fields=["status", "attempts", "next_attempt_at"])
         transaction.on_commit(lambda: _queue(notification.pk))
     return notification
+
+
+def message_template_set(*, key: str, subject: str, body: str) -> MessageTemplate:
+    """Let a county reword a message; the text must use only the values that message has."""
+    if key not in DEFAULT_TEMPLATES:
+        raise NotificationsError(NotificationsErrorCode.NOT_FOUND, _("No such message."), http_status=404)
+    allowed = set(_placeholders(str(DEFAULT_TEMPLATES[key][1]))) | set(_placeholders(str(DEFAULT_TEMPLATES[key][0])))
+    unknown = sorted((set(_placeholders(body)) | set(_placeholders(subject))) - allowed)
+    if unknown or not body.strip():
+        raise NotificationsError(
+            NotificationsErrorCode.TEMPLATE_INVALID,
+            _("The text may use only these values: %(allowed)s.") % {"allowed": ", ".join(sorted(allowed))},
+            details=[{"field": "body", "code": "invalid", "message": ", ".join(unknown)}],
+        )
+    template, _created = MessageTemplate.objects.update_or_create(key=key, defaults={"subject": subject, "body": body})
+    return template
+
+
+def _placeholders(text: str) -> list[str]:
+    import string
+
+    return [name for _literal, name, _spec, _conv in string.Formatter().parse(text) if name]
 
 
 def inbox_mark_read(*, user_id: int, notification_id: UUID) -> None:

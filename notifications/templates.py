@@ -13,6 +13,16 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
         "",
         _("[{county}] Your report “{matter}” is registered as {number}. Tracking code: {tracking_code}."),
     ),
+    "case.accepted": ("", _("[{county}] Case {number} “{matter}” has been accepted and is being handled.")),
+    "case.not_accepted": ("", _("[{county}] Case {number} “{matter}” cannot be accepted: {reason}")),
+    "case.materials_requested": (
+        "",
+        _("[{county}] Case {number}: please provide {note}. The deadline pauses until it arrives."),
+    ),
+    "case.returned": (
+        _("Case {number} returned by a department"),
+        _("Case {number} “{matter}” was returned by {department}: {reason}. Please assign it again."),
+    ),
     "case.assigned": (
         _("Case {number} assigned to your department"),
         _("Case {number} “{matter}” was assigned to your department ({role}). Due: {due}."),

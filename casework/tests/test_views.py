@@ -230,7 +230,7 @@ def test_inbox_count_in_the_header_and_the_admins_undelivered_messages(county_a)
     with tenant_context(county_a):
         handler_id = User.objects.get(username="inbox-handler").pk
         message = Notification.objects.get(channel=NotificationChannel.INAPP, recipient=str(handler_id))
-        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk), channel=NotificationChannel.SMS)
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk), key="case.registered")
         Notification.objects.filter(pk=sms.pk).update(status=Status.FAILED, last_error="sms.http_503")
     page(handler.post(f"/inbox/{message.pk}/read/", follow=True))
     assert 'data-testid="unread"' not in page(handler.get("/work/"))

@@ -221,3 +221,43 @@ def test_an_unexpected_error_backs_off_instead_of_looping(county_a, provider, se
         assert services.notification_deliver(notification_id=sms.pk) == "retry"
         sms.refresh_from_db()
     assert sms.attempts == 1 and sms.last_error == "unexpected.ValueError" and sms.next_attempt_at > timezone.now()
+
+
+def test_a_county_rewords_a_message_with_the_values_it_has(county_a, provider):
+    from notifications.errors import NotificationsError
+
+    with tenant_context(county_a):
+        services.message_template_set(
+            key="case.registered", subject="", body="【城中区办不成事窗口】{matter}已登记，查询码{tracking_code}。"
+        )
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk))
+        assert sms.body == f"【城中区办不成事窗口】营业执照已登记，查询码{case.tracking_code}。"
+        with pytest.raises(NotificationsError) as caught:
+            services.message_template_set(key="case.registered", subject="", body="{citizen_id_number}")
+        assert caught.value.code == "notifications.template_invalid"
+
+
+def test_acceptance_materials_and_returns_are_announced(county_a, provider):
+    from casework.models import Department
+
+    with tenant_context(county_a):
+        clerk = UserFactory(username="ann-clerk")
+        StaffProfileFactory(user=clerk, role=StaffRole.WINDOW_CLERK)
+        handler = UserFactory(username="ann-handler")
+        StaffProfileFactory(
+            user=handler, role=StaffRole.DEPARTMENT_HANDLER, department=Department.objects.get(code="tcj")
+        )
+        boss, case = _register(county_a)
+        case = casework.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        case = casework.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="营业场所证明")
+        case = casework.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
+        case = casework.case_assign(actor=boss, case_id=case.pk, version=case.version, lead_department_code="tcj")
+        casework.assignment_return(actor=handler, assignment_id=case.assignments.get().pk, reason="非本局职责")
+        texts = list(Notification.objects.filter(idempotency_key__startswith=str(case.pk)).values_list("key", "body"))
+    keys = [key for key, _body in texts]
+    assert {"case.registered", "case.accepted", "case.materials_requested", "case.assigned", "case.returned"} <= set(
+        keys
+    )
+    assert any("营业场所证明" in body for key, body in texts if key == "case.materials_requested")
+    assert any("非本局职责" in body for key, body in texts if key == "case.returned")
