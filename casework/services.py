@@ -71,7 +71,7 @@ from casework.policy import Action, may
 from casework.selectors import staff_profile_of
 from casework.workflow import Step, allowed_from
 from notifications.models import Channel as NotificationChannel
-from notifications.services import notification_enqueue
+from notifications.services import notification_enqueue, webhook_event_publish
 from sla.models import Clock
 from sla.selectors import (
     CaseFacts,
@@ -1188,6 +1188,12 @@ def _event(
         label = actor.name or actor.username
     else:
         label = _("System") if action in SYSTEM_ACTIONS else _("Citizen")
+    # Connected systems (12345, 好差评) follow the timeline; no personal data leaves in it.
+    webhook_event_publish(
+        event=f"case.{action}",
+        payload={"case_id": str(case.pk), "number": case.number, "from_status": from_status, "to_status": to_status},
+        idempotency_key=f"{case.pk}:{action}:{case.version}",
+    )
     return CaseEvent.objects.create(
         case=case,
         actor=actor,

@@ -60,6 +60,31 @@ class FileSmsBackend:
             handle.write(json.dumps({"to": phone, "text": text, "id": idempotency_key}, ensure_ascii=False) + "\n")
 
 
+def webhook_post(*, url: str, secret: str, payload: str, idempotency_key: str) -> None:
+    """POST a signed JSON event; 2xx is delivered, 429/5xx/unreachable retried, other 4xx given up."""
+    body = payload.encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(  # noqa: S310 - the county configures its own endpoint
+        url,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Signature": f"sha256={signature}",
+            "Idempotency-Key": idempotency_key,
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=settings.SMS_TIMEOUT_SECONDS) as response:  # noqa: S310
+            response.read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 429 or exc.code >= 500:
+            raise TransientDeliveryError(f"webhook.http_{exc.code}") from None
+        raise PermanentDeliveryError(f"webhook.http_{exc.code}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError):
+        raise TransientDeliveryError("webhook.unreachable") from None
+
+
 def sms_backend() -> SmsBackend:
     backend: SmsBackend = import_string(settings.SMS_BACKEND)()
     return backend

@@ -15,12 +15,32 @@ class Channel(models.TextChoices):
     SMS = "sms", _("SMS")
     EMAIL = "email", _("Email")
     INAPP = "inapp", _("In-app")
+    WEBHOOK = "webhook", _("Webhook")
 
 
 class Status(models.TextChoices):
     PENDING = "pending", _("Pending")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
+
+
+class WebhookEndpoint(models.Model):
+    """Another system of the county (the 12345 platform, a 好差评 system) that wants case events."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    url = models.URLField(_("address"), max_length=500)
+    # Each request is signed with this key (HMAC-SHA256), so the receiver knows it came from us.
+    secret = models.CharField(_("signing key"), max_length=200)
+    events = models.JSONField(_("events"), default=list)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class MessageTemplate(models.Model):
@@ -42,7 +62,7 @@ class Notification(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     key = models.CharField(_("message"), max_length=64)
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
-    recipient = models.CharField(_("recipient"), max_length=255)
+    recipient = models.CharField(_("recipient"), max_length=500)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"))
     urgent = models.BooleanField(default=False)

@@ -8,7 +8,9 @@ up whatever the queue missed (Redis down at that moment).
 from __future__ import annotations
 
 import datetime
+import json
 import logging
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -19,14 +21,14 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
-from notifications.channels import sms_backend
+from notifications.channels import sms_backend, webhook_post
 from notifications.errors import (
     NotificationsError,
     NotificationsErrorCode,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from notifications.models import Channel, MessageTemplate, Notification, Status
+from notifications.models import Channel, MessageTemplate, Notification, Status, WebhookEndpoint
 from notifications.templates import DEFAULT_TEMPLATES, render
 
 logger = logging.getLogger(__name__)
@@ -149,6 +151,14 @@ def _send(notification: Notification) -> None:
         sms_backend().send(
             phone=notification.recipient, text=notification.body, idempotency_key=notification.idempotency_key
         )
+    elif notification.channel == Channel.WEBHOOK:
+        endpoint = WebhookEndpoint.objects.filter(pk=notification.subject, is_active=True).first()
+        if endpoint is None:
+            raise PermanentDeliveryError("webhook.endpoint_gone")
+        webhook_post(
+            url=endpoint.url, secret=endpoint.secret, payload=notification.body,
+            idempotency_key=notification.idempotency_key,
+        )  # fmt: skip
     elif notification.channel == Channel.EMAIL:
         message = EmailMessage(
             subject=notification.subject, body=notification.body, to=[notification.recipient],
@@ -187,6 +197,31 @@ def notification_retry(*, notification_id: UUID) -> Notification:
         notification.save(update_fields=["status", "attempts", "next_attempt_at"])
         transaction.on_commit(lambda: _queue(notification.pk))
     return notification
+
+
+def webhook_event_publish(*, event: str, payload: dict[str, Any], idempotency_key: str) -> int:
+    """Queue one signed delivery of ``event`` to every active endpoint of this county that wants it.
+
+    Each delivery is an outbox row (subject = the endpoint), so retries, backoff and the delivery
+    log are the same as for messages.
+    """
+    body = json.dumps({"event": event, "data": payload}, ensure_ascii=False, sort_keys=True, default=str)
+    queued = 0
+    for endpoint in WebhookEndpoint.objects.filter(is_active=True):
+        if endpoint.events and event not in endpoint.events:
+            continue
+        notification = Notification(
+            key=event, channel=Channel.WEBHOOK, recipient=endpoint.url[:500], subject=str(endpoint.pk), body=body,
+            idempotency_key=f"{idempotency_key}:webhook:{endpoint.pk}",
+        )  # fmt: skip
+        try:
+            with transaction.atomic():
+                notification.save()
+        except IntegrityError:
+            continue
+        transaction.on_commit(partial(_queue, notification.pk))
+        queued += 1
+    return queued
 
 
 def message_template_set(*, key: str, subject: str, body: str) -> MessageTemplate:
