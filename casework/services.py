@@ -277,7 +277,7 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
     with transaction.atomic():
         now = timezone.now()
         year = timezone.localtime(now).year
-        case = Case.objects.create(
+        case = Case(
             number=f"{current_county().case_prefix}-{year}-{_next_sequence(year):06d}",
             tracking_code="".join(secrets.choice(TRACKING_ALPHABET) for _i in range(10)),
             matter=intake.matter.strip(),
@@ -294,13 +294,14 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
             registered_by=actor,
             registered_at=now,
         )
+        # A new case: its deadlines are known before the row is written, so one INSERT holds them.
+        _deadlines_refresh(case, department_codes=tuple(d.code for d in departments), complete=True)
+        case.save(force_insert=True)
         if departments:
             # A new case has no links yet: one INSERT instead of the related manager's SELECT + INSERT.
             through = Case.departments_involved.through
             through.objects.bulk_create([through(case_id=case.pk, department_id=d.pk) for d in departments])
-        _deadlines_refresh(case, department_codes=tuple(d.code for d in departments))
-        case.save(update_fields=[*DEADLINE_FIELDS])
-        _deadline_index_update(case)
+        _deadline_index_update(case, new=True)
         _notify_citizen(case, "case.registered")
         _event(case, actor, "registered", "", CaseStatus.REGISTERED, data={"channel": intake.channel})
     return case
@@ -999,23 +1000,24 @@ SYSTEM_ACTIONS = frozenset({"deadlines_recomputed", "deadline_warning", "overdue
 DEADLINE_FIELDS = ("accept_due_at", "reply_due_at", "resolution_due_at", "follow_up_due_at", "deadline_provisional")
 
 
-def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None = None) -> None:
+def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None = None, complete: bool = False) -> None:
     """Set the case's due times from the county's rules, its calendar and the time it spent paused.
 
     Department rules match the departments involved at intake and those the case is assigned to
     (``department_codes`` adds ones about to be assigned), the same set at every recomputation.
     """
-    involved = [d.code for d in case.departments_involved.all()]
-    assigned = list(
-        case.assignments.exclude(status=AssignmentStatus.WITHDRAWN).values_list("department__code", flat=True)
-    )
-    department_codes = tuple(dict.fromkeys([*involved, *assigned, *(department_codes or ())]))
+    if not complete:  # ``complete``: the caller knows every department (a case being registered)
+        involved = [d.code for d in case.departments_involved.all()]
+        assigned = list(
+            case.assignments.exclude(status=AssignmentStatus.WITHDRAWN).values_list("department__code", flat=True)
+        )
+        department_codes = tuple(dict.fromkeys([*involved, *assigned, *(department_codes or ())]))
     facts = CaseFacts(
         kind_code=case.kind.code,
         category_code=_code(case.category),
         cause_side=case.cause.side if case.cause is not None else "",
         cause_code=_code(case.cause),
-        department_codes=department_codes,
+        department_codes=department_codes or (),
     )
     deadlines = case_deadlines(
         facts=facts,
@@ -1038,7 +1040,7 @@ REPLY_RUNNING = frozenset(
 RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
 
 
-def _deadline_index_update(case: Case) -> None:
+def _deadline_index_update(case: Case, *, new: bool = False) -> None:
     """Tell the platform-wide deadline index which of this case's clocks are running now.
 
     Acceptance runs until the case is accepted, reply until the citizen is answered, resolution
@@ -1054,6 +1056,7 @@ def _deadline_index_update(case: Case) -> None:
             Clock.FOLLOW_UP: case.follow_up_due_at if case.status == CaseStatus.REPLIED else None,
         },
         calendar=county_calendar(),
+        new=new,
     )
 
 

@@ -48,6 +48,7 @@ def deadline_index_sync(
     started_at: datetime.datetime,
     running: dict[str, datetime.datetime | None],
     calendar: WorkCalendar,
+    new: bool = False,
 ) -> None:
     """Make the index follow the clocks of one case of the current county.
 
@@ -57,7 +58,8 @@ def deadline_index_sync(
     """
     schema = current_schema()
     now = timezone.now()
-    existing = {e.clock: e for e in DeadlineEntry.objects.filter(schema_name=schema, case_id=case_id)}
+    # A case created in this transaction has no entries yet: nothing to read.
+    existing = {} if new else {e.clock: e for e in DeadlineEntry.objects.filter(schema_name=schema, case_id=case_id)}
     for clock, due_at in running.items():
         entry = existing.pop(clock, None)
         if due_at is None:
