@@ -76,14 +76,21 @@ def staff_list_for_actor(*, actor: User) -> QuerySet[StaffProfile]:
 
 def staff_get_for_actor(*, actor: User, profile_id: UUID | str) -> StaffProfile:
     """A staff member, for a county admin; 404 for anyone else and for unknown ids."""
-    try:
-        UUID(str(profile_id))
-    except ValueError:
-        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such staff member.")) from None
+    if not _is_uuid(profile_id):
+        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such staff member."))
     profile = staff_list_for_actor(actor=actor).filter(pk=profile_id).first()
     if profile is None:
         raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such staff member."))
     return profile
+
+
+def _is_uuid(value: UUID | str) -> bool:
+    """Ids in URLs are UUIDs; anything else names nothing (404), never a server error."""
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _not_found() -> NotFoundError:
@@ -102,10 +109,8 @@ def _visible_cases(profile: StaffProfile | None) -> QuerySet[Case]:
 
 def case_get_for_actor(*, actor: User, case_id: UUID | str) -> Case:
     """The case with its timeline and everything on it, if ``actor`` may see it; else 404."""
-    try:
-        UUID(str(case_id))
-    except ValueError:
-        raise _not_found() from None
+    if not _is_uuid(case_id):
+        raise _not_found()
     case = (
         _visible_cases(staff_profile_of(actor))
         .select_related("kind", "category", "cause", "window")
@@ -143,10 +148,8 @@ class CaseFilters:
 
 def attachment_get_for_actor(*, actor: User, case_id: UUID | str, attachment_id: UUID | str) -> Attachment:
     case = case_get_for_actor(actor=actor, case_id=case_id)
-    try:
-        UUID(str(attachment_id))
-    except ValueError:
-        raise _not_found() from None
+    if not _is_uuid(attachment_id):
+        raise _not_found()
     attachment = Attachment.objects.filter(case=case, pk=attachment_id).first()
     if attachment is None:
         raise _not_found()
@@ -155,10 +158,8 @@ def attachment_get_for_actor(*, actor: User, case_id: UUID | str, attachment_id:
 
 def extension_get_for_actor(*, actor: User, extension_id: UUID | str) -> ExtensionRequest:
     """An extension request, if its case is visible to the actor; else 404."""
-    try:
-        UUID(str(extension_id))
-    except ValueError:
-        raise _not_found() from None
+    if not _is_uuid(extension_id):
+        raise _not_found()
     visible = _visible_cases(staff_profile_of(actor))
     extension = ExtensionRequest.objects.filter(pk=extension_id, case__in=visible).first()
     if extension is None:
@@ -212,10 +213,8 @@ def _search(term: str) -> Q:
 
 
 def assignment_get_for_actor(*, actor: User, assignment_id: UUID | str) -> Assignment:
-    try:
-        UUID(str(assignment_id))
-    except ValueError:
-        raise _not_found() from None
+    if not _is_uuid(assignment_id):
+        raise _not_found()
     profile = staff_profile_of(actor)
     if profile is None:
         raise _not_found()
@@ -252,10 +251,8 @@ def finding_list_for_actor(*, actor: User) -> QuerySet[Finding]:
 
 
 def finding_get_for_actor(*, actor: User, finding_id: UUID | str) -> Finding:
-    try:
-        UUID(str(finding_id))
-    except ValueError:
-        raise _not_found() from None
+    if not _is_uuid(finding_id):
+        raise _not_found()
     finding = finding_list_for_actor(actor=actor).filter(pk=finding_id).first()
     if finding is None:
         raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such finding."))

@@ -417,16 +417,13 @@ def case_accept_and_assign(
 ) -> Case:
     """即收即转即办 (龙井市): accept and assign in one step; both appear on the timeline."""
     _require(actor, Action.ACCEPT)
-    lead, co = _assignment_departments(lead_department_code, co_department_codes)
+    co_department_codes = tuple(co_department_codes)
+    _assignment_departments(lead_department_code, co_department_codes)  # refuse unknown ones before accepting
     with transaction.atomic():
         case = case_accept(actor=actor, case_id=case_id, version=version, note=_("Accepted and assigned at once."))
-
-        def change(case: Case) -> dict[str, Any]:
-            return _create_assignments(case, actor, lead, co, instructions)
-
-        return _transition(
-            actor=actor, case_id=case_id, version=case.version, action=Action.ASSIGN, name="assigned",
-            allowed_from={CaseStatus.ACCEPTED}, to=CaseStatus.ASSIGNED, note=instructions, change=change,
+        return case_assign(
+            actor=actor, case_id=case_id, version=case.version, lead_department_code=lead_department_code,
+            co_department_codes=co_department_codes, instructions=instructions,
         )  # fmt: skip
 
 

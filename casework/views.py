@@ -6,7 +6,8 @@ to the person as they are (a Chinese message), and nothing is changed.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from django.contrib import messages
@@ -155,11 +156,19 @@ def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
     )
 
 
-def _case(user: User, case_id: UUID) -> Case:
+T = TypeVar("T")
+
+
+def _or_404(load: Callable[..., T], **kwargs: Any) -> T:
+    """Load through an access selector; what the person may not see is a plain 404 page."""
     try:
-        return selectors.case_get_for_actor(actor=user, case_id=case_id)
+        return load(**kwargs)
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
+
+
+def _case(user: User, case_id: UUID) -> Case:
+    return _or_404(selectors.case_get_for_actor, actor=user, case_id=case_id)
 
 
 STEP_SERVICES: dict[Step, Any] = {
@@ -243,10 +252,7 @@ def case_step(request: HttpRequest, case_id: UUID, step: str) -> HttpResponse:
 @require_POST
 def assignment_step(request: HttpRequest, assignment_id: UUID, outcome: str) -> HttpResponse:
     user, _profile = _staff(request)
-    try:
-        assignment = selectors.assignment_get_for_actor(actor=user, assignment_id=assignment_id)
-    except ApplicationError as exc:
-        raise Http404(exc.message) from exc
+    assignment = _or_404(selectors.assignment_get_for_actor, actor=user, assignment_id=assignment_id)
     form = forms.AssignmentResultForm(request.POST)
     if form.is_valid():
         text = form.cleaned_data["text"]
@@ -334,13 +340,10 @@ def ledger(request: HttpRequest) -> HttpResponse:
 @require_POST
 def finding_step(request: HttpRequest, finding_id: UUID, step: str) -> HttpResponse:
     user, _profile = _staff(request)
-    try:
-        finding = selectors.finding_get_for_actor(actor=user, finding_id=finding_id)
-    except ApplicationError as exc:
-        raise Http404(exc.message) from exc
-    form: Any = forms.FindingActionForm(request.POST) if step == "action" else forms.LookBackForm(request.POST)
+    finding = _or_404(selectors.finding_get_for_actor, actor=user, finding_id=finding_id)
     if step not in {"action", "look_back"}:
         raise Http404(step)
+    form: Any = forms.FindingActionForm(request.POST) if step == "action" else forms.LookBackForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Please complete the form."))
         return redirect("ledger")
@@ -391,10 +394,7 @@ def staff_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def staff_step(request: HttpRequest, profile_id: UUID, step: str) -> HttpResponse:
     user, _profile = _staff(request)
-    try:
-        target = selectors.staff_get_for_actor(actor=user, profile_id=profile_id)
-    except ApplicationError as exc:
-        raise Http404(exc.message) from exc
+    target = _or_404(selectors.staff_get_for_actor, actor=user, profile_id=profile_id)
     try:
         if step == "deactivate":
             services.staff_deactivate(actor=user, profile_id=target.pk)

@@ -32,22 +32,7 @@ class HttpSmsBackend:
 
     def send(self, *, phone: str, text: str, idempotency_key: str) -> None:
         body = json.dumps({"to": phone, "text": text, "id": idempotency_key}, ensure_ascii=False).encode()
-        signature = hmac.new(settings.SMS_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        request = urllib.request.Request(  # noqa: S310 - the endpoint is configured by the operator
-            settings.SMS_ENDPOINT,
-            data=body,
-            headers={"Content-Type": "application/json", "X-Signature": f"sha256={signature}"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=settings.SMS_TIMEOUT_SECONDS) as response:  # noqa: S310
-                response.read()
-        except urllib.error.HTTPError as exc:
-            if exc.code == 429 or exc.code >= 500:
-                raise TransientDeliveryError(f"sms.http_{exc.code}") from None
-            raise PermanentDeliveryError(f"sms.http_{exc.code}") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError):
-            raise TransientDeliveryError("sms.unreachable") from None
+        post_signed(url=settings.SMS_ENDPOINT, secret=settings.SMS_SECRET, body=body, error_prefix="sms")
 
 
 class FileSmsBackend:
@@ -61,17 +46,22 @@ class FileSmsBackend:
 
 
 def webhook_post(*, url: str, secret: str, payload: str, idempotency_key: str) -> None:
-    """POST a signed JSON event; 2xx is delivered, 429/5xx/unreachable retried, other 4xx given up."""
-    body = payload.encode()
+    post_signed(
+        url=url, secret=secret, body=payload.encode(), error_prefix="webhook",
+        headers={"Idempotency-Key": idempotency_key},
+    )  # fmt: skip
+
+
+def post_signed(
+    *, url: str, secret: str, body: bytes, error_prefix: str, headers: dict[str, str] | None = None
+) -> None:
+    """POST JSON signed with HMAC-SHA256 (``X-Signature``); 2xx is delivered, 429/5xx and an
+    unreachable peer are worth retrying, any other answer is final. Errors are codes only."""
     signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(  # noqa: S310 - the county configures its own endpoint
+    request = urllib.request.Request(  # noqa: S310 - operators and counties configure these endpoints
         url,
         data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Signature": f"sha256={signature}",
-            "Idempotency-Key": idempotency_key,
-        },
+        headers={"Content-Type": "application/json", "X-Signature": f"sha256={signature}", **(headers or {})},
         method="POST",
     )
     try:
@@ -79,10 +69,10 @@ def webhook_post(*, url: str, secret: str, payload: str, idempotency_key: str) -
             response.read()
     except urllib.error.HTTPError as exc:
         if exc.code == 429 or exc.code >= 500:
-            raise TransientDeliveryError(f"webhook.http_{exc.code}") from None
-        raise PermanentDeliveryError(f"webhook.http_{exc.code}") from None
+            raise TransientDeliveryError(f"{error_prefix}.http_{exc.code}") from None
+        raise PermanentDeliveryError(f"{error_prefix}.http_{exc.code}") from None
     except (urllib.error.URLError, TimeoutError, ConnectionError):
-        raise TransientDeliveryError("webhook.unreachable") from None
+        raise TransientDeliveryError(f"{error_prefix}.unreachable") from None
 
 
 def sms_backend() -> SmsBackend:

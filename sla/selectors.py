@@ -118,12 +118,7 @@ def case_deadlines(
         rule = deadline_rule_for(clock=clock, facts=facts, rules=rules)
         if rule is None:
             return None
-        if rule.unit == DurationUnit.IMMEDIATE:
-            base = calendar.immediate(start)
-        elif rule.unit == DurationUnit.WORKING_HOURS:
-            base = calendar.add_working_seconds(start, rule.amount * 3600)
-        else:
-            base = calendar.add_working_days(start, rule.amount)
+        base = _rule_deadline(calendar, rule, start)
         if paused_seconds > 0:
             moved = calendar.add_working_seconds(base.due_at, paused_seconds)
             base = Deadline(moved.due_at, base.provisional or moved.provisional)
@@ -140,7 +135,10 @@ def clock_deadline(*, clock: str, facts: CaseFacts, start: datetime.datetime) ->
     rule = deadline_rule_for(clock=clock, facts=facts)
     if rule is None:
         return None
-    calendar = county_calendar()
+    return _rule_deadline(county_calendar(), rule, start)
+
+
+def _rule_deadline(calendar: WorkCalendar, rule: DeadlineRule, start: datetime.datetime) -> Deadline:
     if rule.unit == DurationUnit.IMMEDIATE:
         return calendar.immediate(start)
     if rule.unit == DurationUnit.WORKING_HOURS:
