@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 
 from banchengshi.tenancy import switch_to_public
@@ -38,6 +40,21 @@ def county_a(two_counties: tuple[County, County], db: None) -> County:
 @pytest.fixture
 def county_b(two_counties: tuple[County, County], db: None) -> County:
     return two_counties[1]
+
+
+def database_url_for_processes(name: str | None = None) -> str:
+    """The test database (pytest-django's ``test_…``) as a URL for the servers and workers a test starts.
+
+    Over TCP, or over a Unix socket (the embedded PostgreSQL of ``make test``). ``name`` points the
+    URL at another database on the same server (``postgres`` to create or drop one).
+    """
+    db = connection.settings_dict
+    name = name or db["NAME"]
+    auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
+    host = db["HOST"] or "127.0.0.1"
+    if host.startswith("/"):
+        return f"postgresql://{auth}@localhost:{db['PORT'] or 5432}/{quote(name)}?host={quote(host)}"
+    return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{quote(name)}"
 
 
 def host_of(county: County) -> str:

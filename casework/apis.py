@@ -22,8 +22,10 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from banchengshi.accounts.models import User
+from banchengshi.audit.services import audit_record
 from casework import selectors, services
 from casework.errors import CaseworkErrorCode, PermissionDeniedError
+from casework.forwarding.selectors import forwards_handled_elsewhere
 from casework.models import (
     Assignment,
     Case,
@@ -79,7 +81,11 @@ class PhoneField(serializers.Field):
     def to_representation(self, value: str) -> str:
         request = self.context.get("request")
         profile = getattr(request, "staff_profile", None)
-        return value if may(profile, Action.SEE_PHONE) else mask_phone(value)
+        if not may(profile, Action.SEE_PHONE):
+            return mask_phone(value)
+        case_id = getattr(getattr(self.parent, "instance", None), "pk", "")  # audited: a full number was shown
+        audit_record(action="case.phone_viewed", object_type="case", object_id=case_id)
+        return value
 
 
 class CaseListOutput(serializers.Serializer):
@@ -267,6 +273,9 @@ class CaseListApi(StaffApi):
         cases = selectors.case_list_for_actor(actor=_actor(request), filters=selectors.CaseFilters(**values))
         page = list(cases[offset : offset + limit + 1])
         full_phone = may(request.staff_profile, Action.SEE_PHONE)  # type: ignore[attr-defined]
+        if full_phone and page:  # every view of a full phone number is audited
+            shown = [str(c.pk) for c in page[:limit]]
+            audit_record(action="case.phone_viewed", object_type="case", details={"case_ids": shown})
         return Response(
             {
                 "results": case_list_rows(page[:limit], full_phone=full_phone),
@@ -821,6 +830,13 @@ class CitizenApi(APIView):
     throttle_classes = [CitizenThrottle]
 
 
+class HandledByOutput(serializers.Serializer):
+    county = serializers.CharField()
+    number = serializers.CharField()
+    status_display = serializers.CharField()
+    track_host = serializers.CharField()
+
+
 class CitizenCaseOutput(serializers.Serializer):
     class EventOutput(serializers.Serializer):
         at = serializers.DateTimeField()
@@ -838,6 +854,12 @@ class CitizenCaseOutput(serializers.Serializer):
     registered_at = serializers.DateTimeField()
     events = EventOutput(many=True)
     replies = ReplyOutput(many=True)
+    handled_by = serializers.SerializerMethodField()
+
+    @extend_schema_field(HandledByOutput(many=True))
+    def get_handled_by(self, case: Case) -> list[dict[str, str]]:
+        """跨域通办: the county that took the case over, where the same tracking code works."""
+        return forwards_handled_elsewhere(case=case)
 
 
 class CitizenSubmitApi(CitizenApi):

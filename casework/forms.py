@@ -7,7 +7,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from banchengshi.tenancy import current_county
 from casework import selectors
+from casework.exchange.selectors import forward_targets
+from casework.forwarding.models import ForwardMode
 from casework.models import Channel, FollowUpOutcome, RatingLevel, ReplyMethod, StaffRole
 from casework.workflow import Step
 
@@ -111,6 +114,21 @@ class FollowUpForm(_Versioned):
     note = forms.CharField(label=_("note"), required=False, max_length=2000)
 
 
+class ForwardForm(ReasonForm):
+    """跨域通办: one county (or, 多地联办, a lead and co-handling counties) and the mode."""
+
+    mode = forms.ChoiceField(label=_("mode"), choices=ForwardMode.choices)
+    target = forms.ChoiceField(label=_("county that handles it"))
+    co_targets = forms.MultipleChoiceField(label=_("co-handling counties (多地联办)"), required=False)
+    with_attachments = forms.BooleanField(label=_("send the case's attachments"), required=False, initial=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        counties = [(c.code, f"{c.province} {c.name}") for c in forward_targets(source_code=current_county().code)]
+        self.fields["target"].choices = counties  # type: ignore[attr-defined]
+        self.fields["co_targets"].choices = counties  # type: ignore[attr-defined]
+
+
 STEP_FORMS: dict[Step, type[forms.Form]] = {
     Step.ACCEPT: NoteForm,
     Step.NOT_ACCEPT: ReasonForm,
@@ -125,6 +143,7 @@ STEP_FORMS: dict[Step, type[forms.Form]] = {
     Step.FOLLOW_UP: FollowUpForm,
     Step.ARCHIVE: NoteForm,
     Step.WITHDRAW: ReasonForm,
+    Step.FORWARD: ForwardForm,
 }
 
 

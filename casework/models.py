@@ -130,6 +130,9 @@ class CaseStatus(models.TextChoices):
     REOPENED = "reopened", _("Reopened")
     WITHDRAWN = "withdrawn", _("Withdrawn")
     ARCHIVED = "archived", _("Archived")
+    # 跨域通办: waiting for another county to take the case over, then handed over to it.
+    FORWARDING = "forwarding", _("Being forwarded to another county")
+    FORWARDED = "forwarded", _("Forwarded to another county")
 
 
 OPEN_STATUSES = frozenset(
@@ -141,6 +144,7 @@ OPEN_STATUSES = frozenset(
         CaseStatus.WAITING_MATERIALS,
         CaseStatus.ESCALATED,
         CaseStatus.REOPENED,
+        CaseStatus.FORWARDING,
     }
 )
 
@@ -151,6 +155,7 @@ class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     PROXY = "proxy", _("Assisted (帮代办)")
     HOME_VISIT = "home_visit", _("Home visit")
+    CROSS_REGION = "cross_region", _("Forwarded from another county (跨域通办)")
 
 
 class CaseSequence(models.Model):
@@ -190,6 +195,10 @@ class Case(models.Model):
     version = models.PositiveIntegerField(default=1)
     reopen_count = models.PositiveSmallIntegerField(default=0)
     escalation_level = models.CharField(_("escalated to"), max_length=64, blank=True)
+    # A case another county forwarded here: that county's division code and the forward's id,
+    # which both counties' records share (see casework.forwarding).
+    forwarded_from = models.CharField(_("forwarded from"), max_length=6, blank=True)
+    forward_id = models.UUIDField(null=True, blank=True, unique=True)
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -258,6 +267,10 @@ EVENT_LABELS = {
     "extension_requested": _("Extension requested"),
     "extension_approved": _("Extension approved"),
     "extension_refused": _("Extension refused"),
+    "forwarded": _("Forwarded to another county"),
+    "forward_accepted": _("The other county took the case over"),
+    "forward_returned": _("The other county returned the case"),
+    "forward_progress": _("Progress in the other county"),
 }
 
 

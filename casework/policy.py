@@ -31,6 +31,8 @@ class Action(StrEnum):
     DECIDE_EXTENSION = "decide_extension"
     READ = "read"
     SEE_PHONE = "see_phone"
+    # 跨域通办: send a case to another county, and take over or return one sent here.
+    FORWARD = "forward"
 
 
 _CLERK = StaffRole.WINDOW_CLERK
@@ -58,6 +60,7 @@ ALLOWED: dict[Action, frozenset[str]] = {
     Action.READ: frozenset(StaffRole.values),
     # Staff who call citizens back see the full number; everyone else sees 138****5678.
     Action.SEE_PHONE: frozenset({_CLERK, _SUPERVISOR}),
+    Action.FORWARD: frozenset({_CLERK, _SUPERVISOR}),
 }
 
 
@@ -73,3 +76,16 @@ def mask_phone(phone: str) -> str:
     if len(phone) < 7:
         return "*" * len(phone)
     return f"{phone[:3]}****{phone[-4:]}"
+
+
+# Asked by the platform layer (registered in CaseworkConfig.ready): who signs in with a second
+# factor, and who reads the county's audit trail.
+TWO_FACTOR_ROLES = frozenset({StaffRole.COUNTY_ADMIN, StaffRole.SUPERVISOR})
+
+
+def requires_two_factor(user: object) -> bool:
+    return StaffProfile.objects.filter(user_id=getattr(user, "pk", 0), role__in=TWO_FACTOR_ROLES).exists()
+
+
+def reads_audit(user: object) -> bool:
+    return StaffProfile.objects.filter(user_id=getattr(user, "pk", 0), role=StaffRole.AUDITOR).exists()

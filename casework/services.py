@@ -29,6 +29,8 @@ from django.utils.translation import gettext_lazy
 from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import User
+from banchengshi.accounts.services import user_sessions_end
+from banchengshi.audit.services import audit_record
 from banchengshi.sync import ChangeSummary, sync_rows
 from banchengshi.tenancy import current_county
 from casework.errors import (
@@ -37,6 +39,8 @@ from casework.errors import (
     ConflictError,
     PermissionDeniedError,
 )
+from casework.exchange.models import EnvelopeKind
+from casework.exchange.services import envelope_post
 from casework.models import (
     Assignment,
     AssignmentRole,
@@ -170,6 +174,10 @@ def staff_create(
     with transaction.atomic():
         candidate.set_password(password)
         candidate.save()
+        audit_record(
+            action="staff.created", actor=actor, object_type="user", object_id=candidate.pk,
+            details={"role": role, "department": department_code},
+        )  # fmt: skip
         return StaffProfile.objects.create(user=candidate, role=role, department=department)
 
 
@@ -181,6 +189,10 @@ def staff_role_set(*, actor: User, profile_id: UUID, role: str, department_code:
         profile = StaffProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
         if profile.user_id == actor.pk and role != StaffRole.COUNTY_ADMIN:
             raise _invalid("role", _("You cannot take away your own administrator role."))
+        audit_record(
+            action="staff.role_set", actor=actor, object_type="user", object_id=profile.user_id,
+            details={"from": profile.role, "to": role, "department": department_code},
+        )  # fmt: skip
         profile.role = role
         profile.department = department
         profile.save(update_fields=["role", "department"])
@@ -197,6 +209,8 @@ def staff_deactivate(*, actor: User, profile_id: UUID) -> StaffProfile:
         profile.user.is_active = False
         profile.user.save(update_fields=["is_active"])
         Token.objects.filter(user=profile.user).delete()
+        user_sessions_end(user_id=profile.user_id)
+        audit_record(action="staff.deactivated", actor=actor, object_type="user", object_id=profile.user_id)
     return profile
 
 
@@ -246,12 +260,29 @@ def normalize_phone(phone: str) -> str:
     return cleaned
 
 
-def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
-    """Register a case: from a window clerk, or (with no actor) from a citizen online."""
+@dataclass(frozen=True)
+class ForwardedIn:
+    """Where a case another county forwarded here came from (set only by casework.forwarding)."""
+
+    county_code: str
+    forward_id: UUID
+    tracking_code: str
+
+
+def case_register(
+    *, actor: User | None, intake: CaseIntake, system: str = "", forwarded: ForwardedIn | None = None
+) -> Case:
+    """Register a case: from a window clerk, or (with no actor) from a citizen online.
+
+    ``system`` names a connected system that authenticated itself (the 12345 platform, an Open311
+    app): it may register on any channel without a staff actor, and is kept on the timeline.
+    """
     if actor is not None:
         _require(actor, Action.REGISTER)
-    elif intake.channel != Channel.ONLINE:
+    elif intake.channel != Channel.ONLINE and not system:
         raise PermissionDeniedError(CaseworkErrorCode.PERMISSION_DENIED, _("Only staff may register at a window."))
+    if (intake.channel == Channel.CROSS_REGION) != (forwarded is not None):
+        raise _invalid("channel", _("Only a case forwarded by another county arrives by that channel."))
     problems: dict[str, str] = {}
     for name, limit in (("matter", 200), ("description", 5000), ("citizen_name", 64), ("company_name", 128)):
         value = getattr(intake, name).strip()
@@ -279,7 +310,7 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
         year = timezone.localtime(now).year
         case = Case(
             number=f"{current_county().case_prefix}-{year}-{_next_sequence(year):06d}",
-            tracking_code="".join(secrets.choice(TRACKING_ALPHABET) for _i in range(10)),
+            tracking_code=_tracking_code(forwarded),
             matter=intake.matter.strip(),
             description=intake.description.strip(),
             citizen_name=intake.citizen_name.strip(),
@@ -293,6 +324,8 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
             is_urgent=intake.is_urgent,
             registered_by=actor,
             registered_at=now,
+            forwarded_from=forwarded.county_code if forwarded else "",
+            forward_id=forwarded.forward_id if forwarded else None,
         )
         # A new case: its deadlines are known before the row is written, so one INSERT holds them.
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments), complete=True)
@@ -302,9 +335,18 @@ def case_register(*, actor: User | None, intake: CaseIntake) -> Case:
             through = Case.departments_involved.through
             through.objects.bulk_create([through(case_id=case.pk, department_id=d.pk) for d in departments])
         _deadline_index_update(case, new=True)
-        _notify_citizen(case, "case.registered")
-        _event(case, actor, "registered", "", CaseStatus.REGISTERED, data={"channel": intake.channel})
+        if forwarded is None:  # the citizen already has the tracking code from the first county
+            _notify_citizen(case, "case.registered")
+        origin = {"channel": intake.channel} | ({"system": system} if system else {})
+        _event(case, actor, "registered", "", CaseStatus.REGISTERED, data=origin)
     return case
+
+
+def _tracking_code(forwarded: ForwardedIn | None) -> str:
+    # A forwarded case keeps the citizen's tracking code when this county has not used it.
+    if forwarded is not None and not Case.objects.filter(tracking_code=forwarded.tracking_code).exists():
+        return forwarded.tracking_code
+    return "".join(secrets.choice(TRACKING_ALPHABET) for _i in range(10))
 
 
 def _next_sequence(year: int) -> int:
@@ -540,17 +582,24 @@ def case_follow_up(
     )  # fmt: skip
 
 
-def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "") -> Case:
-    """The citizen rates the reply from the tracking page; a 差评 reopens the case."""
+def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "", source: str = RatingSource.CITIZEN) -> Case:
+    """The citizen rates the reply from the tracking page (or through the external 好差评 system,
+    ``source``); a 差评 reopens the case. One rating per source for each reply: after 重办 and a new
+    reply the citizen rates once more (the follow-up rating of the rectification loop)."""
     if level not in RatingLevel.values:
         raise _invalid("level", _("A rating is one of the five levels, 1 to 5."))
+    if source not in {RatingSource.CITIZEN, RatingSource.EXTERNAL}:
+        raise _invalid("source", _("Unknown rating source."))
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case_id)
         if case.status not in {CaseStatus.REPLIED, CaseStatus.FOLLOWED_UP}:
             raise _illegal(case, _("A case can be rated after it has been replied to."))
-        if case.ratings.filter(source=RatingSource.CITIZEN).exists():
+        rated = case.ratings.filter(source=source)
+        if case.replied_at is not None:
+            rated = rated.filter(at__gte=case.replied_at)
+        if rated.exists():
             raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This case has already been rated."))
-        Rating.objects.create(case=case, level=level, comment=comment, source=RatingSource.CITIZEN)
+        Rating.objects.create(case=case, level=level, comment=comment, source=source)
         from_status = case.status
         if _is_bad(level):
             case.status = CaseStatus.REOPENED
@@ -558,7 +607,7 @@ def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "") -> Cas
         case.version += 1
         case.save()
         _deadline_index_update(case)
-        _event(case, None, "rated", from_status, case.status, note=comment, data={"level": level})
+        _event(case, None, "rated", from_status, case.status, note=comment, data={"level": level, "source": source})
     return case
 
 
@@ -869,7 +918,7 @@ def _transition(
         if to is not None:
             case.status = to
         # Classifying a paused case keeps it paused: only leaving the pause forgets where it was.
-        if case.status not in {CaseStatus.WAITING_MATERIALS, CaseStatus.ESCALATED}:
+        if case.status not in {CaseStatus.WAITING_MATERIALS, CaseStatus.ESCALATED, CaseStatus.FORWARDING}:
             case.paused_from = ""
         case.version += 1
         case.save()
@@ -1030,9 +1079,10 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
     case.deadline_provisional = deadlines.provisional or bool(follow_up and follow_up.provisional)
 
 
+# A case being forwarded keeps its clocks until the other county takes it over (跨域通办).
 REPLY_RUNNING = frozenset(
     {CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED,
-     CaseStatus.ESCALATED}
+     CaseStatus.ESCALATED, CaseStatus.FORWARDING}
 )  # fmt: skip
 RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
 
@@ -1110,10 +1160,15 @@ def _notify_citizen(case: Case, key: str, *, event: str = "", **values: Any) -> 
 
 
 def _notify_staff(case: Case, key: str, user_ids: Iterable[int], *, event: str, **values: Any) -> None:
+    _notify_users(key, user_ids, event=f"{case.pk}:{event}", values=_case_values(case) | values)
+
+
+def _notify_users(key: str, user_ids: Iterable[int], *, event: str, values: dict[str, Any]) -> None:
+    """In-app messages to staff; ``event`` makes each one's idempotency key."""
     for user_id in user_ids:
         notification_enqueue(
             key=key, channel=NotificationChannel.INAPP, recipient=str(user_id),
-            values=_case_values(case) | values, idempotency_key=f"{case.pk}:{event}:inapp:{user_id}",
+            values=values, idempotency_key=f"{event}:inapp:{user_id}",
         )  # fmt: skip
 
 
@@ -1183,17 +1238,26 @@ def _event(
     *,
     note: str = "",
     data: dict[str, Any] | None = None,
+    label: str = "",
 ) -> CaseEvent:
-    if actor is not None:
-        label = actor.name or actor.username
-    else:
-        label = _("System") if action in SYSTEM_ACTIONS else _("Citizen")
+    # ``label``: the caller names who acted (another county, a connected system).
+    if not label:
+        if actor is not None:
+            label = actor.name or actor.username
+        else:
+            label = _("System") if action in SYSTEM_ACTIONS else _("Citizen")
     # Connected systems (12345, 好差评) follow the timeline; no personal data leaves in it.
     webhook_event_publish(
         event=f"case.{action}",
         payload={"case_id": str(case.pk), "number": case.number, "from_status": from_status, "to_status": to_status},
         idempotency_key=f"{case.pk}:{action}:{case.version}",
     )
+    if case.forward_id is not None and action not in FORWARD_SILENT_ACTIONS:
+        _forward_progress_publish(case, action)
+    audit_record(
+        action=f"case.{action}", actor=actor, actor_label=str(label), object_type="case", object_id=case.pk,
+        details={"from": from_status, "to": to_status},
+    )  # fmt: skip
     return CaseEvent.objects.create(
         case=case,
         actor=actor,
@@ -1204,6 +1268,20 @@ def _event(
         note=note,
         data=data or {},
     )
+
+
+# A forwarded case's registration and acceptance reach the sending county as the acceptance itself.
+FORWARD_SILENT_ACTIONS = frozenset({"registered", "accepted", "attachment_added"})
+
+
+def _forward_progress_publish(case: Case, action: str) -> None:
+    """Tell the county that forwarded this case how it is going: its status, never personal data."""
+    assert case.forward_id is not None  # noqa: S101 - only called for forwarded cases
+    envelope_post(
+        kind=EnvelopeKind.PROGRESS, forward_id=case.forward_id, source_code=current_county().code,
+        target_code=case.forwarded_from,
+        payload={"action": action, "status": case.status, "version": case.version, "number": case.number},
+    )  # fmt: skip
 
 
 def _require(actor: User, action: Action) -> StaffProfile:

@@ -20,11 +20,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from banchengshi.accounts.models import User
+from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from banchengshi.ratelimit import allow, client_address
 from casework import forms, selectors, services
 from casework.errors import CaseworkErrorCode
-from casework.models import OPEN_STATUSES, Case, CaseStatus, Channel, StaffProfile, StaffRole
+from casework.forwarding import services as forwarding_services
+from casework.forwarding.models import ForwardRole
+from casework.models import OPEN_STATUSES, Attachment, Case, CaseStatus, Channel, StaffProfile, StaffRole
 from casework.policy import Action, mask_phone, may
 from casework.workflow import STEP_LABELS, Step, steps_for
 from notifications.selectors import failed_notifications
@@ -73,7 +76,10 @@ def work_queue(request: HttpRequest) -> HttpResponse:
 
 def _rows(cases: Any, profile: StaffProfile) -> list[dict[str, Any]]:
     full = may(profile, Action.SEE_PHONE)
-    return [{"case": c, "phone": c.citizen_phone if full else mask_phone(c.citizen_phone)} for c in cases]
+    rows = [{"case": c, "phone": c.citizen_phone if full else mask_phone(c.citizen_phone)} for c in cases]
+    if full and rows:  # every view of a full phone number is audited
+        audit_record(action="case.phone_viewed", object_type="case", details={"case_ids": [str(c.pk) for c in cases]})
+    return rows
 
 
 @login_required
@@ -126,6 +132,8 @@ def _form_errors(form: Any, exc: ApplicationError) -> None:
 def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
     user, profile = _staff(request)
     case = _case(user, case_id)
+    if may(profile, Action.SEE_PHONE):  # every view of a full phone number is audited
+        audit_record(action="case.phone_viewed", actor=user, object_type="case", object_id=case.pk)
     steps = [
         {"step": step, "label": STEP_LABELS[step], "form": forms.STEP_FORMS[step](initial={"version": case.version})}
         for step in steps_for(profile, case)
@@ -220,6 +228,22 @@ STEP_SERVICES: dict[Step, Any] = {
     ),
     Step.ARCHIVE: lambda u, c, d: services.case_archive(actor=u, case_id=c, version=d["version"], note=d["note"]),
     Step.WITHDRAW: lambda u, c, d: services.case_withdraw(actor=u, case_id=c, version=d["version"], reason=d["reason"]),
+    Step.FORWARD: lambda u, c, d: forwarding_services.case_forward(
+        actor=u,
+        case_id=c,
+        version=d["version"],
+        mode=d["mode"],
+        reason=d["reason"],
+        targets=[forwarding_services.ForwardTarget(county_code=d["target"])]
+        + [
+            forwarding_services.ForwardTarget(county_code=code, role=ForwardRole.CO_HANDLER)
+            for code in d["co_targets"]
+            if code != d["target"]
+        ],
+        attachment_ids=list(Attachment.objects.filter(case_id=c).values_list("pk", flat=True))
+        if d["with_attachments"]
+        else [],
+    ),  # fmt: skip
 }
 
 

@@ -29,6 +29,7 @@ class Step(StrEnum):
     FOLLOW_UP = "follow_up"
     ARCHIVE = "archive"
     WITHDRAW = "withdraw"
+    FORWARD = "forward"
 
 
 WORKING = frozenset({S.ACCEPTED, S.ASSIGNED, S.PROCESSED, S.REOPENED})
@@ -46,7 +47,9 @@ STEPS: dict[Step, tuple[Action, frozenset[CaseStatus]]] = {
     Step.REPLY: (Action.REPLY, frozenset({S.ACCEPTED, S.PROCESSED, S.REOPENED})),
     Step.FOLLOW_UP: (Action.FOLLOW_UP, frozenset({S.REPLIED})),
     Step.ARCHIVE: (Action.ARCHIVE, frozenset({S.FOLLOWED_UP, S.NOT_ACCEPTED})),
-    Step.WITHDRAW: (Action.WITHDRAW, OPEN_STATUSES),
+    Step.WITHDRAW: (Action.WITHDRAW, OPEN_STATUSES - {S.FORWARDING}),
+    # Before any department of this county has it: a forwarded case is handled in one place.
+    Step.FORWARD: (Action.FORWARD, frozenset({S.REGISTERED, S.ACCEPTED, S.REOPENED})),
 }
 
 STEP_LABELS = {
@@ -63,6 +66,7 @@ STEP_LABELS = {
     Step.FOLLOW_UP: _("Follow-up call"),
     Step.ARCHIVE: _("Archive"),
     Step.WITHDRAW: _("Withdrawn by the citizen"),
+    Step.FORWARD: _("Forward to another county"),
 }
 
 

@@ -4,8 +4,9 @@
 #   libharfbuzz-subset0   font subsetting in C (WeasyPrint otherwise falls back to fontTools: ~5x slower)
 #   gettext               compiles the Chinese translations
 #   chromium              the browser the end-to-end tests drive (through Playwright)
+#   poppler-utils         pdftotext / pdftoppm: the report tests read and render the PDFs
 set -eu
-PACKAGES="fonts-noto-cjk libharfbuzz-subset0 gettext chromium"
+PACKAGES="fonts-noto-cjk libharfbuzz-subset0 gettext chromium poppler-utils"
 missing=""
 for package in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing="$missing $package"

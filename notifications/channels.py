@@ -27,12 +27,17 @@ class HttpSmsBackend:
     """A provider reached by HTTPS: a signed JSON request; its answer mapped to retry or give up.
 
     The request carries the idempotency key, so a provider that saw a message already (a worker
-    killed after sending) does not send it again.
+    killed after sending) does not send it again; it answers 2xx, or 409 Conflict ("this id is
+    known"), and either means the message is on its way.
     """
 
     def send(self, *, phone: str, text: str, idempotency_key: str) -> None:
         body = json.dumps({"to": phone, "text": text, "id": idempotency_key}, ensure_ascii=False).encode()
-        post_signed(url=settings.SMS_ENDPOINT, secret=settings.SMS_SECRET, body=body, error_prefix="sms")
+        try:
+            post_signed(url=settings.SMS_ENDPOINT, secret=settings.SMS_SECRET, body=body, error_prefix="sms")
+        except PermanentDeliveryError as exc:
+            if exc.code != "sms.http_409":
+                raise
 
 
 class FileSmsBackend:

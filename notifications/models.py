@@ -20,6 +20,8 @@ class Channel(models.TextChoices):
 
 class Status(models.TextChoices):
     PENDING = "pending", _("Pending")
+    # A worker claimed it and is talking to the channel; the lease says until when the claim holds.
+    SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     FAILED = "failed", _("Failed")
 
@@ -71,6 +73,12 @@ class Notification(models.Model):
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    # The claim of the attempt under way: only its owner records the outcome, and once the lease
+    # has run out (the worker died) the relay hands the message to another worker.
+    attempt_id = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the relay last queued it: it is queued again only after a while (see the relay's cap).
+    relayed_at = models.DateTimeField(null=True, blank=True)
     # An error code only: no phone number or message text ever goes into logs or errors.
     last_error = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -81,6 +89,7 @@ class Notification(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["next_attempt_at"], name="notification_due", condition=models.Q(status="pending")),
+            models.Index(fields=["lease_expires_at"], name="notification_lease", condition=models.Q(status="sending")),
             models.Index(fields=["channel", "recipient", "read_at"], name="notification_inbox"),
         ]
 

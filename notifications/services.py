@@ -8,15 +8,18 @@ up whatever the queue missed (Redis down at that moment).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
+import uuid
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -78,13 +81,15 @@ def notification_enqueue(
     return notification
 
 
-def _queue(notification_id: UUID) -> None:
+def _queue(notification_id: UUID) -> bool:
     from notifications.tasks import deliver
 
     try:
         deliver.delay(str(notification_id))
     except Exception:  # noqa: BLE001 - the broker is down: the relay delivers it later
         logger.warning("delivery of notification %s not queued; the relay will send it", notification_id)
+        return False
+    return True
 
 
 def _respecting_quiet_hours(notification: Notification, moment: datetime.datetime) -> datetime.datetime:
@@ -106,44 +111,83 @@ def _after_quiet_hours(now: datetime.datetime) -> datetime.datetime:
     return local
 
 
+def lease_seconds() -> int:
+    """How long a claim holds: longer than any channel may take to answer, so a live worker keeps it."""
+    return int(getattr(settings, "NOTIFICATIONS_LEASE_SECONDS", 120))
+
+
 def notification_deliver(*, notification_id: UUID) -> str:
-    """Send one pending message. Safe to run twice: the row lock and its status decide who sends."""
+    """Send one due message. Safe to run twice, and no row lock is held while the channel talks.
+
+    1. Claim: one conditional UPDATE turns a due pending row into ``sending`` with a fresh attempt
+       id and a lease, and commits, so exactly one worker wins however many tasks arrive.
+    2. Send, outside any transaction, with the idempotency key (SMS, webhooks) or a Message-ID
+       derived from it (email), so a repeat after a crash is recognisable by the receiver.
+    3. Record the outcome, only if the row still carries this attempt id: an attempt whose lease
+       ran out and was handed to another worker changes nothing.
+    """
+    attempt = _claim(notification_id)
+    if attempt is None:
+        return "skipped"
+    notification, attempt_id = attempt
     now = timezone.now()
+    try:
+        _send(notification)
+    except TransientDeliveryError as exc:
+        return _record(notification, attempt_id, _backoff_fields(notification, now, exc.code))
+    except PermanentDeliveryError as exc:
+        return _record(notification, attempt_id, {"status": Status.FAILED, "last_error": exc.code})
+    except Exception as exc:  # noqa: BLE001 - a bug or an odd answer must back off, not loop every minute
+        logger.exception("notification %s: unexpected delivery error %s", notification.pk, type(exc).__name__)
+        return _record(notification, attempt_id, _backoff_fields(notification, now, f"unexpected.{type(exc).__name__}"))
+    return _record(notification, attempt_id, {"status": Status.SENT, "sent_at": timezone.now(), "last_error": ""})
+
+
+def _claim(notification_id: UUID) -> tuple[Notification, UUID] | None:
+    now = timezone.now()
+    attempt_id = uuid.uuid4()
     with transaction.atomic():
-        notification = Notification.objects.select_for_update(skip_locked=True).filter(pk=notification_id).first()
-        if notification is None:
-            return "busy"
-        if notification.status != Status.PENDING or notification.next_attempt_at > now:
-            return "skipped"
-        notification.attempts += 1
-        try:
-            _send(notification)
-        except TransientDeliveryError as exc:
-            return _backoff(notification, now, exc.code)
-        except PermanentDeliveryError as exc:
-            notification.last_error = exc.code
-            notification.status = Status.FAILED
-            notification.save(update_fields=["attempts", "last_error", "status"])
-            return "failed"
-        except Exception as exc:  # noqa: BLE001 - a bug or an odd answer must back off, not loop every minute
-            logger.exception("notification %s: unexpected delivery error %s", notification.pk, type(exc).__name__)
-            return _backoff(notification, now, f"unexpected.{type(exc).__name__}")
-        notification.status = Status.SENT
-        notification.sent_at = now
-        notification.last_error = ""
-        notification.save(update_fields=["attempts", "last_error", "status", "sent_at"])
-        return "sent"
+        claimed = Notification.objects.filter(
+            pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now
+        ).update(
+            status=Status.SENDING,
+            attempt_id=attempt_id,
+            lease_expires_at=now + datetime.timedelta(seconds=lease_seconds()),
+            attempts=F("attempts") + 1,
+            relayed_at=None,
+        )
+        if not claimed:
+            return None
+        notification = Notification.objects.get(pk=notification_id)
+    return notification, attempt_id
 
 
-def _backoff(notification: Notification, now: datetime.datetime, code: str) -> str:
-    notification.last_error = code
+def _record(notification: Notification, attempt_id: UUID, fields: dict[str, Any]) -> str:
+    outcome = {
+        Status.SENT: "sent",
+        Status.FAILED: "failed",
+        Status.PENDING: "retry",
+    }[fields["status"]]
+    recorded = Notification.objects.filter(pk=notification.pk, status=Status.SENDING, attempt_id=attempt_id).update(
+        attempt_id=None, lease_expires_at=None, **fields
+    )
+    if not recorded:
+        # The lease ran out while this worker was still sending and another attempt owns the row
+        # now; its outcome is the one that counts.
+        logger.warning("notification %s: attempt outlived its lease; outcome %s not recorded", notification.pk, outcome)
+        return "superseded"
+    return outcome
+
+
+def _backoff_fields(notification: Notification, now: datetime.datetime, code: str) -> dict[str, Any]:
     if notification.attempts >= MAX_ATTEMPTS:
-        notification.status = Status.FAILED
-    else:
-        delay = BACKOFF_SECONDS[notification.attempts - 1]
-        notification.next_attempt_at = _respecting_quiet_hours(notification, now + datetime.timedelta(seconds=delay))
-    notification.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-    return "failed" if notification.status == Status.FAILED else "retry"
+        return {"status": Status.FAILED, "last_error": code}
+    delay = BACKOFF_SECONDS[notification.attempts - 1]
+    return {
+        "status": Status.PENDING,
+        "last_error": code,
+        "next_attempt_at": _respecting_quiet_hours(notification, now + datetime.timedelta(seconds=delay)),
+    }
 
 
 def _send(notification: Notification) -> None:
@@ -162,7 +206,9 @@ def _send(notification: Notification) -> None:
     elif notification.channel == Channel.EMAIL:
         message = EmailMessage(
             subject=notification.subject, body=notification.body, to=[notification.recipient],
-            headers={"Message-ID": f"<{notification.pk}@banchengshi>"},
+            headers={"Message-ID": email_message_id(notification.idempotency_key)},
+            # A hung mail server must not outlive the lease, or a second worker would send too.
+            connection=get_connection(timeout=settings.SMS_TIMEOUT_SECONDS),
         )  # fmt: skip
         try:
             message.send()
@@ -170,17 +216,63 @@ def _send(notification: Notification) -> None:
             raise TransientDeliveryError("email.unreachable") from None
 
 
-def notifications_relay(*, limit: int = 500) -> list[UUID]:
-    """The pending messages that are due and were not queued (or whose worker died): queue them."""
-    cutoff = timezone.now()
+def email_message_id(idempotency_key: str) -> str:
+    """The same Message-ID for every attempt at one message: SMTP has no idempotency key, but a
+    receiver (or mailbox) that drops repeated Message-IDs then drops a resend after a crash."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "banchengshi.localhost"
+    return f"<{digest}@{domain}>"
+
+
+# At most this many messages of one county are in flight (queued by the relay and not yet taken,
+# or being sent) at once, so a county whose provider hangs cannot fill the workers' queue and
+# starve the others; the relay queues a waiting message again only after a while.
+RELAY_IN_FLIGHT_CAP = 200
+RELAY_REQUEUE_SECONDS = 300
+
+
+def notifications_relay(*, limit: int = RELAY_IN_FLIGHT_CAP) -> list[UUID]:
+    """Queue what is due and was not queued (Redis down, retries, held SMS), and take back claims
+    whose lease ran out (the worker died mid-send): they are sent again with the same key."""
+    now = timezone.now()
+    _reclaim_expired(now, limit=limit)
+    recently = now - datetime.timedelta(seconds=RELAY_REQUEUE_SECONDS)
+    in_flight = Notification.objects.filter(
+        Q(status=Status.SENDING) | Q(status=Status.PENDING, relayed_at__gt=recently)
+    ).count()
     due = list(
-        Notification.objects.filter(status=Status.PENDING, next_attempt_at__lte=cutoff)
+        Notification.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
+        .exclude(relayed_at__gt=recently)
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", flat=True)[: max(0, min(limit, RELAY_IN_FLIGHT_CAP - in_flight))]
     )
-    for notification_id in due:
-        _queue(notification_id)
-    return due
+    queued = [notification_id for notification_id in due if _queue(notification_id)]
+    Notification.objects.filter(pk__in=queued).update(relayed_at=now)
+    return queued
+
+
+def _reclaim_expired(now: datetime.datetime, *, limit: int) -> int:
+    expired = Notification.objects.filter(status=Status.SENDING, lease_expires_at__lte=now)
+    # A message whose workers keep dying while sending it (it crashes them) stops here; the county
+    # admin sees it among the failed ones.
+    given_up = expired.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=Status.FAILED, attempt_id=None, lease_expires_at=None, last_error="delivery.worker_lost"
+    )
+    reclaimed = 0
+    for notification in expired.filter(attempts__lt=MAX_ATTEMPTS)[:limit]:
+        # Conditional on the same expired claim, so an attempt that records its outcome right now wins.
+        reclaimed += Notification.objects.filter(
+            pk=notification.pk, status=Status.SENDING, attempt_id=notification.attempt_id
+        ).update(
+            status=Status.PENDING,
+            attempt_id=None,
+            lease_expires_at=None,
+            last_error="delivery.worker_lost",
+            next_attempt_at=_respecting_quiet_hours(notification, now),
+        )
+    if given_up or reclaimed:
+        logger.warning("relay: %d expired claims taken back, %d given up", reclaimed, given_up)
+    return reclaimed
 
 
 def notification_retry(*, notification_id: UUID) -> Notification:
@@ -222,6 +314,15 @@ def webhook_event_publish(*, event: str, payload: dict[str, Any], idempotency_ke
         transaction.on_commit(partial(_queue, notification.pk))
         queued += 1
     return queued
+
+
+def webhook_endpoint_subscribe(*, name: str, url: str, secret: str, events: list[str]) -> WebhookEndpoint:
+    """Connect another system of the county (the 12345 platform, a 好差评 system) to case events."""
+    return WebhookEndpoint.objects.create(name=name[:100], url=url, secret=secret, events=list(events))
+
+
+def webhook_endpoint_deactivate(*, endpoint_id: UUID) -> None:
+    WebhookEndpoint.objects.filter(pk=endpoint_id).update(is_active=False)
 
 
 def message_template_set(*, key: str, subject: str, body: str) -> MessageTemplate:

@@ -39,6 +39,33 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
         _("Deadline tomorrow: {number}"),
         _("Case {number} “{matter}”: one working day left until the {clock} deadline ({due})."),
     ),
+    "rating.bad_callback": (
+        "",
+        _("[{county}] Sorry that case {number} did not satisfy you. Staff will call you back and fix it by {due}."),
+    ),
+    "rating.bad_received": (
+        _("差评 on case {number}"),
+        _("Case {number} “{matter}” was rated “{level}”. Call the citizen back and rectify it by {due}."),
+    ),
+    "rating.rectification_rejected": (
+        _("Rectification not accepted: {number}"),
+        _("After rectification, case {number} “{matter}” was rated “{level}” again."),
+    ),
+    "case.forwarded": (
+        "",
+        _(
+            "[{county}] Case {number} “{matter}” is now handled by {to_county} as {remote_number}. "
+            "Your tracking code {tracking_code} stays the same."
+        ),
+    ),
+    "forward.received": (
+        _("Case forwarded from {from_county}"),
+        _("{from_county} forwarded case {number} “{matter}” to {county}: {reason}. Take it over or return it."),
+    ),
+    "forward.returned": (
+        _("Forward returned: {number}"),
+        _("{to_county} returned case {number} “{matter}”: {reason}. It is back with this county."),
+    ),
     "deadline.overdue": (_("Overdue: {number}"), _("Case {number} “{matter}” is overdue ({clock} deadline {due}).")),
     "deadline.escalated": (
         _("Escalated: {number}"),

@@ -6,6 +6,7 @@ file, the field path (``windows[2].code``), a stable code and a Chinese message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -59,6 +60,8 @@ class CountyConfig:
     deadline_rules: list[DeadlineRuleSpec] = field(default_factory=list)
     holidays: list[LocalHolidaySpec] = field(default_factory=list)
     office_hours: list[OfficeHoursSpec] = field(default_factory=list)
+    # The YAML it was read from, kept as a configuration version when applied.
+    text: str = ""
 
 
 def county_config_read(path: Path) -> CountyConfig:
@@ -89,7 +92,7 @@ def county_config_parse(text: str, *, source: str) -> CountyConfig:
     config = reader.config(data, source=source)
     if reader.problems or config is None:
         raise CountyConfigError(source, reader.problems)
-    return config
+    return dataclasses.replace(config, text=text)
 
 
 def _problem(path: str, code: ConfigProblemCode, message: str) -> dict[str, Any]:

@@ -12,6 +12,15 @@ class TenantsErrorCode(StrEnum):
     COUNTY_CONFLICT = "tenants.county_conflict"
     COUNTY_NOT_FOUND = "tenants.county_not_found"
     DEMO_NOT_ALLOWED = "tenants.demo_not_allowed"
+    BATCH_INVALID = "tenants.batch_invalid"
+    ILLEGAL_STATUS = "tenants.illegal_status"
+    RETENTION_HOLD = "tenants.retention_hold"
+    ARCHIVE_INVALID = "tenants.archive_invalid"
+    ARCHIVE_NEWER = "tenants.archive_newer"
+    VERSION_NOT_FOUND = "tenants.version_not_found"
+    BREAK_GLASS_INVALID = "tenants.break_glass_invalid"
+    PERMISSION_DENIED = "tenants.permission_denied"
+    MIGRATION_RUNNING = "tenants.migration_running"
 
 
 class ConfigProblemCode(StrEnum):

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-import secrets
+import copy
+import csv
+import datetime
+import io
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
+from banchengshi.accounts.services import password_generate
+from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
 from casework.models import StaffRole
 from casework.selectors import department_list
 from casework.services import reference_data_apply, staff_create
 from sla.services import deadline_configuration_apply
-from tenants.config import CountyConfig
-from tenants.errors import TenantsErrorCode
-from tenants.models import County, CountyStatus, Domain
+from sla.sweep.models import DeadlineEntry
+from tenants.config import DIVISION_CODE_RE, CountyConfig, county_config_parse
+from tenants.errors import CountyConfigError, TenantsErrorCode
+from tenants.migrator import RenderedPlan, county_schema_create, plan_render
+from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus, Domain
 
 
 @dataclass
@@ -39,7 +52,9 @@ def county_domain(slug: str) -> str:
     return f"{slug}.{settings.COUNTY_DOMAIN_SUFFIX}"
 
 
-def county_onboard(*, config: CountyConfig) -> OnboardResult:
+def county_onboard(
+    *, config: CountyConfig, rendered: RenderedPlan | None = None, actor_name: str = "", note: str = ""
+) -> OnboardResult:
     """Create or update a county from its configuration, all or nothing.
 
     The schema, its tables and the county's configuration are made in one transaction
@@ -70,7 +85,12 @@ def county_onboard(*, config: CountyConfig) -> OnboardResult:
 
         schema_created = not schema_exists(county.schema_name)
         if schema_created:
-            county.create_schema(check_if_exists=True, verbosity=0)
+            # The tables come from the migration plan rendered once (tenants.migrator), not from
+            # running every migration through Django for this schema: a fraction of a second.
+            rendered = rendered or plan_render()
+            county_schema_create(schema=county.schema_name, rendered=rendered)
+            county.schema_digest = rendered.plan.digest
+            county.save(update_fields=["schema_digest"])
         domain_changed = _domain_sync(county)
         with tenant_context(county):
             changes = reference_data_apply(
@@ -91,12 +111,27 @@ def county_onboard(*, config: CountyConfig) -> OnboardResult:
             setattr(county, name, final[name])
         if final_changed:
             county.save(update_fields=[*final_changed, "updated_at"])
+        _config_version_record(county=county, config=config, actor_name=actor_name, note=note)
     return OnboardResult(
         county=county,
         county_created=county_created,
         schema_created=schema_created,
         registry_changed=bool(changed_fields or domain_changed or final_changed) and not county_created,
         changes=changes,
+    )
+
+
+def _config_version_record(*, county: County, config: CountyConfig, actor_name: str, note: str) -> None:
+    latest = CountyConfigVersion.objects.filter(county=county).order_by("-number").first()
+    if latest is not None and latest.digest == config.digest:
+        return
+    CountyConfigVersion.objects.create(
+        county=county,
+        number=(latest.number + 1) if latest else 1,
+        yaml_text=config.text,
+        digest=config.digest,
+        note=note[:255],
+        created_by=actor_name,
     )
 
 
@@ -167,7 +202,7 @@ def demo_accounts_ensure() -> list[DemoAccount]:
             ):
                 if get_user_model().objects.filter(username=username).exists():
                     continue
-                password = secrets.token_urlsafe(9)
+                password = password_generate()
                 staff_create(
                     actor=None,
                     username=username,
@@ -184,8 +219,387 @@ def _demo_user(username: str, name: str, *, superuser: bool) -> str | None:
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         return None
-    password = secrets.token_urlsafe(9)
+    password = password_generate()
     user_model.objects.create_user(
         username=username, password=password, name=name, is_staff=True, is_superuser=superuser
     )
     return password
+
+
+# -- batch onboarding ---------------------------------------------------------------------------
+
+BATCH_COLUMNS = ("code", "name", "slug", "full_name", "province", "city", "case_prefix", "window_name")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def county_batch_create(*, csv_text: str, template_yaml: str, source_name: str, actor_name: str = "") -> CountyBatch:
+    """Check a CSV of counties (``code,name`` and optional registry columns) and a template configuration.
+
+    Every problem of the file is reported at once; nothing is onboarded here (see county_batch_run).
+    """
+    problems: list[dict[str, str]] = []
+    reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
+    header = [name.strip() for name in reader.fieldnames or []]
+    for required in ("code", "name"):
+        if required not in header:
+            problems.append(
+                {
+                    "field": f"{source_name}:1",
+                    "code": "missing",
+                    "message": _("Column “%(name)s” is missing.") % {"name": required},
+                }
+            )
+    unknown = [name for name in header if name not in BATCH_COLUMNS]
+    if unknown:
+        problems.append(
+            {
+                "field": f"{source_name}:1",
+                "code": "unknown_field",
+                "message": _("Unknown columns: %(names)s.") % {"names": ", ".join(unknown)},
+            }
+        )
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+    if not problems:
+        for line, raw in enumerate(reader, start=2):
+            row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
+            code = row.get("code", "")
+            if not DIVISION_CODE_RE.match(code):
+                problems.append(
+                    {"field": f"{source_name}:{line}", "code": "invalid", "message": _("The code must be 6 digits.")}
+                )
+            elif code in seen:
+                problems.append(
+                    {"field": f"{source_name}:{line}", "code": "duplicate", "message": _("This code appears twice.")}
+                )
+            if not row.get("name"):
+                problems.append(
+                    {"field": f"{source_name}:{line}", "code": "missing", "message": _("This field is required.")}
+                )
+            seen.add(code)
+            rows.append({**row, "line": str(line)})
+    if not rows and not problems:
+        problems.append({"field": source_name, "code": "missing", "message": _("The file lists no county.")})
+    template = _batch_template(template_yaml)
+    if not problems:
+        try:
+            county_config_parse(_batch_row_yaml(template, rows[0], prefix="ZZZZ"), source="template.yaml")
+        except CountyConfigError as exc:
+            problems.extend(exc.details)
+    if problems:
+        raise ApplicationError(
+            TenantsErrorCode.BATCH_INVALID,
+            _("The batch cannot be onboarded: %(count)d problem(s).") % {"count": len(problems)},
+            details=problems,
+        )
+    return CountyBatch.objects.create(
+        source_name=source_name[:255],
+        template_yaml=template_yaml,
+        rows=rows,
+        total=len(rows),
+        created_by=actor_name,
+    )
+
+
+def _batch_template(template_yaml: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(template_yaml)
+    except yaml.YAMLError as exc:
+        raise ApplicationError(
+            TenantsErrorCode.BATCH_INVALID, _("Not valid YAML: %(reason)s") % {"reason": exc}
+        ) from exc
+    if not isinstance(data, dict):
+        raise ApplicationError(TenantsErrorCode.BATCH_INVALID, _("Expected a mapping of fields."))
+    return data
+
+
+def _batch_row_yaml(template: dict[str, Any], row: dict[str, str], *, prefix: str) -> str:
+    data = copy.deepcopy(template)
+    county = dict(data.get("county") or {})
+    county.update(
+        {
+            "code": row["code"],
+            "name": row["name"],
+            "full_name": row.get("full_name") or row["name"],
+            "slug": row.get("slug") or f"c{row['code']}",
+            "case_prefix": row.get("case_prefix") or prefix,
+        }
+    )
+    for optional in ("province", "city", "window_name"):
+        if row.get(optional):
+            county[optional] = row[optional]
+    data["county"] = county
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def case_prefix_for(code: str, taken: set[str]) -> str:
+    """Four letters derived from the division code; the next free one when another county has it."""
+    number = int(code) % len(_LETTERS) ** 4
+    for _attempt in range(len(_LETTERS) ** 4):
+        letters = ""
+        value = number
+        for _position in range(4):
+            value, digit = divmod(value, len(_LETTERS))
+            letters = _LETTERS[digit] + letters
+        if letters not in taken:
+            return letters
+        number = (number + 1) % len(_LETTERS) ** 4
+    raise ApplicationError(TenantsErrorCode.BATCH_INVALID, _("No case number prefix is left."))
+
+
+BatchProgress = Callable[[CountyBatch], None]
+
+
+def county_batch_run(*, batch_id: int, progress: BatchProgress | None = None) -> CountyBatch:
+    """Onboard the counties of a batch from where it stopped; each county is its own transaction.
+
+    Running it twice is harmless: onboarding is idempotent and ``done`` moves forward only.
+    """
+    with schema_context(get_public_schema_name()):
+        batch = CountyBatch.objects.get(pk=batch_id)
+        if batch.status == BatchStatus.FINISHED:
+            return batch
+        CountyBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.RUNNING)
+        template = _batch_template(batch.template_yaml)
+        rendered = plan_render()
+        taken = set(County.objects.values_list("case_prefix", flat=True))
+        existing = dict(County.objects.values_list("code", "case_prefix"))
+        errors = list(batch.errors)
+        failed = batch.failed
+        for index in range(batch.done, batch.total):
+            row = batch.rows[index]
+            prefix = row.get("case_prefix") or existing.get(row["code"]) or case_prefix_for(row["code"], taken)
+            source = f"{batch.source_name}:{row.get('line', index + 2)}"
+            try:
+                config = county_config_parse(_batch_row_yaml(template, row, prefix=prefix), source=source)
+                county_onboard(config=config, rendered=rendered, actor_name=batch.created_by, note=batch.source_name)
+            except ApplicationError as exc:
+                failed += 1
+                errors.append({"line": source, "code": str(exc.code), "message": exc.message})
+            else:
+                taken.add(prefix)
+            batch.done, batch.failed, batch.errors = index + 1, failed, errors
+            CountyBatch.objects.filter(pk=batch.pk).update(done=batch.done, failed=failed, errors=errors)
+            if progress is not None:
+                progress(batch)
+        batch.status = BatchStatus.FINISHED
+        batch.finished_at = timezone.now()
+        CountyBatch.objects.filter(pk=batch.pk).update(status=batch.status, finished_at=batch.finished_at)
+    return batch
+
+
+# -- the provincial console: operators' writes --------------------------------------------------
+
+RETENTION_DAYS_DEFAULT = 180
+BREAK_GLASS_MAX_MINUTES = 240
+
+
+def operator_require(actor: Any) -> None:
+    """Console writes are for provincial operators (staff accounts of the public schema)."""
+    if not (actor is not None and actor.is_authenticated and actor.is_staff):
+        raise ApplicationError(
+            TenantsErrorCode.PERMISSION_DENIED, _("Only provincial operators may do this."), http_status=403
+        )
+
+
+def _audit(*, actor: Any, action: str, county: County, details: dict[str, Any] | None = None) -> None:
+    with schema_context(get_public_schema_name()):
+        audit_record(
+            action=action, actor=actor, object_type="tenants.county", object_id=county.code, details=details or {}
+        )
+
+
+def _status_error(county: County) -> ApplicationError:
+    return ApplicationError(
+        TenantsErrorCode.ILLEGAL_STATUS,
+        _("Not possible while the county is “%(status)s”.") % {"status": county.get_status_display()},
+        http_status=409,
+    )
+
+
+def county_suspend(*, actor: Any, county: County, reason: str) -> County:
+    """Take a county out of service: its pages say so, its data is kept."""
+    operator_require(actor)
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        county = County.objects.select_for_update().get(pk=county.pk)
+        if county.status != CountyStatus.ACTIVE:
+            raise _status_error(county)
+        county.status = CountyStatus.SUSPENDED
+        county.suspended_at = timezone.now()
+        county.save(update_fields=["status", "suspended_at", "updated_at"])
+        _audit(actor=actor, action="tenants.county_suspended", county=county, details={"reason_length": len(reason)})
+    return county
+
+
+def county_resume(*, actor: Any, county: County) -> County:
+    operator_require(actor)
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        county = County.objects.select_for_update().get(pk=county.pk)
+        if county.status != CountyStatus.SUSPENDED:
+            raise _status_error(county)
+        county.status = CountyStatus.ACTIVE
+        county.suspended_at = None
+        county.removal_hold_until = None
+        county.save(update_fields=["status", "suspended_at", "removal_hold_until", "updated_at"])
+        _audit(actor=actor, action="tenants.county_resumed", county=county)
+    return county
+
+
+def county_removal_request(*, actor: Any, county: County) -> County:
+    """Suspend the county and start its retention hold; removal is possible once the hold ends."""
+    operator_require(actor)
+    days = int(getattr(settings, "COUNTY_RETENTION_DAYS", RETENTION_DAYS_DEFAULT))
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        county = County.objects.select_for_update().get(pk=county.pk)
+        if county.status not in {CountyStatus.ACTIVE, CountyStatus.SUSPENDED}:
+            raise _status_error(county)
+        now = timezone.now()
+        county.status = CountyStatus.SUSPENDED
+        county.suspended_at = county.suspended_at or now
+        county.removal_hold_until = now + datetime.timedelta(days=days)
+        county.save(update_fields=["status", "suspended_at", "removal_hold_until", "updated_at"])
+        _audit(actor=actor, action="tenants.county_removal_requested", county=county, details={"days": days})
+    return county
+
+
+def county_remove(*, actor: Any, county: County) -> None:
+    """Drop a county's schema, files, registry rows and deadline index rows, after its retention hold."""
+    operator_require(actor)
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        county = County.objects.select_for_update().get(pk=county.pk)
+        hold = county.removal_hold_until
+        if hold is None or hold > timezone.now():
+            raise ApplicationError(
+                TenantsErrorCode.RETENTION_HOLD,
+                _("The county may be removed only after its retention hold (%(until)s).")
+                % {"until": timezone.localtime(hold).strftime("%Y-%m-%d %H:%M") if hold else _("not requested")},
+                http_status=409,
+            )
+        schema = county.schema_name
+        with connection.cursor() as cursor:
+            # Deferred foreign-key checks of this transaction would otherwise block the drop.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        DeadlineEntry.objects.filter(schema_name=schema).delete()
+        _audit(actor=actor, action="tenants.county_removed", county=county)
+        Domain.objects.filter(tenant=county).delete()
+        County.objects.filter(pk=county.pk).delete()
+        media = Path(settings.MEDIA_ROOT) / schema
+        transaction.on_commit(lambda: shutil.rmtree(media, ignore_errors=True))
+
+
+def county_config_change(
+    *, actor: Any, county: County, yaml_text: str, note: str = "", rolled_back_to: int | None = None
+) -> OnboardResult:
+    """Apply a new configuration to an existing county as a new version (the diff is shown before)."""
+    operator_require(actor)
+    config = county_config_parse(yaml_text, source=f"{county.slug}.yaml")
+    if config.county.code != county.code:
+        raise ApplicationError(
+            TenantsErrorCode.CONFIG_INVALID,
+            _("The configuration is for county %(other)s, not %(code)s.")
+            % {"other": config.county.code, "code": county.code},
+        )
+    result = county_onboard(config=config, actor_name=actor.get_username(), note=note)
+    if rolled_back_to is not None:
+        latest = CountyConfigVersion.objects.filter(county=result.county).order_by("-number").first()
+        if latest is not None and latest.digest == config.digest:
+            latest.rolled_back_to = rolled_back_to
+            latest.save(update_fields=["rolled_back_to"])
+    _audit(actor=actor, action="tenants.county_configured", county=county, details={"digest": config.digest})
+    return result
+
+
+def county_config_rollback(*, actor: Any, county: County, number: int) -> OnboardResult:
+    """Apply an earlier version again; it becomes the newest version (history is never rewritten)."""
+    operator_require(actor)
+    version = CountyConfigVersion.objects.filter(county=county, number=number).first()
+    if version is None:
+        raise ApplicationError(
+            TenantsErrorCode.VERSION_NOT_FOUND, _("This configuration version does not exist."), http_status=404
+        )
+    return county_config_change(
+        actor=actor,
+        county=county,
+        yaml_text=version.yaml_text,
+        note=_("Rolled back to version %(number)d") % {"number": number},
+        rolled_back_to=number,
+    )
+
+
+def county_admin_create(*, actor: Any, county: County, username: str, name: str, password: str) -> None:
+    """Create a county's first administrator (in the county's schema)."""
+    operator_require(actor)
+    with tenant_context(county):
+        staff_create(
+            actor=None, username=username, name=name, role=StaffRole.COUNTY_ADMIN, password=password, department_code=""
+        )
+    _audit(actor=actor, action="tenants.county_admin_created", county=county)
+
+
+def operator_create(*, actor: Any, username: str, name: str, password: str) -> Any:
+    """Create a provincial operator: a staff account of the public schema, never a superuser."""
+    operator_require(actor)
+    user_model = get_user_model()
+    with schema_context(get_public_schema_name()):
+        if user_model.objects.filter(username=username).exists():
+            raise ApplicationError(
+                TenantsErrorCode.COUNTY_CONFLICT, _("This user name is already taken."), http_status=409
+            )
+        user = user_model.objects.create_user(username=username, password=password, name=name, is_staff=True)
+        audit_record(action="tenants.operator_created", actor=actor, object_type="accounts.user", object_id=user.pk)
+    return user
+
+
+def break_glass_grant(*, actor: Any, county: County, reason: str, minutes: int) -> BreakGlassGrant:
+    """Open a time-limited, reasoned access to one county's personal data for one operator."""
+    operator_require(actor)
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise ApplicationError(
+            TenantsErrorCode.BREAK_GLASS_INVALID, _("Give the reason in at least 10 characters."), http_status=400
+        )
+    if not 1 <= minutes <= BREAK_GLASS_MAX_MINUTES:
+        raise ApplicationError(
+            TenantsErrorCode.BREAK_GLASS_INVALID,
+            _("Access lasts at most %(max)d minutes.") % {"max": BREAK_GLASS_MAX_MINUTES},
+            http_status=400,
+        )
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        grant = BreakGlassGrant.objects.create(
+            operator=actor,
+            county=county,
+            reason=reason,
+            expires_at=timezone.now() + datetime.timedelta(minutes=minutes),
+        )
+        _audit(
+            actor=actor,
+            action="tenants.break_glass_granted",
+            county=county,
+            details={"grant": grant.pk, "minutes": minutes},
+        )
+    return grant
+
+
+def break_glass_revoke(*, actor: Any, grant: BreakGlassGrant) -> None:
+    operator_require(actor)
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        if grant.revoked_at is None:
+            grant.revoked_at = timezone.now()
+            grant.save(update_fields=["revoked_at"])
+            _audit(actor=actor, action="tenants.break_glass_revoked", county=grant.county, details={"grant": grant.pk})
+
+
+def operator_deactivate(*, actor: Any, user_id: int) -> None:
+    """Close an operator's account (never one's own: the last operator cannot lock everyone out)."""
+    operator_require(actor)
+    user_model = get_user_model()
+    with schema_context(get_public_schema_name()), transaction.atomic():
+        user = user_model.objects.filter(pk=user_id, is_staff=True).first()
+        if user is None or user.pk == actor.pk:
+            raise ApplicationError(
+                TenantsErrorCode.PERMISSION_DENIED, _("This account cannot be closed here."), http_status=403
+            )
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        audit_record(action="tenants.operator_deactivated", actor=actor, object_type="accounts.user", object_id=user.pk)

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from casework.models import Department
 from casework.tests.factories import StaffProfileFactory, UserFactory
+from conftest import database_url_for_processes
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +37,6 @@ pytestmark = [
         reason="Debian's chromium is not installed (make test installs it where it may)",
     ),
 ]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    user = f"{db['USER']}:{db['PASSWORD']}@" if db["USER"] else ""
-    if str(db["HOST"]).startswith("/"):
-        return f"postgresql://{user}/{db['NAME']}?host={db['HOST']}" + (f"&port={db['PORT']}" if db["PORT"] else "")
-    return f"postgresql://{user}{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _free_port() -> int:
@@ -63,7 +55,7 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
         StaffProfileFactory(user=clerk, role="window_clerk")
         handler: Any = UserFactory(username=accounts["handler"], name="市场监管局小王")
         StaffProfileFactory(user=handler, role="department_handler", department=Department.objects.get(code="scjgj"))
-        db_url = _database_url()
+        db_url = database_url_for_processes()
     port = _free_port()
     env = {
         **os.environ,

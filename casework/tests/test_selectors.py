@@ -60,7 +60,8 @@ def test_case_detail_costs_a_fixed_number_of_queries(county_a, staff_api):
     case_id = api.get("cases/").json()["results"][0]["id"]
     with CaptureQueriesContext(connection) as captured:
         assert api.get(f"cases/{case_id}/").status_code == 200
-    assert len(captured.captured_queries) <= 14
+    # 14, and 5 for the audit record of the full phone number shown (savepoint, lock, head, insert, release).
+    assert len(captured.captured_queries) <= 19
 
 
 def test_list_rows_match_their_documented_serializer(county_a, staff_api):

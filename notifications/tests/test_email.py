@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import email
 import socket
 from collections.abc import Iterator
@@ -10,20 +11,27 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from notifications import services
-from notifications.models import Channel, Status
+from notifications.models import Channel, Notification, Status
 
 pytestmark = pytest.mark.django_db
 
 
 class Inbox:
+    """A mailbox that keeps one copy per Message-ID (as many mail stores and clients do)."""
+
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        self.arrivals: list[str] = []  # the Message-ID of every SMTP transaction
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=default))
+        message = email.message_from_bytes(envelope.content, policy=default)
+        self.arrivals.append(message["Message-ID"])
+        if message["Message-ID"] not in {m["Message-ID"] for m in self.messages}:
+            self.messages.append(message)
         return "250 OK"
 
 
@@ -71,3 +79,25 @@ def test_an_unreachable_mail_server_is_retried_later(county_a, settings):
         assert services.notification_deliver(notification_id=notification.pk) == "retry"
         notification.refresh_from_db()
     assert notification.last_error == "email.unreachable" and "x@example" not in notification.last_error
+
+
+def test_an_email_resent_after_a_crash_carries_the_same_message_id(county_a, smtp):
+    """SMTP has no idempotency key: a worker that dies after the server took the message but
+    before recording it makes the relay send it again. The repeat carries the same Message-ID,
+    derived from the idempotency key, so a mailbox that drops repeated Message-IDs keeps one."""
+    with tenant_context(county_a):
+        notification = services.notification_enqueue(
+            key="deadline.overdue", channel=Channel.EMAIL, recipient="leader@example.gov.cn",
+            values={"number": "n", "matter": "m", "clock": "c", "due": "d"}, idempotency_key="overdue-email-3",
+        )  # fmt: skip
+        assert notification is not None
+        assert services.notification_deliver(notification_id=notification.pk) == "sent"
+        # As if the worker had died between the server's 250 and recording it: its claim expires.
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Status.SENDING, lease_expires_at=timezone.now() - datetime.timedelta(minutes=1)
+        )
+        assert notification.pk in services.notifications_relay(limit=10_000)
+        assert services.notification_deliver(notification_id=notification.pk) == "sent"
+    expected = services.email_message_id("overdue-email-3")
+    assert smtp.arrivals == [expected, expected]
+    assert len(smtp.messages) == 1 and "overdue-email-3" not in expected

@@ -261,3 +261,88 @@ def test_acceptance_materials_and_returns_are_announced(county_a, provider):
     )
     assert any("营业场所证明" in body for key, body in texts if key == "case.materials_requested")
     assert any("非本局职责" in body for key, body in texts if key == "case.returned")
+
+
+def _expire_claim(notification_id) -> None:
+    """The worker holding the claim died: its lease runs out."""
+    Notification.objects.filter(pk=notification_id).update(lease_expires_at=timezone.now() - datetime.timedelta(1))
+
+
+def test_a_claim_holds_until_its_lease_runs_out_then_the_relay_hands_it_on(county_a, provider):
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
+        claim = services._claim(sms.pk)  # a worker claims it and dies before it says anything
+        assert claim is not None
+        sms.refresh_from_db()
+        assert sms.status == Status.SENDING and sms.attempt_id == claim[1] and sms.lease_expires_at > timezone.now()
+        assert services.notification_deliver(notification_id=sms.pk) == "skipped"  # the claim holds
+        assert sms.pk not in services.notifications_relay(limit=10_000)
+
+        _expire_claim(sms.pk)
+        assert sms.pk in services.notifications_relay(limit=10_000)
+        sms.refresh_from_db()
+        assert sms.status == Status.PENDING and sms.last_error == "delivery.worker_lost" and sms.attempt_id is None
+        assert services.notification_deliver(notification_id=sms.pk) == "sent"
+        sms.refresh_from_db()
+    assert sms.attempts == 2 and sms.last_error == "" and sms.lease_expires_at is None
+    assert [m["id"] for m in provider.received] == [sms.idempotency_key]
+
+
+def test_an_attempt_that_outlived_its_lease_records_nothing(county_a, provider):
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
+        claim = services._claim(sms.pk)
+        assert claim is not None
+        _expire_claim(sms.pk)
+        services.notifications_relay(limit=10_000)
+        assert services.notification_deliver(notification_id=sms.pk) == "sent"
+        # The slow first attempt comes back with a failure: the row already says sent.
+        stale, attempt_id = claim
+        assert services._record(stale, attempt_id, {"status": Status.FAILED, "last_error": "sms.http_400"}) == (
+            "superseded"
+        )
+        sms.refresh_from_db()
+    assert sms.status == Status.SENT and sms.last_error == ""
+
+
+def test_a_message_that_keeps_killing_its_workers_ends_failed_for_the_admin(county_a, provider):
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
+        for _ in range(services.MAX_ATTEMPTS):
+            assert services._claim(sms.pk) is not None
+            _expire_claim(sms.pk)
+            services.notifications_relay(limit=10_000)
+        sms.refresh_from_db()
+    assert sms.status == Status.FAILED and sms.last_error == "delivery.worker_lost"
+    assert provider.received == []
+
+
+def test_a_provider_that_knows_the_id_already_counts_as_delivered(county_a, provider):
+    with tenant_context(county_a):
+        _boss, case = _register(county_a)
+        sms = Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
+        provider.answers = [409]
+        assert services.notification_deliver(notification_id=sms.pk) == "sent"
+
+
+def test_the_relay_keeps_each_county_within_its_in_flight_cap(county_a, provider, monkeypatch):
+    monkeypatch.setattr(services, "RELAY_IN_FLIGHT_CAP", 3)
+    with tenant_context(county_a):
+        values = {"county": "x", "matter": "y", "number": "z", "tracking_code": "t"}
+        ids = [
+            services.notification_enqueue(
+                key="case.registered", channel=Channel.SMS, recipient="13900000000", values=values,
+                idempotency_key=f"cap-{n}", urgent=True,
+            ).pk
+            for n in range(5)
+        ]  # fmt: skip
+        assert services._claim(ids[0]) is not None  # one is being sent right now
+        first = services.notifications_relay()
+        assert len(first) == 2 and ids[0] not in first
+        # Queued a moment ago and not taken yet: in flight, not queued again.
+        assert services.notifications_relay() == []
+        Notification.objects.filter(pk__in=first).update(relayed_at=timezone.now() - datetime.timedelta(hours=1))
+        assert sorted(services.notifications_relay()) == sorted(first)

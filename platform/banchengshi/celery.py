@@ -4,7 +4,11 @@ import os
 
 from tenant_schemas_celery.app import CeleryApp
 
+from banchengshi.observability import celery_hooks
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "banchengshi.settings.local")
+# Task metrics, the task's county and request id in its log lines, Django's logging in workers.
+celery_hooks.connect()
 
 app = CeleryApp("banchengshi", task_cls="banchengshi.tasks:CountyTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")

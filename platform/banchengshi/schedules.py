@@ -17,6 +17,14 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # Warnings, overdue notices and escalations: one query over the public deadline index.
     "deadline-sweep": {"task": "sla.deadline_sweep", "schedule": crontab(minute="*")},
+    # 差评 given on the citizen page or in a follow-up call enter the rectification loop (interop).
+    "interop-rectifications": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="*/5"),
+        "args": ("interop.rectifications_sync",),
+    },
+    # 跨域通办 envelopes the queue missed (Redis down, a worker killed); delivery is idempotent.
+    "exchange-relay": {"task": "exchange.relay", "schedule": crontab(minute="*")},
     "county-heartbeat": {
         "task": "platform.dispatch_to_counties",
         "schedule": crontab(minute="*/5"),

@@ -1,14 +1,16 @@
 """URLs of the provincial console, served at the console host (the public schema)."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", include("tenants.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include(("reporting.urls_province", "reporting"), namespace="reporting")),
+    path("accounts/", include("banchengshi.accounts.urls")),
+    path("audit/", include("banchengshi.audit.urls")),
+    path("api/v1/audit/", include(("banchengshi.audit.api_urls", "audit"), namespace="audit-api")),
     path("api/v1/", include(("sla.national.urls", "calendar"), namespace="calendar")),
+    path("api/v1/", include(("casework.exchange.urls", "exchange"), namespace="exchange")),
     path("api/v1/schema/", SpectacularAPIView.as_view(urlconf="banchengshi.urls_public"), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,6 +14,8 @@ class User(AbstractUser):
 
     # Chinese names are not split into first and last name.
     name = models.CharField(_("name"), max_length=64, blank=True)
+    # Passwords expire after ACCOUNTS_PASSWORD_MAX_AGE_DAYS; stamped by every set_password.
+    password_changed_at = models.DateTimeField(_("password changed at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("user")
@@ -19,3 +23,39 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.name or self.username
+
+    def set_password(self, raw_password: str | None) -> None:
+        # Every path that sets a password (services, createsuperuser, the admin) restarts its age.
+        super().set_password(raw_password)
+        self.password_changed_at = timezone.now()
+
+
+class TotpDevice(models.Model):
+    """A person's authenticator app (TOTP, RFC 6238). Confirmed once a first code was right."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
+    secret = models.CharField(max_length=64)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The last accepted 30-second step: a code is good once, so an observed code cannot be replayed.
+    last_step = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("authenticator")
+        verbose_name_plural = _("authenticators")
+
+    def __str__(self) -> str:
+        return f"TOTP {self.user_id}"
+
+
+class UserSession(models.Model):
+    """Which server-side sessions belong to whom, so all of a person's sessions can be ended at once."""
+
+    session_key = models.CharField(max_length=40, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["user"], name="accounts_usersession_user")]
+
+    def __str__(self) -> str:
+        return self.session_key[:8]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from banchengshi.env import celery_broker_url, database_from_url, env_bool, env_int, env_list, env_str
+from banchengshi.observability.logs import FILTERS as LOG_FILTERS
+from banchengshi.observability.logs import FORMATTERS as LOG_FORMATTERS
+from banchengshi.observability.sentry import sentry_init
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -27,12 +30,14 @@ SHARED_APPS = [
     "tenants",
     "sla.national",
     "sla.sweep",
+    "casework.exchange",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "banchengshi.accounts",
+    "banchengshi.audit",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -42,11 +47,14 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "banchengshi.accounts",
+    "banchengshi.audit",
     "rest_framework.authtoken",
     "casework",
+    "casework.forwarding",
     "sla",
     "notifications",
     "reporting",
+    "casework.interop",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -60,8 +68,11 @@ TENANT_LIMIT_SET_CALLS = True
 TENANT_CACHE_SECONDS = env_int("TENANT_CACHE_SECONDS", 30)
 
 MIDDLEWARE = [
+    # First: the request id and the latency of everything below, probes included.
+    "banchengshi.observability.middleware.RequestContextMiddleware",
     # Probes reach pods by address, not by a county host: answer them before tenant routing.
     "banchengshi.core.middleware.HealthCheckMiddleware",
+    "banchengshi.observability.middleware.MetricsMiddleware",
     "banchengshi.core.middleware.CountyRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -70,7 +81,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "banchengshi.audit.middleware.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "banchengshi.accounts.middleware.SessionSecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -116,7 +129,8 @@ CACHES = {
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "banchengshi.accounts.validators.CharacterClassValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -131,6 +145,20 @@ CSRF_COOKIE_DOMAIN = None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
+
+# Identity controls of 等保 level 3 (docs/SECURITY.md). A session ends after SESSION_COOKIE_AGE
+# whatever happens, and after ACCOUNTS_IDLE_TIMEOUT_SECONDS without a request.
+ACCOUNTS_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
+ACCOUNTS_PASSWORD_MAX_AGE_DAYS = env_int("PASSWORD_MAX_AGE_DAYS", 90)
+ACCOUNTS_LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)  # per account and per address
+ACCOUNTS_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Operators, county admins and supervisors sign in with a TOTP code. Production forces it on.
+ACCOUNTS_TWO_FACTOR_ENFORCED = env_bool("TWO_FACTOR_ENFORCED", True)
+# Audit records are kept at least this long (never below 183 days, 网络安全法 art. 21).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# The restricted role the application connects as; migrations (as the owner) revoke its right to
+# change or delete audit records. Empty where the app connects as the owner (local machines).
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文")]
@@ -165,7 +193,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "办成事 API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"RatingLevelEnum": "casework.models.RatingLevel"},
+    "ENUM_NAME_OVERRIDES": {
+        "RatingLevelEnum": "casework.models.RatingLevel",
+        "ForwardRoleEnum": "casework.forwarding.models.ForwardRole",
+        "StaffRoleEnum": "casework.models.StaffRole",
+    },
 }
 
 # Celery: the broker is Redis; tasks are acknowledged after they run and one is prefetched at a
@@ -175,7 +207,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Redis hands an unacknowledged task to another worker after visibility_timeout, so it must be
+# longer than any task may run (the hard limit below, enforced by killing the child) or a slow
+# task would run twice at once. No task uses a countdown or ETA, which would count too.
+CELERY_TASK_SOFT_TIME_LIMIT = 50 * 60
+CELERY_TASK_TIME_LIMIT = 60 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# Workers log through Django's LOGGING (JSON, scrubbed), not Celery's own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
@@ -185,18 +224,45 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(PROJECT_ROOT / "var" / "celerybeat-schedule"
 COUNTY_CONFIG_DIR = PROJECT_ROOT / "tenants" / "counties"
 DEMO_ACCOUNTS_ALLOWED = False
 CASE_ATTACHMENT_MAX_BYTES = env_int("CASE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+# Connected systems (casework.interop): the largest work-order batch, and how old a signed callback may be.
+INTEROP_INTAKE_MAX_ORDERS = env_int("INTEROP_INTAKE_MAX_ORDERS", 500)
+INTEROP_INTAKE_MAX_BYTES = env_int("INTEROP_INTAKE_MAX_BYTES", 2 * 1024 * 1024)
+INTEROP_SIGNATURE_WINDOW_SECONDS = env_int("INTEROP_SIGNATURE_WINDOW_SECONDS", 300)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One JSON object per line with request_id and county (LOG_FORMAT=plain for a human at a
+    # terminal). LOGGING_CONFIG below also puts the scrubbing filter on every handler.
+    "formatters": LOG_FORMATTERS,
+    "filters": LOG_FILTERS,
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env_str("LOG_FORMAT", "json"),
+            "filters": ["context", "personal_data"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # The embedded PostgreSQL narrates every start and stop at INFO.
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+LOGGING_CONFIG = "banchengshi.observability.logs.configure_logging"
 
 SENTRY_DSN = env_str("SENTRY_DSN", "")
+sentry_init(
+    dsn=SENTRY_DSN,
+    release=env_str("SENTRY_RELEASE", ""),
+    environment=env_str("SENTRY_ENVIRONMENT", "production"),
+    traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0")),
+)
+
+# /metrics answers a bearer METRICS_TOKEN, or a peer inside METRICS_ALLOWED_NETWORKS (CIDRs);
+# with neither, nobody. Gauges read at scrape time are cached this many seconds.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 30)
+METRICS_CELERY_QUEUES = env_list("METRICS_CELERY_QUEUES", ["celery"])
 
 # Notifications. Local runs write SMS to a file; production points at the provider's endpoint.
 SMS_BACKEND = env_str("SMS_BACKEND", "notifications.channels.FileSmsBackend")

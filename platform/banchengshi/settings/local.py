@@ -8,6 +8,9 @@ from banchengshi.settings.base import CONN_MAX_AGE
 
 DEBUG = True
 DEMO_ACCOUNTS_ALLOWED = True
+# Demo admins and supervisors sign in with their password alone here (TWO_FACTOR_ENFORCED=1 to
+# try the second factor); an enrolled authenticator is asked for all the same. Never in production.
+ACCOUNTS_TWO_FACTOR_ENFORCED = os.environ.get("TWO_FACTOR_ENFORCED", "0").lower() in {"1", "true", "yes", "on"}
 
 if not os.environ.get("DATABASE_URL"):
     from banchengshi import embedded

@@ -2,14 +2,17 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from banchengshi.env import env_bool, env_int, env_str
+from banchengshi.env import env_bool, env_int, env_list, env_str
 from banchengshi.settings.base import *  # noqa: F403
 
 DEBUG = False
 DEMO_ACCOUNTS_ALLOWED = False
+ACCOUNTS_TWO_FACTOR_ENFORCED = True  # not from the environment: no deployment may switch it off
 SECRET_KEY = env_str("SECRET_KEY")
 if SECRET_KEY.startswith("insecure"):
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret in production.")
+# Old keys still accepted for signatures while a rotation settles (docs/DEPLOY.md, "Rotate secrets").
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 env_str("DATABASE_URL")
 env_str("REDIS_URL")
 

@@ -2,7 +2,7 @@
 
 import os
 
-from banchengshi.env import celery_broker_url, database_from_url, redis_url_with_db
+from banchengshi.env import celery_broker_url, database_from_url, env_int, redis_url_with_db
 from banchengshi.settings.base import *  # noqa: F403
 from banchengshi.settings.base import CONN_MAX_AGE, PROJECT_ROOT
 
@@ -10,6 +10,9 @@ DEBUG = False
 TENANT_CACHE_SECONDS = 0  # tests create and roll back counties
 DEMO_ACCOUNTS_ALLOWED = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
+# Pages tests of every package sign in supervisors with a password; the accounts tests switch the
+# second factor on themselves (and tests/test_settings.py pins it on in production).
+ACCOUNTS_TWO_FACTOR_ENFORCED = False
 MEDIA_ROOT = PROJECT_ROOT / "var" / "test-media"
 # Serve static files from the apps' folders; tests never run collectstatic.
 WHITENOISE_AUTOREFRESH = True
@@ -26,7 +29,8 @@ if not os.environ.get("REDIS_URL"):
 
     REDIS_URL = embedded.redis_url()
 
-# A separate Redis database keeps test keys away from a developer's running platform.
-REDIS_URL = redis_url_with_db(REDIS_URL, 15)
+# A separate Redis database keeps test keys away from a developer's running platform; two test
+# runs at once on one Redis (CI and a developer, say) each name their own.
+REDIS_URL = redis_url_with_db(REDIS_URL, env_int("TEST_REDIS_DB", 15))
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)

@@ -1,0 +1,378 @@
+"""跨域通办: forwarding a case to another county, and taking over or returning one sent here.
+
+Each side writes only its own schema. A change that the other county must learn about writes an
+envelope to the public exchange in the same transaction (``envelope_post``); the task
+``forwarding.deliver_envelope`` runs in the receiving county's schema and applies the envelope
+with ``envelope_apply``, which marks it delivered in that same transaction. An envelope therefore
+takes effect exactly once, whichever worker dies or repeats.
+
+Only what the other county needs crosses: the matter, the description, the citizen's name and
+contact, and the attachments the sender chose. Both sides write a processing record (PIPL) of
+which personal fields went, to whom and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from banchengshi.accounts.models import User
+from banchengshi.tenancy import current_county, current_schema
+from casework import services as casework_services
+from casework.errors import CaseworkError, CaseworkErrorCode, ConflictError, NotFoundError
+from casework.exchange.models import Envelope, EnvelopeKind
+from casework.exchange.selectors import county_entry, forward_allowed
+from casework.exchange.services import envelope_claim, envelope_mark_delivered, envelope_post
+from casework.forwarding.models import (
+    Forward,
+    ForwardDirection,
+    ForwardMode,
+    ForwardRole,
+    ForwardStatus,
+    PersonalDataTransfer,
+    TransferDirection,
+)
+from casework.models import Attachment, Case, CaseStatus, Channel, StaffRole
+from casework.policy import Action
+from casework.workflow import Step, allowed_from
+
+# The personal fields that cross with a forward, named in the processing record.
+PERSONAL_FIELDS = ("citizen_name", "citizen_phone", "company_name")
+
+
+@dataclass(frozen=True)
+class ForwardTarget:
+    county_code: str
+    role: str = ForwardRole.LEAD
+
+
+def exchange_storage() -> FileSystemStorage:
+    """Attachments in transit, outside every county's directory; the receiver copies them in."""
+    return FileSystemStorage(location=Path(settings.MEDIA_ROOT) / "exchange")
+
+
+# -- county A: forward -----------------------------------------------------------------------
+
+
+def case_forward(
+    *,
+    actor: User,
+    case_id: UUID,
+    version: int,
+    targets: Iterable[ForwardTarget],
+    mode: str,
+    reason: str,
+    attachment_ids: Iterable[UUID] = (),
+) -> list[Forward]:
+    """Send a case to another county (or, 多地联办, to several with one lead) with a reason."""
+    casework_services._require(actor, Action.FORWARD)
+    reason = casework_services._required_text(reason, "reason")
+    if mode not in ForwardMode.values:
+        raise casework_services._invalid("mode", _("Unknown forwarding mode."))
+    chosen = _targets_checked(list(targets), mode)
+    here = current_county()
+    source = county_entry(code=here.code)
+    entries = []
+    for target in chosen:
+        entry = county_entry(code=target.county_code)
+        if entry is None or source is None or not forward_allowed(source=source, target=entry):
+            raise CaseworkError(
+                CaseworkErrorCode.UNKNOWN_REFERENCE,
+                _("This county may not forward cases to “%(code)s”.") % {"code": target.county_code},
+                details=[{"field": "targets", "code": "not_allowed", "message": target.county_code}],
+            )
+        entries.append((target, entry))
+    wanted = list(dict.fromkeys(attachment_ids))
+    attachments = list(Attachment.objects.filter(case_id=case_id, pk__in=wanted))
+    if len(attachments) != len(wanted):
+        raise CaseworkError(
+            CaseworkErrorCode.UNKNOWN_REFERENCE, _("Only this case's own attachments can be sent with it."),
+            details=[{"field": "attachment_ids", "code": "unknown_reference", "message": _("Unknown attachment.")}],
+        )  # fmt: skip
+    group_id = uuid4()
+    forwards: list[Forward] = []
+
+    def change(case: Case) -> dict[str, Any]:
+        case.paused_from = case.status
+        files = _attachments_to_exchange(group_id, attachments)
+        for target, entry in entries:
+            forward = Forward.objects.create(
+                direction=ForwardDirection.OUT, case=case, counterpart_code=entry.code, counterpart_name=entry.name,
+                mode=mode, role=target.role, group_id=group_id, reason=reason, created_by=actor,
+            )  # fmt: skip
+            PersonalDataTransfer.objects.create(
+                forward=forward, direction=TransferDirection.PROVIDED, counterpart_code=entry.code,
+                counterpart_name=entry.name, fields=list(PERSONAL_FIELDS), purpose=reason, by=actor,
+                attachment_names=[f["name"] for f in files],
+            )  # fmt: skip
+            envelope_post(
+                kind=EnvelopeKind.FORWARD, forward_id=forward.pk, source_code=here.code, target_code=entry.code,
+                payload={
+                    "source_name": here.full_name, "number": case.number, "tracking_code": case.tracking_code,
+                    "mode": mode, "role": target.role, "group_id": str(group_id), "reason": reason,
+                    "matter": case.matter, "description": case.description, "citizen_name": case.citizen_name,
+                    "citizen_phone": case.citizen_phone, "company_name": case.company_name,
+                    "is_urgent": case.is_urgent, "kind_code": case.kind.code, "attachments": files,
+                    "registered_at": case.registered_at.isoformat(),
+                },
+            )  # fmt: skip
+            forwards.append(forward)
+        return {"mode": mode, "targets": [{"county": e.code, "name": e.name, "role": t.role} for t, e in entries]}
+
+    casework_services._transition(
+        actor=actor, case_id=case_id, version=version, action=Action.FORWARD, name="forwarded",
+        allowed_from=allowed_from(Step.FORWARD), to=CaseStatus.FORWARDING, note=reason, change=change,
+    )  # fmt: skip
+    return forwards
+
+
+def _targets_checked(targets: list[ForwardTarget], mode: str) -> list[ForwardTarget]:
+    codes = [t.county_code for t in targets]
+    leads = [t for t in targets if t.role == ForwardRole.LEAD]
+    if not targets or len(set(codes)) != len(codes) or any(t.role not in ForwardRole.values for t in targets):
+        raise casework_services._invalid("targets", _("Name each county once, with its role."))
+    if mode == ForwardMode.JOINT and (len(targets) < 2 or len(leads) != 1):
+        raise casework_services._invalid(
+            "targets", _("多地联办 needs at least two counties, exactly one of them the lead.")
+        )
+    if mode != ForwardMode.JOINT and (len(targets) != 1 or len(leads) != 1):
+        raise casework_services._invalid("targets", _("This mode forwards to exactly one county, as the lead."))
+    return targets
+
+
+def _attachments_to_exchange(group_id: UUID, attachments: list[Attachment]) -> list[dict[str, Any]]:
+    """Copy the chosen files to the exchange area; the receiving county checks and copies them in."""
+    storage = exchange_storage()
+    files = []
+    for attachment in attachments:
+        with attachment.file.open("rb") as handle:
+            content = handle.read()
+        suffix = Path(attachment.file.name or "").suffix
+        path = storage.save(f"{group_id}/{attachment.sha256}{suffix}", ContentFile(content))
+        files.append(
+            {"name": attachment.original_name, "content_type": attachment.content_type, "size": attachment.size,
+             "sha256": attachment.sha256, "path": path}
+        )  # fmt: skip
+    return files
+
+
+# -- county B: take over or return ------------------------------------------------------------
+
+
+def forward_accept(
+    *, actor: User, forward_id: UUID, kind_code: str, category_code: str = "", note: str = ""
+) -> Forward:
+    """Take a forwarded case over: it becomes this county's case, on this county's rules and calendar."""
+    casework_services._require(actor, Action.FORWARD)
+    with transaction.atomic():
+        forward = _incoming_locked(forward_id)
+        payload = forward.payload
+        intake = casework_services.CaseIntake(
+            matter=payload["matter"], description=payload["description"], citizen_name=payload["citizen_name"],
+            citizen_phone=payload["citizen_phone"], company_name=payload.get("company_name", ""),
+            channel=Channel.CROSS_REGION, kind_code=kind_code, category_code=category_code,
+            is_urgent=bool(payload.get("is_urgent")),
+        )  # fmt: skip
+        origin = casework_services.ForwardedIn(
+            county_code=forward.counterpart_code, forward_id=forward.pk, tracking_code=payload.get("tracking_code", "")
+        )
+        case = casework_services.case_register(actor=actor, intake=intake, forwarded=origin)
+        _attachments_from_exchange(case, actor, payload.get("attachments", []))
+        case = casework_services.case_accept(
+            actor=actor, case_id=case.pk, version=case.version,
+            note=note or _("Taken over from %(county)s (%(number)s).")
+            % {"county": forward.counterpart_name, "number": forward.remote_number},
+        )  # fmt: skip
+        forward.case = case
+        forward.status = ForwardStatus.ACCEPTED
+        forward.decided_at = timezone.now()
+        forward.decided_by = actor
+        forward.save(update_fields=["case", "status", "decided_at", "decided_by"])
+        envelope_post(
+            kind=EnvelopeKind.ACCEPTED, forward_id=forward.pk, source_code=current_county().code,
+            target_code=forward.counterpart_code,
+            payload={"number": case.number, "status": case.status, "version": case.version,
+                     "county_slug": current_county().slug},
+        )  # fmt: skip
+    return forward
+
+
+def forward_return(*, actor: User, forward_id: UUID, reason: str) -> Forward:
+    """Send a forwarded case back with a reason; the sending county handles it again."""
+    casework_services._require(actor, Action.FORWARD)
+    reason = casework_services._required_text(reason, "reason")
+    with transaction.atomic():
+        forward = _incoming_locked(forward_id)
+        forward.status = ForwardStatus.RETURNED
+        forward.return_reason = reason
+        forward.decided_at = timezone.now()
+        forward.decided_by = actor
+        forward.save(update_fields=["status", "return_reason", "decided_at", "decided_by"])
+        envelope_post(
+            kind=EnvelopeKind.RETURNED, forward_id=forward.pk, source_code=current_county().code,
+            target_code=forward.counterpart_code, payload={"reason": reason},
+        )  # fmt: skip
+    return forward
+
+
+def _incoming_locked(forward_id: UUID) -> Forward:
+    forward = Forward.objects.select_for_update().filter(pk=forward_id, direction=ForwardDirection.IN).first()
+    if forward is None:
+        raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such forward."))
+    if forward.status != ForwardStatus.PENDING:
+        raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This forward has already been decided."))
+    return forward
+
+
+def _attachments_from_exchange(case: Case, actor: User, files: list[dict[str, Any]]) -> None:
+    storage = exchange_storage()
+    for item in files:
+        with storage.open(item["path"], "rb") as handle:
+            content = handle.read()
+        if hashlib.sha256(content).hexdigest() != item["sha256"]:
+            raise CaseworkError(CaseworkErrorCode.UPLOAD_REJECTED, _("A forwarded attachment arrived damaged."))
+        attachment = Attachment(
+            case=case, original_name=item["name"], content_type=item["content_type"], size=len(content),
+            sha256=item["sha256"], uploaded_by=actor,
+        )  # fmt: skip
+        attachment.file.save(f"{uuid4().hex}{Path(item['path']).suffix}", ContentFile(content), save=False)
+        attachment.save()
+
+
+# -- applying envelopes (in the receiving county's schema) -----------------------------------
+
+
+def envelope_apply(*, envelope_id: UUID) -> bool:
+    """Apply one envelope addressed to this county; False if it was already applied (a repeat)."""
+    with transaction.atomic():
+        envelope = envelope_claim(envelope_id=envelope_id, schema_name=current_schema())
+        if envelope is None:
+            return False
+        APPLY[EnvelopeKind(envelope.kind)](envelope)
+        envelope_mark_delivered(envelope=envelope)
+    return True
+
+
+def _receive_forward(envelope: Envelope) -> None:
+    payload = envelope.payload
+    if Forward.objects.filter(pk=envelope.forward_id).exists():
+        return
+    forward = Forward.objects.create(
+        id=envelope.forward_id, direction=ForwardDirection.IN, counterpart_code=envelope.source_code,
+        counterpart_name=payload["source_name"], mode=payload["mode"], role=payload["role"],
+        group_id=UUID(payload["group_id"]), reason=payload["reason"], remote_number=payload["number"],
+        payload=payload,
+    )  # fmt: skip
+    PersonalDataTransfer.objects.create(
+        forward=forward, direction=TransferDirection.RECEIVED, counterpart_code=envelope.source_code,
+        counterpart_name=payload["source_name"], fields=list(PERSONAL_FIELDS), purpose=payload["reason"],
+        attachment_names=[f["name"] for f in payload.get("attachments", [])],
+    )  # fmt: skip
+    recipients = casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR)
+    casework_services._notify_users(
+        "forward.received", recipients, event=f"forward-in:{forward.pk}",
+        values={"county": current_county().full_name, "from_county": forward.counterpart_name,
+                "number": forward.remote_number, "matter": payload["matter"], "reason": forward.reason},
+    )  # fmt: skip
+
+
+def _outgoing_locked(envelope: Envelope) -> tuple[Forward, Case]:
+    forward = Forward.objects.select_for_update().get(pk=envelope.forward_id, direction=ForwardDirection.OUT)
+    assert forward.case_id is not None  # noqa: S101 - an outgoing forward always has its case
+    case = (
+        Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=forward.case_id)
+    )
+    return forward, case
+
+
+def _receive_accepted(envelope: Envelope) -> None:
+    forward, case = _outgoing_locked(envelope)
+    forward.status = ForwardStatus.ACCEPTED
+    forward.decided_at = timezone.now()
+    forward.remote_number = envelope.payload["number"]
+    _remote_status(forward, envelope.payload)
+    forward.payload = {"county_slug": envelope.payload.get("county_slug", "")}
+    forward.save()
+    from_status = case.status
+    if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
+        # This county's clocks stop here; the other county's start on its own rules.
+        case.status = CaseStatus.FORWARDED
+        case.paused_from = ""
+        case.closed_at = timezone.now()
+        casework_services._notify_citizen(
+            case, "case.forwarded", event=f"forwarded:{forward.pk}", to_county=forward.counterpart_name,
+            remote_number=forward.remote_number,
+        )  # fmt: skip
+    case.version += 1
+    case.save()
+    casework_services._deadline_index_update(case)
+    casework_services._event(
+        case, None, "forward_accepted", from_status, case.status, label=forward.counterpart_name,
+        data={"county": forward.counterpart_code, "number": forward.remote_number, "role": forward.role},
+    )  # fmt: skip
+
+
+def _receive_returned(envelope: Envelope) -> None:
+    forward, case = _outgoing_locked(envelope)
+    forward.status = ForwardStatus.RETURNED
+    forward.decided_at = timezone.now()
+    forward.return_reason = envelope.payload["reason"]
+    forward.save(update_fields=["status", "decided_at", "return_reason"])
+    from_status = case.status
+    if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
+        case.status = case.paused_from or CaseStatus.ACCEPTED
+        case.paused_from = ""
+        casework_services._notify_users(
+            "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
+            event=f"forward-returned:{forward.pk}",
+            values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
+                                                           "reason": forward.return_reason},
+        )  # fmt: skip
+    case.version += 1
+    case.save()
+    casework_services._deadline_index_update(case)
+    casework_services._event(
+        case, None, "forward_returned", from_status, case.status, note=forward.return_reason,
+        label=forward.counterpart_name, data={"county": forward.counterpart_code, "role": forward.role},
+    )  # fmt: skip
+
+
+def _receive_progress(envelope: Envelope) -> None:
+    forward, case = _outgoing_locked(envelope)
+    _remote_status(forward, envelope.payload)
+    forward.save(update_fields=["remote_status", "remote_status_display", "remote_version"])
+    case.version += 1
+    case.save(update_fields=["version", "updated_at"])
+    casework_services._event(
+        case, None, "forward_progress", case.status, case.status, label=forward.counterpart_name,
+        data={"county": forward.counterpart_code, "action": envelope.payload["action"],
+              "status": envelope.payload["status"], "number": envelope.payload["number"]},
+    )  # fmt: skip
+
+
+def _remote_status(forward: Forward, payload: dict[str, Any]) -> None:
+    # Envelopes may be applied out of order; the other county's case version says which is newer.
+    version = int(payload.get("version", 0))
+    if version >= forward.remote_version:
+        forward.remote_version = version
+        forward.remote_status = payload["status"]
+        forward.remote_status_display = str(CaseStatus(payload["status"]).label)
+
+
+APPLY = {
+    EnvelopeKind.FORWARD: _receive_forward,
+    EnvelopeKind.ACCEPTED: _receive_accepted,
+    EnvelopeKind.RETURNED: _receive_returned,
+    EnvelopeKind.PROGRESS: _receive_progress,
+}

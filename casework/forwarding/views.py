@@ -1,0 +1,86 @@
+"""Staff pages for 跨域通办: the window's queue of cases other counties sent here."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from banchengshi.errors import ApplicationError
+from casework import selectors as casework_selectors
+from casework.forwarding import selectors, services
+from casework.policy import Action, mask_phone, may
+
+
+class AcceptForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("request kind"))
+    category = forms.ChoiceField(label=gettext_lazy("category"), required=False)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["kind"].choices = [(k.code, k.name) for k in casework_selectors.request_kind_list()]  # type: ignore[attr-defined]
+        self.fields["category"].choices = [("", "—")] + [  # type: ignore[attr-defined]
+            (c.code, c.name) for c in casework_selectors.category_list()
+        ]
+
+
+class ReturnForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("reason"), max_length=2000)
+
+
+@login_required
+def incoming_page(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    profile = casework_selectors.staff_profile_of(user)
+    if profile is None:
+        raise Http404
+    full = may(profile, Action.SEE_PHONE)
+    rows = [
+        {
+            "forward": f,
+            "phone": f.payload.get("citizen_phone", "") if full else mask_phone(f.payload.get("citizen_phone", "")),
+        }
+        for f in selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
+    ]
+    return render(
+        request,
+        "forwarding/incoming.html",
+        {"county": request.tenant, "rows": rows, "accept_form": AcceptForm(), "return_form": ReturnForm(),  # type: ignore[attr-defined]
+         "may_decide": may(profile, Action.FORWARD)},
+    )  # fmt: skip
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, forward_id: UUID, outcome: str) -> HttpResponse:
+    user = request.user
+    try:
+        forward = selectors.forward_get_for_actor(actor=user, forward_id=forward_id)  # type: ignore[arg-type]
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    if outcome not in {"accept", "return"}:
+        raise Http404(outcome)
+    form: forms.Form = AcceptForm(request.POST) if outcome == "accept" else ReturnForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Please fill in the form."))
+        return redirect("forward-incoming-page")
+    try:
+        if outcome == "accept":
+            forward = services.forward_accept(
+                actor=user, forward_id=forward.pk, kind_code=form.cleaned_data["kind"],  # type: ignore[arg-type]
+                category_code=form.cleaned_data["category"],
+            )  # fmt: skip
+            messages.success(request, _("Taken over."))
+            return redirect("case-page", case_id=forward.case_id)
+        services.forward_return(actor=user, forward_id=forward.pk, reason=form.cleaned_data["reason"])  # type: ignore[arg-type]
+        messages.success(request, _("Returned."))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("forward-incoming-page")

@@ -1,0 +1,121 @@
+"""Open311 GeoReport v2 on a county's host: filters, limits, status mapping and the error format."""
+
+from __future__ import annotations
+
+import datetime
+from xml.etree import ElementTree as ET  # noqa: S405 - parsing our own responses in tests
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from casework.interop.tests.conftest import host, issue, replied_case, supervisor
+from casework.models import Case
+
+pytestmark = pytest.mark.django_db
+
+
+def web(county) -> Client:
+    return Client(HTTP_HOST=host(county))
+
+
+def submit(county, api_key: str, fmt: str = "json", **extra):
+    data = {
+        "api_key": api_key, "service_code": "simple", "lat": "24.312", "long": "109.411",
+        "address_string": "柳州市城中区政务服务中心", "first_name": "女士", "last_name": "廖",
+        "phone": "13812345678", "description": "经营范围无法登记", "attribute[kind]": "case",
+        "attribute[departments][]": ["scjgj", "tcj"], "media_url": "https://example.org/photo.jpg",
+        **extra,
+    }  # fmt: skip
+    return web(county).post(f"/open311/v2/requests.{fmt}", data)
+
+
+def test_post_creates_a_case_with_its_contact_attributes_and_location(county_a):
+    key = issue(county_a, "open311", source="civic-app").api_key
+    response = submit(county_a, key)
+    assert response.status_code == 200, response.content
+    [created] = response.json()
+    assert set(created) == {"service_request_id", "service_notice", "account_id"}
+    with tenant_context(county_a):
+        case = Case.objects.get(number=created["service_request_id"])
+        assert (case.citizen_name, case.citizen_phone, case.channel) == ("廖女士", "13812345678", "online")
+        assert case.category.code == "simple" and case.kind.code == "case"
+        assert sorted(d.code for d in case.departments_involved.all()) == ["scjgj", "tcj"]
+        assert case.open311.media_url == "https://example.org/photo.jpg" and float(case.open311.lat) == 24.312
+    [row] = web(county_a).get(f"/open311/v2/requests/{case.number}.json").json()
+    assert row["description"] == "经营范围无法登记" and row["address"] == "柳州市城中区政务服务中心"
+    assert row["status"] == "open" and row["status_notes"] == "已登记"
+    assert row["requested_datetime"].endswith("+08:00") and row["lat"] == 24.312
+
+
+def test_post_errors_use_the_open311_format_in_json_and_xml(county_a, county_b):
+    key = issue(county_a, "open311").api_key
+    missing = submit(county_a, "")
+    foreign = submit(county_a, issue(county_b, "open311").api_key, fmt="xml")
+    wrong_scope = submit(county_a, issue(county_a, "intake").api_key)
+    no_place = submit(county_a, key, lat="", long="", address_string="")
+    no_kind = submit(county_a, key, **{"attribute[kind]": ""})
+    bad_value = submit(county_a, key, **{"attribute[window]": "nowhere"})
+    assert missing.status_code == 403 and missing.json() == [{"code": 403, "description": "未提供 api_key。"}]
+    assert foreign.status_code == 403 and foreign["Content-Type"].startswith("text/xml")
+    errors = ET.fromstring(foreign.content)  # noqa: S314
+    assert errors.tag == "errors" and errors.find("error/code").text == "403"
+    assert "API 密钥" in errors.find("error/description").text
+    assert wrong_scope.status_code == 403
+    assert no_place.status_code == 400 and "位置" in no_place.json()[0]["description"]
+    assert no_kind.status_code == 400 and "kind" in no_kind.json()[0]["description"]
+    assert bad_value.status_code == 400 and "nowhere" in bad_value.json()[0]["description"]
+
+
+def test_requests_map_the_workflow_to_open_and_closed_and_hide_window_text(county_a):
+    boss = supervisor(county_a)
+    replied = replied_case(county_a, boss)
+    rows = {r["service_request_id"]: r for r in web(county_a).get("/open311/v2/requests.json").json()}
+    row = rows[replied.number]
+    assert row["status"] == "closed" and row["status_notes"] == "已答复"
+    assert row["agency_responsible"] == "柳州市城中区市场监督管理局"
+    assert row["description"] == ""  # registered at the window: its text stays inside
+    assert row["expected_datetime"] is not None and row["expected_datetime"].endswith("+08:00")
+    closed = web(county_a).get("/open311/v2/requests.json", {"status": "closed"}).json()
+    open_ = web(county_a).get("/open311/v2/requests.json", {"status": "open"}).json()
+    assert replied.number in {r["service_request_id"] for r in closed}
+    assert replied.number not in {r["service_request_id"] for r in open_}
+    assert all(r["status"] == "open" for r in open_)
+    other_code = web(county_a).get("/open311/v2/requests.json", {"service_code": "simple"}).json()
+    assert replied.number not in {r["service_request_id"] for r in other_code}
+
+
+def test_date_filters_default_to_90_days_and_may_not_span_more(county_a):
+    boss = supervisor(county_a)
+    replied = replied_case(county_a, boss)
+    now = timezone.localtime()
+    with tenant_context(county_a):
+        Case.objects.filter(pk=replied.pk).update(registered_at=now - datetime.timedelta(days=100))
+    default = web(county_a).get("/open311/v2/requests.json").json()
+    assert replied.number not in {r["service_request_id"] for r in default}
+    window = {
+        "start_date": (now - datetime.timedelta(days=120)).isoformat(),
+        "end_date": (now - datetime.timedelta(days=60)).isoformat(),
+    }
+    older = web(county_a).get("/open311/v2/requests.json", window).json()
+    assert [r["service_request_id"] for r in older] == [replied.number]
+    by_id = web(county_a).get("/open311/v2/requests.json", {"service_request_id": replied.number}).json()
+    assert [r["service_request_id"] for r in by_id] == [replied.number]
+    too_long = web(county_a).get(
+        "/open311/v2/requests.json", {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"}
+    )
+    assert too_long.status_code == 400 and "90" in too_long.json()[0]["description"]
+    garbage = web(county_a).get("/open311/v2/requests.json", {"start_date": "yesterday"})
+    assert garbage.status_code == 400 and garbage.json()[0]["code"] == 400
+
+
+def test_another_countys_ids_and_jurisdiction_are_not_found(county_a, county_b):
+    other = replied_case(county_b, supervisor(county_b, "b-boss"))
+    missing = web(county_a).get(f"/open311/v2/requests/{other.number}.json")
+    assert missing.status_code == 404 and missing.json()[0]["code"] == 404
+    assert web(county_a).get("/open311/v2/services/no-such.json").status_code == 404
+    wrong = web(county_a).get("/open311/v2/services.json", {"jurisdiction_id": host(county_b)})
+    assert wrong.status_code == 404 and host(county_b) in wrong.json()[0]["description"]
+    right = web(county_a).get("/open311/v2/services.json", {"jurisdiction_id": host(county_a)})
+    assert right.status_code == 200 and {s["service_code"] for s in right.json()} == {"simple", "complex"}

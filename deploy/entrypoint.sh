@@ -1,0 +1,46 @@
+#!/bin/sh
+# One image, every process: web, worker, beat, migrate, or any one-off command.
+#   web               gunicorn (deploy/gunicorn.conf.py)
+#   worker [args]     Celery worker (prefetch 1, acks late: see docs/DEPLOY.md "Process settings")
+#   beat              Celery beat; run exactly one
+#   migrate [args]    migrate every schema (public first, then each county)
+#   manage CMD...     python manage.py CMD...
+#   anything else     run as given (python, sh, celery inspect ...)
+set -eu
+command="${1:-web}"
+if [ $# -gt 0 ]; then shift; fi
+case "$command" in
+    web)
+        exec gunicorn --config /app/deploy/gunicorn.conf.py banchengshi.wsgi:application "$@"
+        ;;
+    worker)
+        # --without-gossip/--without-mingle: workers need not talk to each other; with many pods
+        # that chatter costs Redis traffic for nothing. max-tasks-per-child bounds slow leaks
+        # (WeasyPrint holds on to fonts and images).
+        exec celery -A banchengshi worker \
+            --loglevel "${LOG_LEVEL:-INFO}" \
+            --concurrency "${CELERY_CONCURRENCY:-2}" \
+            --prefetch-multiplier 1 \
+            --max-tasks-per-child "${CELERY_MAX_TASKS_PER_CHILD:-500}" \
+            --without-gossip --without-mingle \
+            "$@"
+        ;;
+    beat)
+        # The schedule state lives on tmpfs: the schedule itself is code (banchengshi/schedules.py)
+        # and a lost state file only means one run of each entry at start.
+        exec celery -A banchengshi beat --loglevel "${LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule "$@"
+        ;;
+    migrate)
+        # MIGRATE_COMMAND names the management command and its options; the fast executor over
+        # thousands of schemas (manage.py migrate_counties, being built in tenants/) replaces the
+        # default once it lands. Split on spaces on purpose.
+        # shellcheck disable=SC2086
+        exec python /app/manage.py ${MIGRATE_COMMAND:-migrate_schemas --executor=standard} "$@"
+        ;;
+    manage)
+        exec python /app/manage.py "$@"
+        ;;
+    *)
+        exec "$command" "$@"
+        ;;
+esac

@@ -1,0 +1,21 @@
+from enum import StrEnum
+
+from rest_framework import status
+
+from banchengshi.errors import ApplicationError
+
+
+class AccountsErrorCode(StrEnum):
+    BAD_CREDENTIALS = "accounts.bad_credentials"
+    LOCKED_OUT = "accounts.locked_out"
+    BAD_CODE = "accounts.bad_code"
+    PASSWORD_INVALID = "accounts.password_invalid"  # noqa: S105 - an error code
+    PASSWORD_EXPIRED = "accounts.password_expired"  # noqa: S105 - an error code
+
+
+class AccountsError(ApplicationError):
+    pass
+
+
+class LockedOutError(AccountsError):
+    http_status = status.HTTP_429_TOO_MANY_REQUESTS

@@ -1,0 +1,32 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    password = forms.CharField(label=_("Password"), strip=False, widget=forms.PasswordInput)
+
+
+class CodeForm(forms.Form):
+    code = forms.RegexField(
+        label=_("Code from your authenticator app"),
+        regex=r"^\s*\d{3}\s?\d{3}\s*$",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+
+class EnrollForm(CodeForm):
+    # Asked when someone already signed in replaces their authenticator: an unlocked screen is not enough.
+    password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput, required=False)
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput)
+    new_password = forms.CharField(label=_("New password"), strip=False, widget=forms.PasswordInput)
+    new_password_again = forms.CharField(label=_("New password again"), strip=False, widget=forms.PasswordInput)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("new_password") and data.get("new_password") != data.get("new_password_again"):
+            self.add_error("new_password_again", _("The two new passwords differ."))
+        return data

@@ -1,0 +1,22 @@
+"""Reads about accounts: second factor, password age."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from banchengshi.accounts.models import TotpDevice
+
+
+def has_authenticator(user: Any) -> bool:
+    return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def password_expired(user: Any) -> bool:
+    changed = getattr(user, "password_changed_at", None)
+    if changed is None or settings.ACCOUNTS_PASSWORD_MAX_AGE_DAYS <= 0:
+        return False
+    return timezone.now() - changed > datetime.timedelta(days=settings.ACCOUNTS_PASSWORD_MAX_AGE_DAYS)

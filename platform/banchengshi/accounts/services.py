@@ -1,0 +1,297 @@
+"""Writes of sign-in and account security: lockout counters, sessions, second factor, passwords.
+
+Lockout counters live in Redis (the cache, whose keys start with the schema, so each county counts
+its own): an atomic SET NX starts a 15-minute window, INCR counts in it; the fifth failure for an
+account, or from an address, locks it for the lockout period. A locked account is refused even
+with the right password, and the answer is the same whether the account exists or not.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import string
+import time
+from dataclasses import dataclass
+
+import pyotp
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, login, logout, update_session_auth_hash
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from banchengshi.accounts.errors import AccountsError, AccountsErrorCode, LockedOutError
+from banchengshi.accounts.models import TotpDevice, User, UserSession
+from banchengshi.audit.models import Outcome
+from banchengshi.audit.services import audit_record
+
+# Session keys this package keeps.
+AUTH_AT = "accounts.auth_at"  # when the person signed in (epoch seconds)
+SEEN_AT = "accounts.seen_at"  # the last request (epoch seconds, refreshed at most once a minute)
+PENDING = "accounts.pending"  # password was right, the second factor is still to come
+ENROLL_SECRET = "accounts.enroll_secret"  # noqa: S105 - a session key: the new authenticator's secret
+PENDING_SECONDS = 5 * 60
+
+TOTP_ISSUER = "办成事"
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # "account" or "address"
+    value: str
+
+
+def _scopes(username: str, address: str) -> tuple[Scope, Scope]:
+    return Scope("account", username.strip().lower()), Scope("address", address)
+
+
+def _failures_key(scope: Scope) -> str:
+    return f"login-failures:{scope.kind}:{scope.value}"
+
+
+def _lock_key(scope: Scope) -> str:
+    return f"login-locked:{scope.kind}:{scope.value}"
+
+
+def login_lock_check(*, username: str, address: str) -> None:
+    """Raise LockedOutError while the account or the address is locked."""
+    for scope in _scopes(username, address):
+        if cache.get(_lock_key(scope)):
+            raise LockedOutError(
+                AccountsErrorCode.LOCKED_OUT,
+                _("Too many failed sign-ins. Try again in %(minutes)d minutes.")
+                % {"minutes": settings.ACCOUNTS_LOCKOUT_SECONDS // 60},
+                details=[{"field": "non_field_errors", "code": "locked_out", "scope": scope.kind}],
+            )
+
+
+def login_failure_record(*, username: str, address: str, user: User | None, reason: str) -> bool:
+    """Count one failed sign-in (password or code) for the account and the address; True once locked."""
+    window = settings.ACCOUNTS_LOCKOUT_SECONDS
+    locked = False
+    audit_record(
+        action="auth.login",
+        actor=user,
+        actor_label="" if user is not None else "(unknown)",
+        object_type="user" if user is not None else "",
+        object_id=user.pk if user is not None else "",
+        outcome=Outcome.FAILURE,
+        details={"reason": reason},
+        source_address=address,
+    )
+    for scope in _scopes(username, address):
+        count = _count(_failures_key(scope), window)
+        if count >= settings.ACCOUNTS_LOGIN_FAILURE_LIMIT and cache.add(_lock_key(scope), 1, timeout=window):
+            cache.delete(_failures_key(scope))
+            locked = True
+            audit_record(
+                action="auth.lockout",
+                actor=user,
+                actor_label="" if user is not None else "(unknown)",
+                object_type="user" if user is not None else "",
+                object_id=user.pk if user is not None else "",
+                outcome=Outcome.DENIED,
+                details={"scope": scope.kind, "seconds": window},
+                source_address=address,
+            )
+    return locked
+
+
+def _count(key: str, window: int) -> int:
+    if cache.add(key, 1, timeout=window):
+        return 1
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # the window ended between add and incr
+        cache.add(key, 1, timeout=window)
+        return 1
+
+
+def login_failures_clear(*, username: str) -> None:
+    cache.delete(_failures_key(_scopes(username, "")[0]))
+
+
+def login_pending_start(*, request: HttpRequest, user: User, next_url: str) -> None:
+    """The password was right and a code is still due: remember who, for a few minutes only."""
+    request.session[PENDING] = {"user_id": user.pk, "at": int(time.time()), "next": next_url}
+
+
+def login_pending_user(request: HttpRequest) -> tuple[User, str] | None:
+    pending = request.session.get(PENDING)
+    if not pending or time.time() - pending["at"] > PENDING_SECONDS:
+        return None
+    user = User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    return (user, pending.get("next", "")) if user is not None else None
+
+
+def login_complete(*, request: HttpRequest, user: User, method: str) -> None:
+    """Sign the person in: a new session id, stamps for the timeouts, the session registered, audited."""
+    request.session.pop(PENDING, None)
+    request.session.pop(ENROLL_SECRET, None)
+    if SESSION_KEY in request.session:
+        # Signed in already (as anyone): Django would keep the session id; a new login gets a new one.
+        request.session.flush()
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # cycles the session key
+    now = int(time.time())
+    request.session[AUTH_AT] = now
+    request.session[SEEN_AT] = now
+    request.session.set_expiry(timezone.now() + datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE))
+    request.session.save()
+    _session_register(request, user)
+    login_failures_clear(username=user.get_username())
+    audit_record(action="auth.login", actor=user, object_type="user", object_id=user.pk, details={"method": method})
+
+
+def _session_register(request: HttpRequest, user: User) -> None:
+    key = request.session.session_key
+    if not key:
+        return
+    # Forget sessions that expired or were cleared since, so the table stays the size of the live ones.
+    stale = UserSession.objects.filter(user=user).exclude(
+        session_key__in=Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    )
+    stale.delete()
+    UserSession.objects.update_or_create(session_key=key, defaults={"user": user})
+
+
+def logout_complete(*, request: HttpRequest, reason: str = "") -> None:
+    """End the request's session on the server (the row is deleted, not only the cookie)."""
+    user = request.user if request.user.is_authenticated else None
+    key = request.session.session_key
+    if user is not None:
+        audit_record(
+            action="auth.session_expired" if reason else "auth.logout",
+            actor=user,
+            object_type="user",
+            object_id=user.pk,
+            details={"reason": reason} if reason else {},
+        )
+    logout(request)  # flushes: deletes the session row and gives the browser a new empty one
+    if key:
+        UserSession.objects.filter(session_key=key).delete()
+
+
+def user_sessions_end(*, user_id: int, keep_session_key: str = "") -> int:
+    """End every server-side session of one person (deactivation, password change, reset)."""
+    keys = list(
+        UserSession.objects.filter(user_id=user_id)
+        .exclude(session_key=keep_session_key)
+        .values_list("session_key", flat=True)
+    )
+    with transaction.atomic():
+        Session.objects.filter(session_key__in=keys).delete()
+        UserSession.objects.filter(session_key__in=keys).delete()
+    return len(keys)
+
+
+# -- passwords --------------------------------------------------------------------------------
+
+
+def password_change(*, request: HttpRequest, user: User, old_password: str, new_password: str) -> None:
+    """Change one's own password: the old one must be right, the new one follow the rules and differ."""
+    if not user.check_password(old_password):
+        audit_record(action="auth.password_changed", actor=user, outcome=Outcome.FAILURE, details={"reason": "old"})
+        raise AccountsError(
+            AccountsErrorCode.BAD_CREDENTIALS,
+            _("The current password is not right."),
+            details=[{"field": "old_password", "code": "invalid", "message": _("The current password is not right.")}],
+        )
+    problems: list[str] = []
+    if new_password == old_password:
+        problems.append(_("The new password must differ from the current one."))
+    try:
+        validate_password(new_password, user=user)
+    except DjangoValidationError as exc:
+        problems += list(exc.messages)
+    if problems:
+        raise AccountsError(
+            AccountsErrorCode.PASSWORD_INVALID,
+            " ".join(problems),
+            details=[{"field": "new_password", "code": "invalid", "message": m} for m in problems],
+        )
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password", "password_changed_at"])
+        update_session_auth_hash(request, user)  # keeps this session (with a new id), others end
+        user_sessions_end(user_id=user.pk, keep_session_key=request.session.session_key or "")
+        _session_register(request, user)
+        audit_record(action="auth.password_changed", actor=user, object_type="user", object_id=user.pk)
+
+
+def password_generate(length: int = 16) -> str:
+    """A random password that meets the rules (for demo and onboarding accounts)."""
+    alphabet = string.ascii_letters + string.digits + "-_!@#%"
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _i in range(length))
+        classes = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_!@#%")
+        if all(any(c in chars for c in candidate) for chars in classes):
+            return candidate
+
+
+# -- second factor ----------------------------------------------------------------------------
+
+
+def totp_secret_new() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(*, user: User, secret: str, issuer: str = TOTP_ISSUER) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.get_username(), issuer_name=issuer)
+
+
+def _matching_step(secret: str, code: str) -> int | None:
+    """The 30-second step whose code this is (now, or one step either side for clock drift)."""
+    code = "".join(code.split())
+    if len(code) != 6 or not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    now = timezone.now()
+    step = totp.timecode(now)
+    for offset in (0, -1, 1):
+        if secrets.compare_digest(totp.generate_otp(step + offset), code):
+            return step + offset
+    return None
+
+
+def totp_enroll(*, user: User, secret: str, code: str) -> TotpDevice:
+    """Confirm a new authenticator with its first code; replaces an older one."""
+    step = _matching_step(secret, code)
+    if step is None:
+        audit_record(action="auth.2fa.enrolled", actor=user, outcome=Outcome.FAILURE)
+        raise AccountsError(AccountsErrorCode.BAD_CODE, _("The code is not right. Check the time on your phone."))
+    with transaction.atomic():
+        device, _created = TotpDevice.objects.update_or_create(
+            user=user, defaults={"secret": secret, "confirmed_at": timezone.now(), "last_step": step}
+        )
+        audit_record(action="auth.2fa.enrolled", actor=user, object_type="user", object_id=user.pk)
+    return device
+
+
+def totp_verify(*, user: User, code: str) -> bool:
+    """Check a sign-in code against the person's authenticator; each code is good once."""
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=False).first()
+        step = _matching_step(device.secret, code) if device is not None else None
+        if device is None or step is None or step <= device.last_step:
+            return False
+        device.last_step = step
+        device.save(update_fields=["last_step"])
+    return True
+
+
+def totp_reset(*, user: User, actor_label: str) -> bool:
+    """Remove a person's authenticator (lost phone); they enroll again at their next sign-in."""
+    with transaction.atomic():
+        deleted, _rows = TotpDevice.objects.filter(user=user).delete()
+        user_sessions_end(user_id=user.pk)
+        audit_record(
+            action="auth.2fa.reset", actor_label=actor_label, object_type="user", object_id=user.pk,
+            details={"removed": bool(deleted)},
+        )  # fmt: skip
+    return bool(deleted)

@@ -1,0 +1,59 @@
+"""Password rules, generated passwords, and ending every session of a person."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django_tenants.utils import tenant_context
+
+from banchengshi.accounts.models import UserSession
+from banchengshi.accounts.services import password_generate
+from banchengshi.accounts.tests.conftest import PASSWORD
+from banchengshi.accounts.validators import character_classes
+from casework import services as casework_services
+from casework.models import StaffRole
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Ab1!", "abcdefgh", "abcdefg1", "ABCDEFG1", "12345678!", "password1"],
+)
+def test_weak_passwords_are_refused(password):
+    with pytest.raises(ValidationError):
+        validate_password(password)
+
+
+@pytest.mark.parametrize("password", ["Qwzmvb7x", "qzmv7b1!", "QZMV7B1!", "Xk3!pass-2026", "长城abcD1234"])
+def test_passwords_with_three_classes_and_eight_characters_pass(password):
+    validate_password(password)
+
+
+def test_character_classes_are_counted():
+    assert character_classes("aA1!") == 4
+    assert character_classes("aaaa") == 1
+    assert character_classes("中文a1") == 3  # other characters count as symbols
+
+
+def test_generated_passwords_always_meet_the_rules():
+    for _ in range(200):
+        validate_password(password_generate())
+
+
+def test_deactivation_ends_every_session_of_that_person(county_a, staff, browser_for):
+    admin = staff(StaffRole.COUNTY_ADMIN)
+    clerk = staff(StaffRole.WINDOW_CLERK)
+    clients = [browser_for(county_a) for _ in range(2)]
+    for client in clients:
+        assert client.post("/accounts/login/", {"username": clerk.username, "password": PASSWORD}).status_code == 302
+    keys = [c.cookies[settings.SESSION_COOKIE_NAME].value for c in clients]
+    with tenant_context(county_a):
+        assert Session.objects.filter(session_key__in=keys).count() == 2
+        casework_services.staff_deactivate(actor=admin, profile_id=clerk.staff_profile.pk)
+        assert not Session.objects.filter(session_key__in=keys).exists()
+        assert not UserSession.objects.filter(user=clerk).exists()
+    assert clients[0].get("/work/").status_code == 302

@@ -1,0 +1,243 @@
+"""Sign-in through the real pages: lockout, session id, timeouts, password age, second factor."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pyotp
+import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+from django_tenants.utils import schema_context, tenant_context
+
+from banchengshi.accounts.models import TotpDevice, User, UserSession
+from banchengshi.accounts.services import AUTH_AT, ENROLL_SECRET, SEEN_AT
+from banchengshi.accounts.tests.conftest import PASSWORD
+from banchengshi.audit.models import AuditRecord
+from casework.models import StaffRole
+
+pytestmark = pytest.mark.django_db
+
+
+def sign_in(client: Any, username: str, password: str = PASSWORD) -> Any:
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+def actions(county: Any, since: int = 0) -> list[tuple[str, str]]:
+    with tenant_context(county):
+        return list(AuditRecord.objects.filter(seq__gt=since).order_by("seq").values_list("action", "outcome"))
+
+
+def head(county: Any) -> int:
+    with tenant_context(county):
+        last = AuditRecord.objects.order_by("-seq").first()
+        return last.seq if last else 0
+
+
+def test_a_clerk_signs_in_with_a_new_session_id_and_it_is_audited(county_a, staff, browser_for):
+    clerk = staff()
+    client = browser_for(county_a)
+    with tenant_context(county_a):
+        from django.contrib.sessions.backends.db import SessionStore
+
+        before = SessionStore()
+        before["planted"] = "by an attacker"
+        before.create()
+    client.cookies[settings.SESSION_COOKIE_NAME] = before.session_key
+    start = head(county_a)
+    response = sign_in(client, clerk.username)
+    assert response.status_code == 302 and response["Location"] == "/"
+    after = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert after != before.session_key  # session fixation: the planted id is worthless
+    with tenant_context(county_a):
+        assert not Session.objects.filter(session_key=before.session_key).exists()
+        assert UserSession.objects.filter(session_key=after, user=clerk).exists()
+    assert ("auth.login", "success") in actions(county_a, start)
+
+
+def test_logout_deletes_the_session_on_the_server(county_a, staff, browser_for):
+    clerk = staff()
+    client = browser_for(county_a)
+    sign_in(client, clerk.username)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert client.get("/work/").status_code == 200
+    start = head(county_a)
+    assert client.post("/accounts/logout/").status_code == 302
+    with tenant_context(county_a):
+        assert not Session.objects.filter(session_key=key).exists()
+    # Replaying the old cookie gets nowhere.
+    client.cookies[settings.SESSION_COOKIE_NAME] = key
+    assert client.get("/work/").status_code == 302
+    assert ("auth.logout", "success") in actions(county_a, start)
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(county_a, staff, browser_for):
+    clerk = staff()
+    start = head(county_a)
+    for _attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT):
+        # A new address each time: the account's counter alone must lock it.
+        response = sign_in(browser_for(county_a), clerk.username, "Wrong-pass-1")
+        assert response.status_code == 200
+    page = sign_in(browser_for(county_a), clerk.username)  # the right password, too late
+    assert page.status_code == 429
+    assert "15" in page.content.decode() and "分钟" in page.content.decode()
+    logged = actions(county_a, start)
+    assert logged.count(("auth.login", "failure")) == settings.ACCOUNTS_LOGIN_FAILURE_LIMIT
+    assert ("auth.lockout", "denied") in logged and ("auth.login", "denied") in logged
+
+
+def test_five_failures_from_one_address_lock_that_address_for_every_account(county_a, staff, browser_for):
+    client = browser_for(county_a, "10.77.0.1")
+    for attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT):
+        sign_in(client, f"nobody-{attempt}", "Wrong-pass-1")  # unknown names count too
+    assert sign_in(client, staff().username).status_code == 429
+    assert sign_in(browser_for(county_a, "10.77.0.2"), staff().username).status_code == 302
+
+
+def test_lockout_counters_are_per_county(county_a, county_b, staff, browser_for):
+    clerk = staff(username="same-name")
+    with tenant_context(county_b):
+        from casework.tests.factories import UserFactory
+
+        UserFactory(username="same-name")
+    for _attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT):
+        sign_in(browser_for(county_b), "same-name", "Wrong-pass-1")
+    assert sign_in(browser_for(county_b), "same-name").status_code == 429
+    assert sign_in(browser_for(county_a), clerk.username).status_code == 302
+
+
+def _age_session(client: Any, county: Any, **seconds_ago: int) -> None:
+    from django.contrib.sessions.backends.db import SessionStore
+
+    with tenant_context(county):
+        store = SessionStore(session_key=client.cookies[settings.SESSION_COOKIE_NAME].value)
+        now = int(timezone.now().timestamp())
+        if "seen" in seconds_ago:
+            store[SEEN_AT] = now - seconds_ago["seen"]
+        if "auth" in seconds_ago:
+            store[AUTH_AT] = now - seconds_ago["auth"]
+        store.save()
+
+
+@pytest.mark.parametrize(
+    ("aged", "reason"),
+    [
+        ({"seen": 31 * 60}, "idle"),
+        ({"seen": 10, "auth": 8 * 60 * 60 + 60}, "absolute"),
+    ],
+)
+def test_sessions_end_when_idle_or_too_old(county_a, staff, browser_for, aged, reason):
+    clerk = staff()
+    client = browser_for(county_a)
+    sign_in(client, clerk.username)
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    _age_session(client, county_a, **aged)
+    start = head(county_a)
+    response = client.get("/work/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+    with tenant_context(county_a):
+        assert not Session.objects.filter(session_key=key).exists()
+        record = AuditRecord.objects.get(seq__gt=start, action="auth.session_expired")
+    assert record.details == {"reason": reason}
+
+
+def test_an_active_session_survives_within_the_idle_limit(county_a, staff, browser_for):
+    client = browser_for(county_a)
+    sign_in(client, staff().username)
+    _age_session(client, county_a, seen=29 * 60)
+    assert client.get("/work/").status_code == 200
+
+
+def test_an_expired_password_must_be_changed_before_anything_else(county_a, staff, browser_for):
+    clerk = staff()
+    with tenant_context(county_a):
+        old = timezone.now() - datetime.timedelta(days=settings.ACCOUNTS_PASSWORD_MAX_AGE_DAYS + 1)
+        User.objects.filter(pk=clerk.pk).update(password_changed_at=old)
+    client = browser_for(county_a)
+    assert sign_in(client, clerk.username)["Location"] == "/accounts/password/"
+    assert client.get("/work/")["Location"] == "/accounts/password/"
+    api = client.get("/api/v1/cases/")
+    assert api.status_code == 403 and api.json()["error"]["code"] == "accounts.password_expired"
+    other = browser_for(county_a)
+    sign_in(other, clerk.username)  # a second session of the same person
+    other_key = other.cookies[settings.SESSION_COOKIE_NAME].value
+
+    weak = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password": "alllowercase", "new_password_again": "alllowercase"},
+    )
+    assert weak.status_code == 200 and "至少" in weak.content.decode()
+    done = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password": "N3w-pass-word", "new_password_again": "N3w-pass-word"},
+    )
+    assert done.status_code == 302
+    assert client.get("/work/").status_code == 200  # this session goes on
+    with tenant_context(county_a):
+        assert not Session.objects.filter(session_key=other_key).exists()  # the others end
+        assert AuditRecord.objects.filter(action="auth.password_changed", outcome="success").exists()
+
+
+@pytest.mark.parametrize("role", [StaffRole.SUPERVISOR, StaffRole.COUNTY_ADMIN])
+def test_admins_and_supervisors_enroll_a_second_factor_then_need_it(county_a, staff, browser_for, two_factor_on, role):
+    person = staff(role)
+    client = browser_for(county_a)
+    response = sign_in(client, person.username)
+    assert response["Location"] == "/accounts/two-factor/"
+    assert client.get("/work/").status_code == 302  # not signed in yet
+    page = client.get("/accounts/two-factor/").content.decode()
+    assert "otpauth://totp/" in page and "<svg" in page
+    secret = client.session[ENROLL_SECRET]
+    totp = pyotp.TOTP(secret)
+    assert (
+        client.post("/accounts/two-factor/", {"code": "000000" if totp.now() != "000000" else "111111"}).status_code
+        == 200
+    )
+    assert client.post("/accounts/two-factor/", {"code": totp.now()})["Location"] == "/"
+    assert client.get("/work/").status_code == 200
+
+    later = browser_for(county_a)
+    assert sign_in(later, person.username)["Location"] == "/accounts/login/verify/"
+    # The code just used cannot be replayed; the next one (clock drift window) is accepted once.
+    assert later.post("/accounts/login/verify/", {"code": totp.now()}).status_code == 200
+    next_code = totp.at(timezone.now() + datetime.timedelta(seconds=30))
+    assert later.post("/accounts/login/verify/", {"code": next_code})["Location"] == "/"
+    assert later.get("/work/").status_code == 200
+    logged = actions(county_a)
+    assert ("auth.2fa.enrolled", "success") in logged and ("auth.2fa.enrolled", "failure") in logged
+
+
+def test_clerks_need_no_second_factor(county_a, staff, browser_for, two_factor_on):
+    assert sign_in(browser_for(county_a), staff(StaffRole.WINDOW_CLERK).username)["Location"] == "/"
+
+
+def test_wrong_codes_count_towards_the_lockout(county_a, staff, browser_for, two_factor_on):
+    person = staff(StaffRole.SUPERVISOR)
+    with tenant_context(county_a):
+        TotpDevice.objects.create(user=person, secret=pyotp.random_base32(), confirmed_at=timezone.now())
+    client = browser_for(county_a)
+    for _attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT - 1):
+        sign_in(client, person.username)
+        assert client.post("/accounts/login/verify/", {"code": "123456"}).status_code == 200
+    sign_in(client, person.username)
+    assert client.post("/accounts/login/verify/", {"code": "123456"})["Location"] == "/accounts/login/"
+    assert sign_in(browser_for(county_a), person.username).status_code == 429
+
+
+def test_the_code_step_cannot_be_skipped(county_a, staff, browser_for, two_factor_on):
+    person = staff(StaffRole.SUPERVISOR)
+    client = browser_for(county_a)
+    sign_in(client, person.username)
+    for path in ("/work/", "/api/v1/cases/", "/staff/"):
+        assert client.get(path).status_code in {302, 401, 403}
+
+
+def test_operators_on_the_console_need_a_second_factor(two_counties, browser_for, two_factor_on):
+    with schema_context("public"):
+        User.objects.create_user(username="op-2fa", password=PASSWORD, is_staff=True)
+    from django.test import Client
+
+    client = Client(HTTP_HOST=settings.COUNTY_DOMAIN_SUFFIX, REMOTE_ADDR="10.8.0.1")
+    assert sign_in(client, "op-2fa")["Location"] == "/accounts/two-factor/"

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from banchengshi.accounts import views
+
+urlpatterns = [
+    path("login/", views.login_page, name="login"),
+    path("login/verify/", views.two_factor_verify, name="two-factor-verify"),
+    path("two-factor/", views.two_factor_setup, name="two-factor-setup"),
+    path("password/", views.password_change_page, name="password-change"),
+    path("logout/", views.logout_page, name="logout"),
+]

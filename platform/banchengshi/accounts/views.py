@@ -1,0 +1,183 @@
+"""Sign-in pages: password, second factor (verify or enroll), password change, sign-out.
+
+The person is signed in (``login_complete``) only after every factor they need; until then the
+session holds a short-lived pending marker and no authenticated user.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from banchengshi.accounts import forms, services
+from banchengshi.accounts.errors import AccountsError, LockedOutError
+from banchengshi.accounts.models import User
+from banchengshi.accounts.policy import two_factor_required
+from banchengshi.accounts.selectors import has_authenticator, password_expired
+from banchengshi.audit.models import Outcome
+from banchengshi.audit.services import audit_record
+from banchengshi.ratelimit import client_address
+
+
+def _next_url(request: HttpRequest, candidate: str, user: User) -> str:
+    if password_expired(user):
+        return resolve_url("password-change")
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+def _lockout_message() -> str:
+    return _("Too many failed sign-ins. Try again in %(minutes)d minutes.") % {
+        "minutes": settings.ACCOUNTS_LOCKOUT_SECONDS // 60
+    }
+
+
+def _locked(request: HttpRequest, exc: AccountsError) -> HttpResponse:
+    request.session.pop(services.PENDING, None)
+    messages.error(request, exc.message)
+    return redirect("login")
+
+
+@sensitive_post_parameters()
+@csrf_protect
+@never_cache
+def login_page(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    form = forms.LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        username, address = form.cleaned_data["username"], client_address(request)
+        try:
+            services.login_lock_check(username=username, address=address)
+        except LockedOutError as exc:
+            audit_record(
+                action="auth.login", actor_label="(locked)", outcome=Outcome.DENIED,
+                details={"reason": "locked"}, source_address=address,
+            )  # fmt: skip
+            form.add_error(None, exc.message)
+            return render(request, "registration/login.html", {"form": form, "next": next_url}, status=429)
+        user = authenticate(request, username=username, password=form.cleaned_data["password"])
+        if user is None:
+            known = User.objects.filter(username=username).first()
+            if services.login_failure_record(username=username, address=address, user=known, reason="credentials"):
+                form.add_error(None, _lockout_message())
+            else:
+                form.add_error(None, _("The username or the password is not right."))
+        elif has_authenticator(user) or two_factor_required(user):
+            services.login_pending_start(request=request, user=user, next_url=next_url)
+            return redirect("two-factor-verify" if has_authenticator(user) else "two-factor-setup")
+        else:
+            services.login_complete(request=request, user=user, method="password")
+            return redirect(_next_url(request, next_url, user))
+    return render(request, "registration/login.html", {"form": form, "next": next_url})
+
+
+@sensitive_post_parameters()
+@csrf_protect
+@never_cache
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    pending = services.login_pending_user(request)
+    if pending is None:
+        return redirect("login")
+    user, next_url = pending
+    if not has_authenticator(user):
+        return redirect("two-factor-setup")
+    form = forms.CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        address = client_address(request)
+        try:
+            services.login_lock_check(username=user.get_username(), address=address)
+        except LockedOutError as exc:
+            return _locked(request, exc)
+        if services.totp_verify(user=user, code=form.cleaned_data["code"]):
+            services.login_complete(request=request, user=user, method="totp")
+            return redirect(_next_url(request, next_url, user))
+        if services.login_failure_record(username=user.get_username(), address=address, user=user, reason="totp"):
+            request.session.pop(services.PENDING, None)
+            messages.error(request, _lockout_message())
+            return redirect("login")
+        form.add_error("code", _("The code is not right. Check the time on your phone."))
+    return render(request, "accounts/two_factor_verify.html", {"form": form})
+
+
+@sensitive_post_parameters()
+@csrf_protect
+@never_cache
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Enroll an authenticator: while signing in (required, none yet) or later, from one's account."""
+    signed_in = request.user.is_authenticated
+    if signed_in:
+        user, next_url = cast(User, request.user), ""
+    else:
+        pending = services.login_pending_user(request)
+        if pending is None:
+            return redirect("login")
+        user, next_url = pending
+    secret = request.session.get(services.ENROLL_SECRET) or services.totp_secret_new()
+    request.session[services.ENROLL_SECRET] = secret
+    form = forms.EnrollForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if signed_in and not user.check_password(form.cleaned_data["password"]):
+            form.add_error("password", _("The current password is not right."))
+        else:
+            try:
+                services.totp_enroll(user=user, secret=secret, code=form.cleaned_data["code"])
+            except AccountsError as exc:
+                form.add_error("code", exc.message)
+            else:
+                request.session.pop(services.ENROLL_SECRET, None)
+                if signed_in:
+                    messages.success(request, _("Your authenticator is set up."))
+                    return redirect(settings.LOGIN_REDIRECT_URL)
+                services.login_complete(request=request, user=user, method="totp_enrolled")
+                return redirect(_next_url(request, next_url, user))
+    uri = services.totp_uri(user=user, secret=secret)
+    context: dict[str, Any] = {
+        "form": form,
+        "signed_in": signed_in,
+        "uri": uri,
+        "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+        "qr": segno.make(uri, error="m").svg_inline(scale=4),
+    }
+    return render(request, "accounts/two_factor_setup.html", context)
+
+
+@sensitive_post_parameters()
+@login_required
+def password_change_page(request: HttpRequest) -> HttpResponse:
+    user = cast(User, request.user)
+    form = forms.PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.password_change(
+                request=request, user=user, old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password"],
+            )  # fmt: skip
+        except AccountsError as exc:
+            for detail in exc.details:
+                form.add_error(detail["field"], detail["message"])
+        else:
+            messages.success(request, _("Your password was changed."))
+            return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "accounts/password_change.html", {"form": form, "expired": password_expired(user)})
+
+
+@require_POST
+def logout_page(request: HttpRequest) -> HttpResponse:
+    services.logout_complete(request=request)
+    return redirect(settings.LOGOUT_REDIRECT_URL)

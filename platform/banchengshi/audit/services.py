@@ -1,0 +1,142 @@
+"""Appending to the audit trail (and, after the retention period, purging its oldest part)."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from banchengshi.audit.chain import GENESIS, canonical, link
+from banchengshi.audit.context import current
+from banchengshi.audit.errors import AuditError, AuditErrorCode
+from banchengshi.audit.models import AuditRecord, Outcome
+from banchengshi.tenancy import current_schema
+
+# One advisory lock per schema serializes appends: the lock is taken, then (in a new statement,
+# so with a fresh snapshot under READ COMMITTED) the head of the chain is read. The lock is held
+# until the surrounding transaction ends, so the next appender sees this record.
+LOCK_NAMESPACE = 0x41554454  # "AUDT"
+
+# Details are ids and codes. A mainland mobile number or a resident ID number in them is a bug.
+PERSONAL_DATA = re.compile(r"(?<!\d)(1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
+
+MINIMUM_RETENTION_DAYS = 183  # 网络安全法 art. 21: network logs are kept at least six months
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    actor_label: str = "",
+    object_type: str = "",
+    object_id: Any = "",
+    outcome: str = Outcome.SUCCESS,
+    details: dict[str, Any] | None = None,
+    source_address: str | None = None,
+) -> AuditRecord:
+    """Append one record to the current schema's trail, in the caller's transaction.
+
+    ``actor`` defaults to the signed-in user of the current request (none: the system);
+    ``source_address`` to the request's. A record written inside a transaction that rolls back
+    disappears with it: the trail says what happened, not what was attempted and undone (failed
+    attempts are recorded by their own calls, outside such transactions).
+    """
+    values = dict(details or {})
+    _refuse_personal_data(values)
+    context = current()
+    if actor is None and context is not None:
+        actor = context.user()
+    if source_address is None:
+        source_address = context.address if context is not None else ""
+    schema = current_schema()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, schema])
+            cursor.execute("SELECT seq, hash FROM audit_auditrecord ORDER BY seq DESC LIMIT 1")
+            head = cursor.fetchone()
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
+        record = AuditRecord(
+            seq=seq,
+            at=timezone.now(),
+            schema=schema,
+            actor_id=actor.pk if actor is not None else None,
+            actor_label=(actor.get_username() if actor is not None else actor_label or "system")[:150],
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            source_address=source_address[:64],
+            outcome=str(outcome),
+            details=values,
+            prev_hash=prev_hash,
+        )
+        record.hash = link(prev_hash, canonical(**_fields(record)))
+        record.save(force_insert=True)
+    return record
+
+
+def audit_purge(*, before: datetime.datetime) -> int:
+    """Delete the records older than ``before`` in the current schema, which must be past retention.
+
+    Runs as the database owner role (the app role may not delete). The purge itself is recorded
+    with the last purged record's hash, so ``audit_verify`` can still check the rest of the chain.
+    """
+    retention = max(settings.AUDIT_RETENTION_DAYS, MINIMUM_RETENTION_DAYS)
+    oldest_allowed = timezone.now() - datetime.timedelta(days=retention)
+    if before > oldest_allowed:
+        raise AuditError(
+            AuditErrorCode.RETENTION,
+            _("Audit records are kept for %(days)d days; nothing younger may be deleted.") % {"days": retention},
+        )
+    schema = current_schema()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, schema])
+        last = AuditRecord.objects.filter(at__lt=before).order_by("-seq").first()
+        if last is None:
+            return 0
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL audit.purge = 'on'")
+            cursor.execute("DELETE FROM audit_auditrecord WHERE seq <= %s", [last.seq])
+            count = cursor.rowcount
+            cursor.execute("SET LOCAL audit.purge = 'off'")
+        audit_record(
+            action="audit.purged",
+            actor_label="system",
+            details={"through_seq": last.seq, "last_hash": last.hash, "count": count},
+        )
+    return int(count)
+
+
+def _fields(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "at": record.at,
+        "schema": record.schema,
+        "actor_id": record.actor_id,
+        "actor_label": record.actor_label,
+        "action": record.action,
+        "object_type": record.object_type,
+        "object_id": record.object_id,
+        "source_address": record.source_address,
+        "outcome": record.outcome,
+        "details": record.details,
+    }
+
+
+def _refuse_personal_data(values: Any) -> None:
+    if isinstance(values, dict):
+        for value in values.values():
+            _refuse_personal_data(value)
+    elif isinstance(values, list | tuple):
+        for value in values:
+            _refuse_personal_data(value)
+    elif isinstance(values, str) and PERSONAL_DATA.search(values):
+        raise AuditError(AuditErrorCode.PERSONAL_DATA, _("Audit details must not contain personal data."))
+    elif isinstance(values, float):
+        # jsonb may print a float differently from Python, which would break the chain's hash.
+        raise AuditError(AuditErrorCode.INVALID, _("Audit details hold text, whole numbers and booleans only."))

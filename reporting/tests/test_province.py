@@ -1,0 +1,108 @@
+"""Province-wide figures: the same figures over every county, counts only, a county ranking and a PDF."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django_tenants.utils import schema_context, tenant_context
+from pypdf import PdfReader
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from casework.tests.factories import UserFactory
+from reporting import services
+from reporting.province import province_figures
+from reporting.selectors import figures
+from reporting.tasks import generate_province_report
+from reporting.tests.conftest import AS_OF, Q1
+from reporting.tests.factories import CaseFactory, at, reply
+
+pytestmark = pytest.mark.django_db
+
+
+def _county_b_cases(county_b) -> None:
+    with tenant_context(county_b):
+        done: Any = CaseFactory(
+            number="LJ-2025-000001", tracking_code="LJ00000001", registered_at=at("2025-02-03"),
+            accepted_at=at("2025-02-03", "11:00"), replied_at=at("2025-02-04"), reply_due_at=at("2025-02-10"),
+            status="followed_up", citizen_name="曹先生", citizen_phone="13900001111",
+        )  # fmt: skip
+        reply(done, at("2025-02-04"))
+
+
+def test_province_figures_add_up_the_counties_and_rank_them(county_a, county_b, known_cases):
+    _county_b_cases(county_b)
+    with tenant_context(county_a):
+        a = figures(scope=Q1, now=AS_OF)
+    with tenant_context(county_b):
+        b = figures(scope=Q1, now=AS_OF)
+    result = province_figures(scope=Q1, now=AS_OF)
+    by_code = {row.code: row for row in result.counties}
+    assert by_code["450202"].figures == a
+    assert by_code["222405"].figures == b
+    assert result.total.received == a.received + b.received == 10
+    assert result.total.on_time == a.on_time + b.on_time
+    # 龙井市 answered its one case on time (100%), 城中区 50%.
+    assert [row.code for row in result.counties] == ["222405", "450202"]
+    assert [row.rank for row in result.counties] == [1, 2]
+
+
+def _operator_client() -> APIClient:
+    with schema_context("public"):
+        user: Any = UserFactory(username="operator-report", is_staff=True)
+        token = Token.objects.create(user=user).key
+    client = APIClient(HTTP_HOST="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def test_only_operators_read_province_figures_and_no_personal_data_leaves(county_a, county_b, known_cases):
+    _county_b_cases(county_b)
+    anonymous = APIClient(HTTP_HOST="localhost")
+    assert (
+        anonymous.get("/api/v1/province/figures/", {"date_from": "2025-01-01", "date_to": "2025-03-31"}).status_code
+        == 401
+    )
+    response = _operator_client().get("/api/v1/province/figures/", {"date_from": "2025-01-01", "date_to": "2025-03-31"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert '"received":10' in body.replace(" ", "")
+    for personal in ("廖女士", "曹先生", "13812345678", "13900001111", "RP-2025", "LJ-2025"):
+        assert personal not in body
+    # The county API is not served at the console host, and the province API not at a county host.
+    county_host = APIClient(HTTP_HOST=f"{county_a.slug}.localhost")
+    assert county_host.get("/api/v1/province/figures/").status_code == 404
+
+
+def test_the_province_pdf_is_built_by_a_platform_task(
+    county_a, county_b, known_cases, django_capture_on_commit_callbacks
+):
+    _county_b_cases(county_b)
+    client = _operator_client()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post("/api/v1/province/reports/create/", {"year": 2025, "quarter": 1}, format="json")
+    assert response.status_code == 202 and len(queued) == 1
+    with schema_context("public"):
+        for name in ("reports/province/2025-Q1.json", "reports/province/2025-Q1.pdf"):
+            if default_storage.exists(name):
+                default_storage.delete(name)  # a fresh as_of
+    assert generate_province_report.apply(args=(2025, 1)).get() == "done"
+    status = client.get("/api/v1/province/reports/2025/1/").json()
+    assert status == {"status": "done", "progress": 100}
+    download = client.get("/api/v1/province/reports/2025/1/download/")
+    data = b"".join(download.streaming_content)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    assert "全省" in text and "龙井市" in text and "柳州市城中区" in text
+    assert "廖女士" not in text and "13812345678" not in text
+    # Regenerating keeps the figures (same as_of, same cases).
+    with schema_context("public"):
+        first = services.province_report_generate(year=2025, quarter=1)
+        with default_storage.open("reports/province/2025-Q1.json") as handle:
+            before = handle.read()
+        services.province_report_generate(year=2025, quarter=1)
+        with default_storage.open("reports/province/2025-Q1.json") as handle:
+            assert handle.read() == before
+    assert first["status"] == "done"

@@ -1,0 +1,56 @@
+"""The dashboard and report pages: readers see figures and charts, clerks and handlers do not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from casework.models import Department, StaffRole
+from casework.tests.factories import StaffProfileFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _signed_in(client_for, county, role: str) -> Any:
+    with tenant_context(county):
+        user: Any = UserFactory(username=f"page-{role}")
+        department = Department.objects.get(code="scjgj") if role == StaffRole.DEPARTMENT_HANDLER else None
+        StaffProfileFactory(user=user, role=role, department=department)
+        client = client_for(county)
+        client.force_login(user)
+    return client
+
+
+def test_the_dashboard_shows_the_figures_and_server_rendered_charts(client_for, county_a, known_cases):
+    client = _signed_in(client_for, county_a, StaffRole.LEADER)
+    page = client.get("/reports/", {"date_from": "2025-01-01", "date_to": "2025-03-31"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-key="received">9<' in html
+    assert 'data-key="on_time_rate">50.0%<' in html
+    assert html.count("<svg") == 3 and 'font-family="Noto Sans CJK SC"' in html
+    assert "市场监督管理局" in html  # the department table and ranking
+    filtered = client.get("/reports/", {"date_from": "2025-01-01", "date_to": "2025-03-31", "kind": "consultation"})
+    assert 'data-key="received">2<' in filtered.content.decode()
+
+
+@pytest.mark.parametrize("role", [StaffRole.WINDOW_CLERK, StaffRole.DEPARTMENT_HANDLER])
+def test_clerks_and_handlers_do_not_see_the_dashboard(client_for, county_a, role):
+    client = _signed_in(client_for, county_a, role)
+    assert client.get("/reports/").status_code == 403
+    assert client.get("/reports/export/cases.xlsx").status_code == 403
+
+
+def test_a_report_requested_from_the_page_shows_its_progress(
+    client_for, county_a, known_cases, django_capture_on_commit_callbacks
+):
+    client = _signed_in(client_for, county_a, StaffRole.SUPERVISOR)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = client.post("/reports/quarterly/", {"year": "2025", "quarter": "1"})
+    assert response.status_code == 302 and len(queued) == 1
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    assert 'http-equiv="refresh"' in page.content.decode()  # queued: the page follows the progress
+    assert client.get("/reports/quarterly/not-a-report/").status_code == 404

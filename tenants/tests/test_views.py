@@ -1,0 +1,248 @@
+"""The provincial console: onboarding by form, YAML and CSV batch; configuration versions; suspend and resume;
+removal after the retention hold; operators and county admins; break-glass; who may see what."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+import pytest
+import yaml
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import schema_context, tenant_context
+
+from banchengshi.audit.models import AuditRecord
+from casework.models import StaffProfile, StaffRole
+from conftest import county_config_path, host_of
+from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus
+from tenants.services import county_batch_run
+from tenants.tests.test_config import minimal
+
+pytestmark = pytest.mark.django_db
+
+
+def console_user(*, staff: bool = True):
+    with schema_context("public"):
+        return get_user_model().objects.create_user(
+            username=f"op-{uuid.uuid4().hex[:6]}", password="Long-enough-pass-1", name="运维", is_staff=staff
+        )
+
+
+@pytest.fixture
+def operator(two_counties):
+    return console_user()
+
+
+@pytest.fixture
+def console(operator) -> Client:
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(operator)
+    return client
+
+
+def minimal_yaml(**changes) -> str:
+    return yaml.safe_dump(minimal(**changes), allow_unicode=True)
+
+
+def test_onboarding_from_a_pasted_form_and_from_an_uploaded_yaml(console):
+    response = console.post("/console/counties/new/", {"yaml_text": minimal_yaml()})
+    data = minimal()
+    county = County.objects.get(code=data["county"]["code"])
+    assert response.status_code == 302 and response["Location"] == f"/console/counties/{county.code}/"
+    assert county.status == CountyStatus.ACTIVE
+    assert CountyConfigVersion.objects.get(county=county).number == 1
+
+    upload = SimpleUploadedFile("shaoyang.yaml", county_config_path("shaoyang").read_bytes())
+    response = console.post("/console/counties/new/", {"yaml_file": upload})
+    assert response.status_code == 302
+    assert County.objects.get(code="430523").full_name == "邵阳县"
+
+
+def test_a_bad_configuration_is_refused_with_its_problems(console):
+    data = minimal()
+    del data["county"]["province"]
+    page = console.post(
+        "/console/counties/new/", {"yaml_text": yaml.safe_dump(data, allow_unicode=True)}, follow=True
+    ).content.decode()
+    assert "county.province" in page and "此项为必填项" in page
+
+
+def test_a_csv_batch_onboards_every_row_with_progress(console, settings):
+    template = SimpleUploadedFile("template.yaml", minimal_yaml().encode())
+    rows = SimpleUploadedFile("counties.csv", "code,name\n130101,甲县\n130102,乙县\n130103,\n".encode())
+    response = console.post("/console/batches/new/", {"csv_file": rows, "template_file": template}, follow=True)
+    assert not CountyBatch.objects.exists()
+    assert "counties.csv:4" in response.content.decode()  # the row without a name, by its line
+
+    template = SimpleUploadedFile("template.yaml", minimal_yaml().encode())
+    rows = SimpleUploadedFile("counties.csv", "code,name,city\n130101,甲县,石家庄市\n130102,乙县,\n".encode())
+    response = console.post("/console/batches/new/", {"csv_file": rows, "template_file": template})
+    batch = CountyBatch.objects.get()
+    assert response["Location"] == f"/console/batches/{batch.pk}/"
+    # The worker's part (tenants.county_batch_run), run here directly.
+    county_batch_run(batch_id=batch.pk)
+    progress = console.get(f"/api/v1/console/batches/{batch.pk}/").json()
+    assert progress == {
+        "id": batch.pk,
+        "status": BatchStatus.FINISHED,
+        "total": 2,
+        "done": 2,
+        "failed": 0,
+        "errors": [],
+    }
+    first, second = County.objects.get(code="130101"), County.objects.get(code="130102")
+    assert (first.name, first.city, first.slug) == ("甲县", "石家庄市", "c130101")
+    assert first.case_prefix != second.case_prefix and len(first.case_prefix) == 4
+    assert 'data-testid="batch-progress"' in console.get(f"/console/batches/{batch.pk}/").content.decode()
+    # Running the batch again changes nothing.
+    assert county_batch_run(batch_id=batch.pk).done == 2
+
+
+def test_a_configuration_change_is_shown_as_a_difference_applied_and_rolled_back(console):
+    console.post("/console/counties/new/", {"yaml_text": minimal_yaml()})
+    county = County.objects.get(code=minimal()["county"]["code"])
+    changed = minimal_yaml().replace("政务服务中心", "政务服务大厅")
+    assert changed != minimal_yaml()
+
+    page = console.post(f"/console/counties/{county.code}/config/", {"yaml_text": changed, "preview": "1"})
+    diff = page.content.decode()
+    assert 'data-testid="diff"' in diff and "+" in diff and "政务服务大厅" in diff
+    assert CountyConfigVersion.objects.filter(county=county).count() == 1  # a preview writes nothing
+
+    response = console.post(f"/console/counties/{county.code}/config/", {"yaml_text": changed, "apply": "1"})
+    assert response.status_code == 302
+    assert list(CountyConfigVersion.objects.filter(county=county).values_list("number", flat=True)) == [2, 1]
+    with tenant_context(county):
+        from casework.models import Window
+
+        assert Window.objects.filter(name__contains="政务服务大厅").exists()
+
+    page = console.get(f"/console/counties/{county.code}/config/1/").content.decode()
+    assert "政务服务大厅" in page and 'data-testid="rollback"' in page
+    console.post(f"/console/counties/{county.code}/config/1/")
+    latest = CountyConfigVersion.objects.filter(county=county).first()
+    assert (latest.number, latest.rolled_back_to) == (3, 1)
+    with tenant_context(county):
+        assert not Window.objects.filter(name__contains="政务服务大厅", is_active=True).exists()
+
+
+def test_suspend_and_resume_keep_the_data_and_the_county_pages_say_so(console, county_b, client_for):
+    with tenant_context(county_b):
+        staff_before = StaffProfile.objects.count()
+    response = console.post(f"/console/counties/{county_b.code}/suspend/", {"reason": "整改检查"})
+    assert response.status_code == 302
+    assert County.objects.get(pk=county_b.pk).status == CountyStatus.SUSPENDED
+    page = client_for(county_b).get("/")
+    assert page.status_code == 503 and "暂停" in page.content.decode()
+
+    console.post(f"/console/counties/{county_b.code}/resume/")
+    assert County.objects.get(pk=county_b.pk).status == CountyStatus.ACTIVE
+    assert client_for(county_b).get("/").status_code != 503
+    with tenant_context(county_b):
+        assert StaffProfile.objects.count() == staff_before
+
+
+def test_removal_waits_for_the_retention_hold(console, operator):
+    console.post("/console/counties/new/", {"yaml_text": minimal_yaml()})
+    county = County.objects.get(code=minimal()["county"]["code"])
+    console.post(f"/console/counties/{county.code}/request-removal/")
+    county.refresh_from_db()
+    assert county.status == CountyStatus.SUSPENDED and county.removal_hold_until > timezone.now()
+
+    page = console.post(f"/console/counties/{county.code}/remove/", follow=True).content.decode()
+    assert County.objects.filter(pk=county.pk).exists() and "保留期" in page
+
+    County.objects.filter(pk=county.pk).update(removal_hold_until=timezone.now() - datetime.timedelta(minutes=1))
+    console.post(f"/console/counties/{county.code}/remove/")
+    assert not County.objects.filter(pk=county.pk).exists()
+    assert AuditRecord.objects.filter(action="tenants.county_removed", object_id=county.code).exists()
+
+
+def test_operators_create_operators_and_a_countys_first_admin(console, county_a):
+    console.post("/console/operators/", {"username": "op-new", "name": "新运维", "password": "Another-long-pass-2"})
+    new = get_user_model().objects.get(username="op-new")
+    assert new.is_staff and not new.is_superuser
+    console.post("/console/operators/", {"deactivate": new.pk})
+    assert not get_user_model().objects.get(pk=new.pk).is_active
+    console.post(
+        f"/console/counties/{county_a.code}/admin/",
+        {"username": "first-admin", "name": "管理员", "password": "Admin-long-pass-3"},
+    )
+    with tenant_context(county_a):
+        assert StaffProfile.objects.get(user__username="first-admin").role == StaffRole.COUNTY_ADMIN
+
+
+def test_personal_data_only_under_a_reasoned_time_limited_audited_grant(console, operator, county_a):
+    with tenant_context(county_a):
+        from casework.models import Channel
+        from casework.services import CaseIntake, case_register
+
+        case_register(
+            actor=None,
+            intake=CaseIntake(
+                matter="护照加急",
+                description="行动不便",
+                citizen_name="曹先生",
+                citizen_phone="13900000000",
+                channel=Channel.ONLINE,
+                kind_code="case",
+            ),
+        )
+    assert "曹先生" not in console.get(f"/console/counties/{county_a.code}/").content.decode()
+    assert console.get(f"/console/counties/{county_a.code}/support/").status_code == 404
+
+    console.post(f"/console/counties/{county_a.code}/break-glass/", {"reason": "短", "minutes": 30})
+    assert not BreakGlassGrant.objects.exists()
+    response = console.post(
+        f"/console/counties/{county_a.code}/break-glass/",
+        {"reason": "工单 2026-118：市民反映无法查询进度", "minutes": 30},
+    )
+    assert response["Location"] == f"/console/counties/{county_a.code}/support/"
+    page = console.get(response["Location"]).content.decode()
+    assert "曹先生" in page and "13900000000" in page
+    assert AuditRecord.objects.filter(action="tenants.break_glass_granted", object_id=county_a.code).exists()
+    assert AuditRecord.objects.filter(action="tenants.personal_data_viewed", object_id=county_a.code).exists()
+
+    BreakGlassGrant.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    assert console.get(f"/console/counties/{county_a.code}/support/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/counties/450202/",
+        "/console/counties/450202/config/",
+        "/console/counties/new/",
+        "/console/batches/new/",
+        "/console/operators/",
+        "/api/v1/console/counties/",
+    ],
+)
+def test_only_operators_reach_the_console(two_counties, path):
+    anonymous = Client(HTTP_HOST="localhost")
+    assert anonymous.get(path).status_code == 302
+    citizen = Client(HTTP_HOST="localhost")
+    citizen.force_login(console_user(staff=False))
+    assert citizen.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_unknown_county_or_batch_is_404(console, method):
+    for path in ("/console/counties/999999/", "/console/counties/999999/suspend/", "/api/v1/console/batches/999/"):
+        assert getattr(console, method)(path).status_code in {404, 405}
+
+
+def test_the_county_list_shows_status_staff_and_open_cases(console, county_a, county_b):
+    page = console.get("/").content.decode()
+    assert "柳州市城中区" in page and "龙井市" in page and "/console/counties/450202/" in page
+    data = console.get("/api/v1/console/counties/").json()
+    row = next(r for r in data["results"] if r["code"] == county_a.code)
+    assert row["status"] == "active" and row["domain"] == host_of(county_a) and isinstance(row["staff"], int)
+
+
+def test_anyone_else_sees_the_registry_without_figures(two_counties):
+    page = Client(HTTP_HOST="localhost").get("/").content.decode()
+    assert "柳州市城中区" in page and "在办案件" not in page and "/console/counties/" not in page

@@ -1,0 +1,200 @@
+"""The chart renders and lints with Helm's own engine and every manifest is valid Kubernetes.
+
+helm-python-sdk embeds Helm v4's Go library (no helm binary); kubernetes-validate holds the
+Kubernetes JSON schemas. No cluster is contacted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "helm" / "banchengshi"
+PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
+KUBE_VERSION = "1.30.0"  # the oldest Kubernetes the provinces run; Chart.yaml asks >= 1.27
+
+VALUE_SETS = {"default": None, "production": PRODUCTION_VALUES}
+
+
+def _values(name: str) -> dict[str, Any] | None:
+    path = VALUE_SETS[name]
+    return yaml.safe_load(path.read_text(encoding="utf-8")) if path else None
+
+
+def _render(values: dict[str, Any] | None) -> list[dict[str, Any]]:
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(values, name="bcs", namespace="banchengshi", is_install=True)
+    documents = []
+    for template, text in sorted(rendered.items()):
+        if template.endswith("NOTES.txt"):
+            continue
+        for document in yaml.safe_load_all(text):
+            if document:
+                document.setdefault("_template", template)
+                documents.append(document)
+    return documents
+
+
+def _of(documents: list[dict[str, Any]], kind: str, name_suffix: str = "") -> list[dict[str, Any]]:
+    return [d for d in documents if d["kind"] == kind and d["metadata"]["name"].endswith(name_suffix)]
+
+
+def _pod_specs(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in documents if d["kind"] in ("Deployment", "Job")
+    }
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_chart_lints_clean(value_set):
+    report = helm.lint(str(CHART), _values(value_set), strict=True, kube_version=f"v{KUBE_VERSION}")
+    problems = [m for m in report["messages"] if m["severity"] >= 2]  # warnings and errors
+    assert report["errors"] == [] and problems == [], problems or report["errors"]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_rendered_manifest_is_valid_kubernetes(value_set):
+    documents = _render(_values(value_set))
+    kinds = {d["kind"] for d in documents}
+    assert {"Deployment", "Service", "Ingress", "Job", "ConfigMap", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
+    for document in documents:
+        template = document.pop("_template")
+        try:
+            # strict: unknown fields (a misspelt key in a template) are errors too.
+            kubernetes_validate.validate(document, KUBE_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(
+                f"{template}: {document['kind']} {document['metadata']['name']}: {error.message} at {list(error.path)}"
+            )
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_pod_runs_as_non_root_on_a_read_only_root_with_tmp_and_limits(value_set):
+    pods = _pod_specs(_render(_values(value_set)))
+    assert {name.rsplit("-", 1)[-1] for name in pods} == {"web", "worker", "beat", "migrate"}
+    for name, spec in pods.items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["runAsUser"] != 0, name
+        assert spec["automountServiceAccountToken"] is False, name
+        tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for container in spec["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts["/tmp"] in tmp_volumes, name  # noqa: S108 - the pod's own emptyDir
+            assert container["resources"]["requests"] and container["resources"]["limits"]["memory"], name
+
+
+def test_web_probes_scaling_and_the_wildcard_ingress():
+    documents = _render(_values("production"))
+    (web,) = _of(documents, "Deployment", "-web")
+    container = web["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert "replicas" not in web["spec"]  # the autoscaler owns it
+    (ingress,) = _of(documents, "Ingress")
+    hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
+    assert hosts == ["banchengshi.gxzf.example.cn", "*.banchengshi.gxzf.example.cn"]
+    assert ingress["spec"]["tls"][0]["hosts"] == hosts
+    assert {h["metadata"]["name"] for h in _of(documents, "HorizontalPodAutoscaler")} == {"bcs-banchengshi-web"}
+    assert {p["metadata"]["name"] for p in _of(documents, "PodDisruptionBudget")} == {
+        "bcs-banchengshi-web",
+        "bcs-banchengshi-worker",
+    }
+    (worker,) = _of(documents, "Deployment", "-worker")
+    assert worker["spec"]["replicas"] == 4  # autoscaling off in this file
+
+
+def test_default_values_autoscale_web_and_worker():
+    documents = _render(None)
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in _of(documents, "HorizontalPodAutoscaler")}
+    assert targets == {"bcs-banchengshi-web", "bcs-banchengshi-worker"}
+
+
+def test_beat_is_exactly_one_and_never_two_during_an_upgrade():
+    for value_set in VALUE_SETS:
+        (beat,) = _of(_render(_values(value_set)), "Deployment", "-beat")
+        assert beat["spec"]["replicas"] == 1
+        assert beat["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_migrations_run_as_a_hook_before_install_and_upgrade_with_their_own_configuration():
+    documents = _render(None)
+    hooks = [d for d in documents if "helm.sh/hook" in d["metadata"].get("annotations", {})]
+    by_kind = {d["kind"]: d for d in hooks}
+    assert set(by_kind) == {"Job", "ConfigMap", "Secret"}
+    for document in hooks:
+        assert document["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    # Configuration first (it must exist before the Job's pod starts on a first install).
+    weight = {kind: int(d["metadata"]["annotations"]["helm.sh/hook-weight"]) for kind, d in by_kind.items()}
+    assert weight["ConfigMap"] < weight["Job"] and weight["Secret"] < weight["Job"]
+    job = by_kind["Job"]["spec"]["template"]["spec"]
+    assert job["restartPolicy"] == "Never"
+    assert "migrate_schemas" in job["containers"][0]["command"]
+
+
+def test_an_existing_secret_replaces_the_charts_own():
+    documents = _render(_values("production"))
+    assert _of(documents, "Secret") == []
+    for name, spec in _pod_specs(documents).items():
+        secret_refs = [e["secretRef"]["name"] for e in spec["containers"][0]["envFrom"] if "secretRef" in e]
+        assert secret_refs == ["banchengshi-env"], name
+
+
+def test_a_generated_secret_key_is_long_and_random():
+    (secret,) = _of(_render(None), "Secret", "-env")
+    assert len(secret["stringData"]["SECRET_KEY"]) == 64
+    assert set(secret["stringData"]) >= {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"}
+
+
+def test_network_policies_cover_every_component():
+    documents = _render(None)
+    selected = {
+        p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in _of(documents, "NetworkPolicy")
+    }
+    assert selected == {"web", "worker", "beat", "migrate"}
+    (web_policy,) = _of(documents, "NetworkPolicy", "-web")
+    assert web_policy["spec"]["ingress"][0]["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    (beat_policy,) = _of(documents, "NetworkPolicy", "-beat")
+    assert beat_policy["spec"]["ingress"] == []
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            yaml.safe_load((ROOT / "helm" / "testdata" / "bad-values.yaml").read_text()),
+            "at '/beat': additional properties 'replicas' not allowed",
+        ),
+        ({"web": {"replicas": "three"}}, "at '/web/replicas': got string, want integer"),
+        (
+            {"containerSecurityContext": {"readOnlyRootFilesystem": False}},
+            "readOnlyRootFilesystem': value must be true",
+        ),
+        ({"podSecurityContext": {"runAsNonRoot": False}}, "runAsNonRoot': value must be true"),
+        ({"domainSuffix": "https://banchengshi.example.cn"}, "at '/domainSuffix'"),
+        ({"wbe": {"replicas": 3}}, "additional properties 'wbe' not allowed"),
+        ({"secrets": {"databaseUrl": "mysql://x"}}, "at '/secrets/databaseUrl'"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_named(values, message):
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmValuesError) as refused:
+        chart.render(values, name="bcs", namespace="banchengshi")
+    assert message in str(refused.value)
+    report = helm.lint(str(CHART), values, strict=True)
+    assert any(message in m["error"] for m in report["messages"] if m["severity"] == 3)
+
+
+def test_an_autoscaler_floor_above_its_ceiling_is_refused():
+    values = yaml.safe_load((ROOT / "helm" / "testdata" / "bad-values-hpa.yaml").read_text())
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmRenderError) as refused:
+        chart.render(values, name="bcs", namespace="banchengshi")
+    assert "web.autoscaling.minReplicas must not be greater than web.autoscaling.maxReplicas" in str(refused.value)
