@@ -30,7 +30,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_on_time_rate_counts_open_overdue_cases_as_late(county_a):
-    now = timezone.now()
+    # The cases are moved to a day of their own: other tests (servers, workers) commit cases today.
+    day = datetime.date(2021, 3, 9)
+    now = datetime.datetime.combine(day, datetime.time(15), tzinfo=datetime.UTC)
     hour = datetime.timedelta(hours=1)
     with tenant_context(county_a):
         boss = UserFactory(username="boss-rate")
@@ -42,7 +44,7 @@ def test_on_time_rate_counts_open_overdue_cases_as_late(county_a):
                 channel="window", kind_code="case", category_code="simple",
             )  # fmt: skip
             created = services.case_register(actor=boss, intake=intake)
-            Case.objects.filter(pk=created.pk).update(**fields)
+            Case.objects.filter(pk=created.pk).update(registered_at=now - 4 * hour, **fields)
 
         case("on time", replied_at=now - 2 * hour, reply_due_at=now - hour, status="replied")
         case("late, answered", replied_at=now - hour, reply_due_at=now - 2 * hour, status="archived")
@@ -51,8 +53,7 @@ def test_on_time_rate_counts_open_overdue_cases_as_late(county_a):
         case("not yet due", reply_due_at=now + hour, status="accepted")
         case("withdrawn", reply_due_at=now - hour, status="withdrawn")
         case("resolution only", resolution_due_at=now - hour, reply_due_at=None, status="assigned")
-        today = timezone.localdate()
-        figures = on_time_rate(registered_from=today, registered_to=today, now=now)
+        figures = on_time_rate(registered_from=day, registered_to=day, now=now)
     assert (figures.on_time, figures.late_done, figures.late_open, figures.not_yet_due) == (1, 1, 2, 2)
     assert figures.rate == pytest.approx(1 / 4)
 

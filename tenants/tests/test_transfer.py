@@ -16,9 +16,9 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from banchengshi.errors import ApplicationError
-from conftest import database_url_for_processes
 from casework.models import Case, CaseEvent, Channel
 from casework.services import CaseIntake, case_register
+from conftest import database_url_for_processes
 from sla.sweep.models import DeadlineEntry
 from tenants.errors import TenantsErrorCode
 from tenants.migrator import TEMPLATE_SCHEMA, schema_fingerprint_lines
@@ -112,7 +112,11 @@ def test_a_county_restores_into_an_empty_database(county_b, tmp_path):
     with psycopg.connect(database_url_for_processes("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{target}"')
-    env = {**os.environ, "DATABASE_URL": database_url_for_processes(target), "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_processes(target),
+        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
+    }
     try:
         for argv in (["migrate_schemas", "--shared", "-v", "0"], ["county_import", str(exported.path)]):
             subprocess.run([sys.executable, str(ROOT / "manage.py"), *argv], env=env, cwd=ROOT, check=True)  # noqa: S603

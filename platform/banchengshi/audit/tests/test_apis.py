@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from typing import Any
 
 import pytest
@@ -36,24 +37,26 @@ def api_as(county: Any, role: str | None, username: str = "") -> APIClient:
 
 def test_an_auditor_searches_reads_and_exports_and_the_export_is_audited(county_a):
     with tenant_context(county_a):
-        login = audit_record(action="auth.login", actor_label="someone", object_type="user", object_id=7)
-        audit_record(action="case.accepted", object_type="case", object_id="c-1")
+        # Ids of this test's own: other tests (servers, workers) commit records to the same county.
+        user_id, case_id = uuid.uuid4().hex[:12], f"c-{uuid.uuid4().hex[:12]}"
+        login = audit_record(action="auth.login", actor_label="someone", object_type="user", object_id=user_id)
+        audit_record(action="case.accepted", object_type="case", object_id=case_id)
     auditor = api_as(county_a, StaffRole.AUDITOR)
-    found = auditor.get("/api/v1/audit/records/", {"action": "auth.", "object_id": "7"}).json()
+    found = auditor.get("/api/v1/audit/records/", {"action": "auth.", "object_id": user_id}).json()
     assert [r["seq"] for r in found["results"]] == [login.seq]
     assert found["results"][0]["hash"] == login.hash
 
     detail = auditor.get(f"/api/v1/audit/records/{login.pk}/")
     assert detail.status_code == 200 and detail.json()["action"] == "auth.login"
 
-    export = auditor.get("/api/v1/audit/records/export/", {"action": "case."})
+    export = auditor.get("/api/v1/audit/records/export/", {"action": "case.", "object_id": case_id})
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
     assert "attachment" in export["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
-    assert {row["action"] for row in rows} == {"case.accepted"}
+    assert [(row["action"], row["object_id"]) for row in rows] == [("case.accepted", case_id)]
     with tenant_context(county_a):
         exported = AuditRecord.objects.filter(action="audit.exported").latest("seq")
-    assert exported.actor_label == "audit-api-auditor" and exported.details == {"action": "case."}
+    assert exported.actor_label == "audit-api-auditor" and exported.details == {"action": "case.", "object_id": case_id}
 
 
 @pytest.mark.parametrize("role", [r for r in StaffRole.values if r != StaffRole.AUDITOR])
