@@ -83,6 +83,8 @@ class PhoneField(serializers.Field):
         profile = getattr(request, "staff_profile", None)
         if not may(profile, Action.SEE_PHONE):
             return mask_phone(value)
+        if self.context.get("phone_entered_by_actor"):  # the number the clerk just typed: not a view
+            return value
         case_id = getattr(getattr(self.parent, "instance", None), "pk", "")  # audited: a full number was shown
         audit_record(action="case.phone_viewed", object_type="case", object_id=case_id)
         return value
@@ -332,7 +334,8 @@ class CaseRegisterApi(StaffApi):
             actor=_actor(request), intake=_intake(data.validated_data, data.validated_data["channel"])
         )
         # The new case as registered; its detail (timeline...) is one GET away.
-        return Response(self.OutputSerializer(case, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        context = {"request": request, "phone_entered_by_actor": True}
+        return Response(self.OutputSerializer(case, context=context).data, status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(StaffApi):
