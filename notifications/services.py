@@ -89,9 +89,9 @@ def _insert_once(notification: Notification) -> bool:
     quote = connection.ops.quote_name
     values = [f.get_db_prep_save(f.pre_save(notification, add=True), connection) for f in fields]
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote(meta.get_field('idempotency_key').column)}) DO NOTHING RETURNING 1"
+        f"ON CONFLICT ({quote(str(meta.get_field('idempotency_key').column))}) DO NOTHING RETURNING 1"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
