@@ -83,8 +83,6 @@ class PhoneField(serializers.Field):
         profile = getattr(request, "staff_profile", None)
         if not may(profile, Action.SEE_PHONE):
             return mask_phone(value)
-        if self.context.get("phone_entered_by_actor"):  # the number the clerk just typed: not a view
-            return value
         case_id = getattr(getattr(self.parent, "instance", None), "pk", "")  # audited: a full number was shown
         audit_record(action="case.phone_viewed", object_type="case", object_id=case_id)
         return value
@@ -335,9 +333,11 @@ class CaseRegisterApi(StaffApi):
         case = services.case_register(
             actor=_actor(request), intake=_intake(data.validated_data, data.validated_data["channel"])
         )
-        # The new case as registered; its detail (timeline...) is one GET away.
-        context = {"request": request, "phone_entered_by_actor": True}
-        return Response(self.OutputSerializer(case, context=context).data, status=status.HTTP_201_CREATED)
+        # The new case as registered, rendered like a list row (its detail is one GET away). The
+        # phone number is the one the clerk just typed: showing it back is not a view to audit.
+        full_phone = may(request.staff_profile, Action.SEE_PHONE)  # type: ignore[attr-defined]
+        row = case_list_rows([case], full_phone=full_phone)[0] | {"tracking_code": case.tracking_code}
+        return Response(row, status=status.HTTP_201_CREATED)
 
 
 class CaseDetailApi(StaffApi):

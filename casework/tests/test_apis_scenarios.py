@@ -403,3 +403,19 @@ def test_the_openapi_schema_generates_without_warnings_and_validates(tmp_path):
 
     call_command("spectacular", "--fail-on-warn", "--validate", "--file", str(tmp_path / "schema.yml"))
     assert (tmp_path / "schema.yml").read_text(encoding="utf-8").startswith("openapi: 3")
+
+
+def test_registration_answers_the_documented_row_and_does_not_audit_the_number_typed(county_a, staff_api):
+    from banchengshi.audit.models import AuditRecord
+    from casework.apis import CaseRegisterApi
+    from casework.models import Case
+
+    clerk = staff_api(county_a, "window_clerk")
+    row = register(clerk, citizen_phone="13912340000")
+    documented = set(CaseRegisterApi.OutputSerializer().fields)
+    assert set(row) == documented and row["citizen_phone"] == "13912340000"
+    with tenant_context(county_a):
+        case = Case.objects.get(pk=row["id"])
+        assert (row["number"], row["tracking_code"], row["version"]) == (case.number, case.tracking_code, 1)
+        assert not AuditRecord.objects.filter(action="case.phone_viewed", object_id=row["id"]).exists()
+        assert AuditRecord.objects.filter(action="case.registered", object_id=row["id"]).count() == 1
