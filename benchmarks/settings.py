@@ -12,3 +12,4 @@ LOGGING = {
     "root": {"level": "WARNING", "handlers": ["console"]},
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"citizen": "1000000/second"}}  # noqa: F405
+INTEROP_OPEN311_READ_RATE = "1000000/second"

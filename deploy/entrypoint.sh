@@ -3,7 +3,8 @@
 #   web               gunicorn (deploy/gunicorn.conf.py)
 #   worker [args]     Celery worker (prefetch 1, acks late: see docs/DEPLOY.md "Process settings")
 #   beat              Celery beat; run exactly one
-#   migrate [args]    migrate every schema (public first, then each county)
+#   migrate [args]    the public schema (migrate_schemas --shared), then every county
+#                     (migrate_counties [args])
 #   manage CMD...     python manage.py CMD...
 #   anything else     run as given (python, sh, celery inspect ...)
 set -eu
@@ -31,11 +32,13 @@ case "$command" in
         exec celery -A banchengshi beat --loglevel "${LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule "$@"
         ;;
     migrate)
-        # MIGRATE_COMMAND names the management command and its options; the fast executor over
-        # thousands of schemas (manage.py migrate_counties, being built in tenants/) replaces the
-        # default once it lands. Split on spaces on purpose.
-        # shellcheck disable=SC2086
-        exec python /app/manage.py ${MIGRATE_COMMAND:-migrate_schemas --executor=standard} "$@"
+        # The public schema with Django's own migrate (its few tables, once), then every county
+        # with our executor (manage.py migrate_counties, tenants/migrator.py, ADR 8): planned and
+        # rendered once, one transaction per county, resumable; a county whose migration fails is
+        # marked migration_failed and the command exits non-zero after doing the others.
+        # Arguments go to migrate_counties (--verify, --lock-timeout MS, --schema NAME).
+        python /app/manage.py migrate_schemas --shared
+        exec python /app/manage.py migrate_counties "$@"
         ;;
     manage)
         exec python /app/manage.py "$@"

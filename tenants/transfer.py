@@ -4,8 +4,10 @@ pg_dump reads the whole catalog (seconds and hundreds of MB at thousands of sche
 lock per table of every county. Here the county's tables are known from the installed models,
 each is copied with ``COPY ... TO STDOUT`` into a tar archive, beside a manifest naming the
 county, the migrations its schema has and the columns of every table, and the county's files
-(``MEDIA_ROOT/<schema>/``) and its rows of the public deadline index. Restoring builds the schema
-at the archive's migrations from the rendered plan, copies the rows in, and migrates forward.
+(``MEDIA_ROOT/<schema>/``) and the public-schema rows that belong to it (``PUBLIC_TABLES``: its
+deadline index entries, configuration history, forwarding agreements and the forwarding envelopes
+still waiting to be applied in it). Restoring builds the schema at the archive's migrations from
+the rendered plan, copies the rows in, and migrates forward.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from banchengshi.errors import ApplicationError
+from casework.exchange.models import Envelope, ForwardAgreement
+from sla.sweep.models import DeadlineEntry
 from tenants.errors import TenantsErrorCode
 from tenants.migrator import (
     _quote,
@@ -34,13 +38,50 @@ from tenants.migrator import (
     county_schema_apply,
     plan_render,
 )
-from tenants.models import County, CountyStatus, Domain
+from tenants.models import County, CountyConfigVersion, CountyStatus, Domain
 from tenants.services import county_domain
 
 FORMAT = 1
 REGISTRY_FIELDS = ("code", "slug", "name", "full_name", "province", "city", "case_prefix", "window_name", "status")
-# Public rows that belong to one county, selected by its schema name.
-PUBLIC_TABLES = {"sla_sweep_deadlineentry": "schema_name"}
+# Registry fields an older archive may lack (restored as blank).
+REGISTRY_OPTIONAL = ("config_digest",)
+
+
+@dataclass(frozen=True)
+class PublicTable:
+    """Rows of a public-schema table that belong to one county.
+
+    ``where`` selects them with the parameters ``schema``, ``code`` and ``county_id``. ``dropped``
+    columns are not carried: surrogate ids that mean nothing in another deployment and the
+    registry id (``county_column``, set to the restored county's). ``replace``: rows already here
+    for this county are stale leftovers of an earlier copy and give way; otherwise a row already
+    here (same key, or an agreement already in force) is kept and the archived one skipped.
+    """
+
+    name: str
+    where: str
+    dropped: tuple[str, ...] = ()
+    county_column: str = ""
+    replace: bool = False
+
+
+PUBLIC_TABLES = (
+    # The running clocks of its cases, with what already fired (so nothing fires twice).
+    PublicTable(DeadlineEntry._meta.db_table, "schema_name = %(schema)s", dropped=("id",), replace=True),
+    # Its configuration history (diff and roll back keep working after a move).
+    PublicTable(
+        CountyConfigVersion._meta.db_table,
+        "county_id = %(county_id)s",
+        dropped=("id", "county_id"),
+        county_column="county_id",
+    ),
+    # 跨省通办 agreements it is party to (one row covers both directions).
+    PublicTable(ForwardAgreement._meta.db_table, "first_code = %(code)s OR second_code = %(code)s"),
+    # Forwards, answers and progress sent to it and not yet applied in its schema: its inbox in
+    # transit. Delivered envelopes live on as its Forward rows; what it sent belongs to the receiver.
+    PublicTable(Envelope._meta.db_table, "target_code = %(code)s AND delivered_at IS NULL"),
+)
+PUBLIC_BY_NAME = {table.name: table for table in PUBLIC_TABLES}
 
 
 @dataclass(frozen=True)
@@ -123,25 +164,26 @@ def county_export(*, county: County, destination: Path) -> ExportResult:
                 _add_bytes(archive, f"data/{table}.copy", data)
                 tables_meta.append({"name": table, "columns": columns, "rows": rows})
             public_meta = []
-            for table, key in PUBLIC_TABLES.items():
-                cursor.execute(f"SELECT * FROM public.{table} LIMIT 0")  # noqa: S608 - constant names
-                columns = [c.name for c in cursor.description or [] if c.name != "id"]
+            keys = {"schema": schema, "code": county.code, "county_id": county.pk}
+            for spec in PUBLIC_TABLES:
+                cursor.execute(f"SELECT * FROM public.{spec.name} LIMIT 0")  # noqa: S608 - names from models
+                columns = [c.name for c in cursor.description or [] if c.name not in spec.dropped]
                 buffer = io.BytesIO()
                 column_list = ", ".join(f'"{c}"' for c in columns)
                 with raw.copy(
-                    f"COPY (SELECT {column_list} FROM public.{table} WHERE {key} = %s) TO STDOUT",  # noqa: S608
-                    [schema],
+                    f"COPY (SELECT {column_list} FROM public.{spec.name} WHERE {spec.where}) TO STDOUT",  # noqa: S608
+                    keys,
                 ) as copy:
                     for chunk in copy:
                         buffer.write(chunk)
-                _add_bytes(archive, f"public/{table}.copy", buffer.getvalue())
-                public_meta.append({"name": table, "columns": columns, "rows": buffer.getvalue().count(b"\n")})
+                _add_bytes(archive, f"public/{spec.name}.copy", buffer.getvalue())
+                public_meta.append({"name": spec.name, "columns": columns, "rows": buffer.getvalue().count(b"\n")})
         for path in files:
             archive.add(path, arcname=f"media/{path.relative_to(media_root).as_posix()}")
         manifest = {
             "format": FORMAT,
             "exported_at": timezone.now().isoformat(),
-            "county": {name: getattr(county, name) for name in REGISTRY_FIELDS},
+            "county": {name: getattr(county, name) for name in (*REGISTRY_FIELDS, *REGISTRY_OPTIONAL)},
             "schema_name": schema,
             "migrations": [f"{app}.{name}" for app, name in migrations],
             "tables": tables_meta,
@@ -181,6 +223,13 @@ def county_import(*, archive_path: Path) -> ImportResult:
         registry = manifest["county"]
         schema = manifest["schema_name"]
         _quote(schema)
+        unknown_tables = [t["name"] for t in manifest["public_tables"] if t["name"] not in PUBLIC_BY_NAME]
+        if unknown_tables:
+            raise _archive_error(
+                _("The archive was made by a newer version of the platform (unknown tables: %(names)s).")
+                % {"names": ", ".join(unknown_tables[:5])},
+                TenantsErrorCode.ARCHIVE_NEWER,
+            )
         rendered = plan_render()
         plan_keys = {f"{m.app}.{m.name}": m for m in rendered.plan.migrations}
         unknown = [name for name in manifest["migrations"] if name not in plan_keys]
@@ -205,9 +254,8 @@ def county_import(*, archive_path: Path) -> ImportResult:
                     http_status=409,
                 )
             status = registry["status"] if registry["status"] != CountyStatus.ONBOARDING else CountyStatus.ACTIVE
-            county = County.objects.create(
-                schema_name=schema, **{**{k: registry[k] for k in REGISTRY_FIELDS}, "status": status}
-            )
+            fields = {k: registry[k] for k in REGISTRY_FIELDS} | {k: registry.get(k) or "" for k in REGISTRY_OPTIONAL}
+            county = County.objects.create(schema_name=schema, **{**fields, "status": status})
             Domain.objects.create(tenant=county, domain=county_domain(county.slug), is_primary=True)
             county_schema_apply(schema=schema, rendered=rendered, pending=at_archive, create=True)
             quoted = _quote(schema)
@@ -223,8 +271,9 @@ def county_import(*, archive_path: Path) -> ImportResult:
                 )
                 for table in manifest["tables"]:
                     rows += _copy_in(raw, archive, f"data/{table['name']}.copy", f"{quoted}.{table['name']}", table)
+                keys = {"schema": schema, "code": county.code, "county_id": county.pk}
                 for table in manifest["public_tables"]:
-                    rows += _copy_in(raw, archive, f"public/{table['name']}.copy", f"public.{table['name']}", table)
+                    rows += _public_rows_restore(cursor, raw, archive, PUBLIC_BY_NAME[table["name"]], table, keys)
                 _identity_sequences_reset(cursor, schema, [t["name"] for t in manifest["tables"]])
             if forward:
                 county_schema_apply(schema=schema, rendered=rendered, pending=forward)
@@ -255,6 +304,32 @@ def _copy_in(raw: Any, archive: tarfile.TarFile, member: str, target: str, table
     with raw.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
         copy.write(data)
     return int(table["rows"])
+
+
+def _public_rows_restore(
+    cursor: Any, raw: Any, archive: tarfile.TarFile, spec: PublicTable, table: dict[str, Any], keys: dict[str, Any]
+) -> int:
+    """Add the county's rows to a public table through a temporary table, keeping rows already here."""
+    if spec.replace:
+        cursor.execute(f"DELETE FROM public.{spec.name} WHERE {spec.where}", keys)  # noqa: S608 - names from models
+    if not table["rows"]:
+        return 0
+    staging = f"restore_{spec.name}"
+    columns = ", ".join(f'"{c}"' for c in table["columns"])
+    # Without the table's constraints: the columns the archive carries, nothing else.
+    cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS SELECT {columns} FROM public.{spec.name} WITH NO DATA")  # noqa: S608
+    with raw.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+        copy.write(_read(archive, f"public/{spec.name}.copy"))
+    target, source, params = columns, columns, []
+    if spec.county_column:
+        target, source, params = f'{columns}, "{spec.county_column}"', f"{columns}, %s", [keys["county_id"]]
+    cursor.execute(
+        f"INSERT INTO public.{spec.name} ({target}) SELECT {source} FROM {staging} ON CONFLICT DO NOTHING",  # noqa: S608
+        params,
+    )
+    inserted = int(cursor.rowcount)
+    cursor.execute(f"DROP TABLE {staging}")
+    return inserted
 
 
 def _identity_sequences_reset(cursor: Any, schema: str, tables: list[str]) -> None:

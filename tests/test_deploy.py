@@ -6,6 +6,7 @@ docs/DEPLOY.md says how the image is built where an engine exists.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -84,6 +85,38 @@ def test_the_entrypoint_parses_and_runs_one_off_commands():
         [SH, str(DEPLOY / "entrypoint.sh"), "echo", "one-off"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "one-off"
+
+
+def _fake_python(tmp_path: Path, fail_on: str = "") -> dict[str, str]:
+    """A `python` first on PATH that writes down each call (and fails for ``fail_on``)."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\necho "$*" >> "{calls}"\ncase "$*" in *"{fail_on or "-never-"}"*) exit 3;; esac\n',
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    return {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+@pytest.mark.skipif(SH is None, reason="no POSIX shell")
+def test_migrate_runs_the_public_schema_then_every_county_with_our_executor(tmp_path):
+    """ADR 8: `migrate_schemas --shared` (public), then `migrate_counties` with the given options."""
+    assert SH is not None
+    env = _fake_python(tmp_path)
+    subprocess.run([SH, str(DEPLOY / "entrypoint.sh"), "migrate", "--verify"], env=env, check=True)  # noqa: S603
+    calls = (tmp_path / "calls").read_text(encoding="utf-8").splitlines()
+    assert calls == ["/app/manage.py migrate_schemas --shared", "/app/manage.py migrate_counties --verify"]
+
+
+@pytest.mark.skipif(SH is None, reason="no POSIX shell")
+def test_migrate_stops_when_the_public_schema_fails(tmp_path):
+    assert SH is not None
+    env = _fake_python(tmp_path, fail_on="migrate_schemas")
+    result = subprocess.run([SH, str(DEPLOY / "entrypoint.sh"), "migrate"], env=env, check=False)  # noqa: S603
+    assert result.returncode == 3
+    assert (tmp_path / "calls").read_text(encoding="utf-8").splitlines() == ["/app/manage.py migrate_schemas --shared"]
 
 
 def test_the_build_context_leaves_out_local_state():

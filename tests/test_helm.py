@@ -138,7 +138,24 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade_with_their_own_conf
     assert weight["ConfigMap"] < weight["Job"] and weight["Secret"] < weight["Job"]
     job = by_kind["Job"]["spec"]["template"]["spec"]
     assert job["restartPolicy"] == "Never"
-    assert "migrate_schemas" in job["containers"][0]["command"]
+
+
+@pytest.mark.parametrize(("value_set", "options"), [("default", []), ("production", ["--verify"])])
+def test_the_migration_job_runs_the_images_migrate_public_schema_then_our_county_executor(value_set, options):
+    """No `command`: the image's entrypoint runs, and its `migrate` is `migrate_schemas --shared` then
+    `migrate_counties` (tests/test_deploy.py pins that half); never django-tenants' per-schema executor."""
+    (job,) = _of(_render(_values(value_set)), "Job", "-migrate")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert "command" not in container
+    assert container["args"] == ["migrate", *options]
+    assert "migrate_schemas" not in " ".join(container["args"])
+
+
+def test_a_migration_command_in_place_of_options_is_refused():
+    values = {"migrations": {"args": ["python", "/app/manage.py", "migrate_schemas", "--executor=standard"]}}
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmValuesError) as refused:
+        chart.render(values, name="bcs", namespace="banchengshi")
+    assert "at '/migrations/args/0'" in str(refused.value)
 
 
 def test_an_existing_secret_replaces_the_charts_own():

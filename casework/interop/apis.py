@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
@@ -41,7 +42,19 @@ from casework.models import RatingLevel
 
 
 class Open311Throttle(AnonRateThrottle):
+    """``POST requests``: the citizens' rate, like the citizen pages' API."""
+
     scope = "citizen"
+
+
+class Open311ReadThrottle(AnonRateThrottle):
+    """The public reads: a budget per client address of their own, so a civic app polling for
+    status neither runs into the reporting rate nor uses it up."""
+
+    scope = "open311_read"
+
+    def get_rate(self) -> str:
+        return str(settings.INTEROP_OPEN311_READ_RATE)
 
 
 @extend_schema(exclude=True)  # documented by the GeoReport v2 specification, not by our OpenAPI schema
@@ -49,8 +62,20 @@ class Open311Api(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
+    def get_throttles(self) -> list[Any]:
+        return [Open311Throttle()] if self.request.method == "POST" else [Open311ReadThrottle()]
+
     def handle_exception(self, exc: Exception) -> Any:
         fmt = self.kwargs.get("fmt", "json")
+        if isinstance(exc, exceptions.Throttled):
+            seconds = max(1, math.ceil(getattr(exc, "wait", None) or 1))
+            response = open311.error(
+                fmt,
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                _("Too many requests from this address; try again in %(seconds)d seconds.") % {"seconds": seconds},
+            )
+            response["Retry-After"] = str(seconds)
+            return response
         if isinstance(exc, ApplicationError):
             # The specification answers a missing or invalid api_key with 403.
             code = status.HTTP_403_FORBIDDEN if exc.http_status == status.HTTP_401_UNAUTHORIZED else exc.http_status
@@ -140,9 +165,6 @@ class Open311RequestsApi(Open311Api):
         phone = serializers.CharField(required=False, default="", allow_blank=True, max_length=20)
         description = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)
         media_url = serializers.URLField(required=False, default="", allow_blank=True, max_length=500)
-
-    def get_throttles(self) -> list[Any]:
-        return [Open311Throttle()] if self.request.method == "POST" else []
 
     def get(self, request: Request, fmt: str) -> HttpResponse:
         self.check_jurisdiction(request)

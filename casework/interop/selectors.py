@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Case as SqlCase
+from django.db.models import IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +26,7 @@ from casework.interop.models import (
     ExternalReference,
     InteropSettings,
     Open311Details,
+    RatingDetail,
     Rectification,
 )
 from casework.models import Assignment, AssignmentRole, AssignmentStatus, Case, Category, Reply
@@ -184,6 +186,22 @@ def rectification_list_for_actor(
     return rows.order_by("due_at")
 
 
+def rectification_queue_for_actor(*, actor: User) -> QuerySet[Rectification]:
+    """The running loops the actor may see: overdue first, then the nearest deadline."""
+    late = SqlCase(When(due_at__lt=timezone.now(), then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
+        rectification_list_for_actor(actor=actor)
+        .filter(status__in=RECTIFICATION_RUNNING)
+        .annotate(late_rank=late)
+        .order_by("late_rank", "due_at")
+    )
+
+
+def rectification_closed_for_actor(*, actor: User) -> QuerySet[Rectification]:
+    """Loops the follow-up rating closed, the latest first."""
+    return rectification_list_for_actor(actor=actor).exclude(status__in=RECTIFICATION_RUNNING).order_by("-closed_at")
+
+
 def rectification_get_for_actor(*, actor: User, rectification_id: UUID | str) -> Rectification:
     row = (
         rectification_list_for_actor(actor=actor).filter(pk=rectification_id).first()
@@ -193,6 +211,11 @@ def rectification_get_for_actor(*, actor: User, rectification_id: UUID | str) ->
     if row is None:
         raise NotFoundError(InteropErrorCode.NOT_FOUND, _("No such rectification."))
     return row
+
+
+def rating_scores(*, rating_id: int) -> list[RatingDetail]:
+    """The per-dimension scores (效率, 态度, 水平…) a 好差评 rating came with."""
+    return list(RatingDetail.objects.filter(rating_id=rating_id).order_by("dimension"))
 
 
 def is_overdue(row: Rectification) -> bool:

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from casework.interop import apis
+from casework.interop import apis, views
 
 FMT = r"\.(?P<fmt>json|xml)$"
 
@@ -45,4 +45,8 @@ urlpatterns = [
         name="interop-client-deactivate",
     ),
     path("interop/v1/settings/", apis.SettingsApi.as_view(), name="interop-settings"),
+    # Staff pages of the 差评 rectification loop.
+    path("rectifications/", views.rectification_list_page, name="rectification-page"),
+    path("rectifications/<uuid:rectification_id>/", views.rectification_detail_page, name="rectification-detail-page"),
+    path("rectifications/<uuid:rectification_id>/<str:step>/", views.rectification_step, name="rectification-step"),
 ]

@@ -35,6 +35,10 @@ ROUTES: dict[str, tuple[str, Any]] = {
     "interop-client-create": ("post", {StaffRole.COUNTY_ADMIN}),
     "interop-client-deactivate": ("post", {StaffRole.COUNTY_ADMIN}),
     "interop-settings": ("put", {StaffRole.COUNTY_ADMIN}),
+    # Staff pages (sessions, not tokens): role by role in test_views.py.
+    "rectification-page": ("get", "page"),
+    "rectification-detail-page": ("get", "page"),
+    "rectification-step": ("post", "page"),
 }
 STAFF_ROUTES = [name for name, (_m, who) in ROUTES.items() if isinstance(who, set)]
 ROLES = [(role, "") for role in StaffRole.values if role != StaffRole.DEPARTMENT_HANDLER] + [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from xml.etree import ElementTree as ET  # noqa: S405 - parsing our own responses in tests
 
 import pytest
@@ -119,3 +120,30 @@ def test_another_countys_ids_and_jurisdiction_are_not_found(county_a, county_b):
     assert wrong.status_code == 404 and host(county_b) in wrong.json()[0]["description"]
     right = web(county_a).get("/open311/v2/services.json", {"jurisdiction_id": host(county_a)})
     assert right.status_code == 200 and {s["service_code"] for s in right.json()} == {"simple", "complex"}
+
+
+def test_reads_are_rate_limited_per_address_in_the_specifications_error_format(county_a, settings):
+    settings.INTEROP_OPEN311_READ_RATE = "3/minute"
+    # Addresses of their own (documentation range): no other test's reads count against them.
+    address, another = (f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}" for _ in range(2))
+    reader = Client(HTTP_HOST=host(county_a), REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=address)
+    for path in ("services.json", "services/simple.xml", "requests.json"):
+        assert reader.get(f"/open311/v2/{path}").status_code == 200, path
+
+    refused = reader.get("/open311/v2/requests.xml")
+    assert refused.status_code == 429 and refused["Content-Type"].startswith("text/xml")
+    seconds = int(refused["Retry-After"])
+    assert 0 < seconds <= 60
+    error = ET.fromstring(refused.content).find("error")  # noqa: S314 - our own response
+    assert error is not None and error.findtext("code") == "429"
+    assert error.findtext("description") == f"此地址的请求过多，请 {seconds} 秒后再试。"
+    as_json = reader.get("/open311/v2/services.json")
+    assert as_json.status_code == 429
+    assert as_json.json() == [{"code": 429, "description": f"此地址的请求过多，请 {as_json['Retry-After']} 秒后再试。"}]
+    assert reader.get(f"/open311/v2/requests/{uuid.uuid4().hex[:8]}.json").status_code == 429  # before the lookup
+
+    # Reporting has its own budget (the citizens' rate), and another address is not affected.
+    posted = reader.post("/open311/v2/requests.json", {"service_code": "simple"})
+    assert posted.status_code == 403 and posted.json()[0]["code"] == 403  # no api_key: read as usual, not throttled
+    other = Client(HTTP_HOST=host(county_a), REMOTE_ADDR=another, HTTP_X_FORWARDED_FOR=another)
+    assert other.get("/open311/v2/services.json").status_code == 200
