@@ -31,7 +31,16 @@ from notifications.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from notifications.models import Channel, MessageTemplate, Notification, Status, WebhookEndpoint
+from banchengshi.personal_data import seal
+from notifications.models import (
+    RECIPIENT_PURPOSE,
+    SEALED_CHANNELS,
+    Channel,
+    MessageTemplate,
+    Notification,
+    Status,
+    WebhookEndpoint,
+)
 from notifications.templates import DEFAULT_TEMPLATES, render
 
 logger = logging.getLogger(__name__)
@@ -60,7 +69,7 @@ def notification_enqueue(
     notification = Notification(
         key=key,
         channel=channel,
-        recipient=recipient,
+        recipient=seal(recipient, purpose=RECIPIENT_PURPOSE) if channel in SEALED_CHANNELS else recipient,
         subject=render(str(subject_template), values)[:200],
         body=render(str(body_template), values),
         urgent=urgent,
@@ -193,7 +202,7 @@ def _backoff_fields(notification: Notification, now: datetime.datetime, code: st
 def _send(notification: Notification) -> None:
     if notification.channel == Channel.SMS:
         sms_backend().send(
-            phone=notification.recipient, text=notification.body, idempotency_key=notification.idempotency_key
+            phone=notification.address, text=notification.body, idempotency_key=notification.idempotency_key
         )
     elif notification.channel == Channel.WEBHOOK:
         endpoint = WebhookEndpoint.objects.filter(pk=notification.subject, is_active=True).first()
@@ -205,7 +214,7 @@ def _send(notification: Notification) -> None:
         )  # fmt: skip
     elif notification.channel == Channel.EMAIL:
         message = EmailMessage(
-            subject=notification.subject, body=notification.body, to=[notification.recipient],
+            subject=notification.subject, body=notification.body, to=[notification.address],
             headers={"Message-ID": email_message_id(notification.idempotency_key)},
             # A hung mail server must not outlive the lease, or a second worker would send too.
             connection=get_connection(timeout=settings.SMS_TIMEOUT_SECONDS),

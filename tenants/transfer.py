@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from banchengshi.errors import ApplicationError
+from banchengshi.personal_data import SealError, keyring, personal_data_key_use
 from tenants.errors import TenantsErrorCode
 from tenants.migrator import (
     _quote,
@@ -38,7 +39,10 @@ from tenants.models import County, CountyStatus, Domain
 from tenants.services import county_domain
 
 FORMAT = 1
-REGISTRY_FIELDS = ("code", "slug", "name", "full_name", "province", "city", "case_prefix", "window_name", "status")
+REGISTRY_FIELDS = (
+    "code", "slug", "name", "full_name", "province", "city", "case_prefix", "window_name", "status",
+    "personal_data_retention_days",
+)  # fmt: skip
 # Public rows that belong to one county, selected by its schema name.
 PUBLIC_TABLES = {"sla_sweep_deadlineentry": "schema_name"}
 
@@ -206,7 +210,7 @@ def county_import(*, archive_path: Path) -> ImportResult:
                 )
             status = registry["status"] if registry["status"] != CountyStatus.ONBOARDING else CountyStatus.ACTIVE
             county = County.objects.create(
-                schema_name=schema, **{**{k: registry[k] for k in REGISTRY_FIELDS}, "status": status}
+                schema_name=schema, **{**{k: registry[k] for k in REGISTRY_FIELDS if k in registry}, "status": status}
             )
             Domain.objects.create(tenant=county, domain=county_domain(county.slug), is_primary=True)
             county_schema_apply(schema=schema, rendered=rendered, pending=at_archive, create=True)
@@ -226,8 +230,20 @@ def county_import(*, archive_path: Path) -> ImportResult:
                 for table in manifest["public_tables"]:
                     rows += _copy_in(raw, archive, f"public/{table['name']}.copy", f"public.{table['name']}", table)
                 _identity_sequences_reset(cursor, schema, [t["name"] for t in manifest["tables"]])
-            if forward:
-                county_schema_apply(schema=schema, rendered=rendered, pending=forward)
+            try:
+                if forward:
+                    county_schema_apply(schema=schema, rendered=rendered, pending=forward)
+                with schema_context(schema):
+                    missing = sorted(set(personal_data_key_use()) - set(keyring().key_ids))
+            except SealError:
+                missing = ["?"]
+            if missing:
+                # Its personal data was sealed with keys this deployment does not have (ADR 14).
+                raise _archive_error(
+                    _("The archive's personal data is sealed with keys this deployment lacks (%(keys)s): add them "
+                      "to FIELD_ENCRYPTION_KEYS first.") % {"keys": ", ".join(missing)},
+                    TenantsErrorCode.ARCHIVE_KEYS_MISSING,
+                )  # fmt: skip
             County.objects.filter(pk=county.pk).update(schema_digest=rendered.plan.digest)
             files = _media_restore(archive, schema, manifest["media"])
     return ImportResult(

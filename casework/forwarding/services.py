@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
+from banchengshi.personal_data import seal
 from banchengshi.tenancy import current_county, current_schema
 from casework import services as casework_services
 from casework.errors import CaseworkError, CaseworkErrorCode, ConflictError, NotFoundError
@@ -35,6 +36,7 @@ from casework.exchange.models import Envelope, EnvelopeKind
 from casework.exchange.selectors import county_entry, forward_allowed
 from casework.exchange.services import envelope_claim, envelope_mark_delivered, envelope_post
 from casework.forwarding.models import (
+    PAYLOAD_PHONE_PURPOSE,
     Forward,
     ForwardDirection,
     ForwardMode,
@@ -122,7 +124,8 @@ def case_forward(
                     "source_name": here.full_name, "number": case.number, "tracking_code": case.tracking_code,
                     "mode": mode, "role": target.role, "group_id": str(group_id), "reason": reason,
                     "matter": case.matter, "description": case.description, "citizen_name": case.citizen_name,
-                    "citizen_phone": case.citizen_phone, "company_name": case.company_name,
+                    "citizen_phone": seal(case.citizen_phone, purpose=PAYLOAD_PHONE_PURPOSE),
+                    "company_name": case.company_name,
                     "is_urgent": case.is_urgent, "kind_code": case.kind.code, "attachments": files,
                     "registered_at": case.registered_at.isoformat(),
                 },
@@ -180,7 +183,7 @@ def forward_accept(
         payload = forward.payload
         intake = casework_services.CaseIntake(
             matter=payload["matter"], description=payload["description"], citizen_name=payload["citizen_name"],
-            citizen_phone=payload["citizen_phone"], company_name=payload.get("company_name", ""),
+            citizen_phone=forward.citizen_phone, company_name=payload.get("company_name", ""),
             channel=Channel.CROSS_REGION, kind_code=kind_code, category_code=category_code,
             is_urgent=bool(payload.get("is_urgent")),
         )  # fmt: skip
