@@ -11,6 +11,10 @@ from banchengshi.personal_data import BlindIndexField, EncryptedTextField
 
 # The associated data of the sealed phone and the key of its search hash (ADR 14).
 CITIZEN_PHONE_PURPOSE = "casework.case.citizen_phone"
+# What replaces text removed at the end of the retention period (casework.retention): stored
+# data, the same in every language.
+ANONYMISED = "[anonymised]"
+
 
 class ReferenceData(models.Model):
     """Configured lists (windows, departments...): identified by a code, deactivated rather than deleted."""

@@ -99,6 +99,8 @@ class Notification(models.Model):
             models.Index(fields=["next_attempt_at"], name="notification_due", condition=models.Q(status="pending")),
             models.Index(fields=["lease_expires_at"], name="notification_lease", condition=models.Q(status="sending")),
             models.Index(fields=["channel", "recipient", "read_at"], name="notification_inbox"),
+            # Retention finds a matter's messages by the start of their idempotency key.
+            models.Index(fields=["idempotency_key"], name="notification_key_prefix", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
+from banchengshi.personal_data import seal
 from notifications.channels import sms_backend, webhook_post
 from notifications.errors import (
     NotificationsError,
@@ -31,7 +33,6 @@ from notifications.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from banchengshi.personal_data import seal
 from notifications.models import (
     RECIPIENT_PURPOSE,
     SEALED_CHANNELS,
@@ -360,3 +361,28 @@ def inbox_mark_read(*, user_id: int, notification_id: UUID) -> None:
     Notification.objects.filter(
         pk=notification_id, channel=Channel.INAPP, recipient=str(user_id), read_at__isnull=True
     ).update(read_at=timezone.now())
+
+
+def notifications_scrub(*, idempotency_key_prefixes: list[str], clean: Callable[[str], str]) -> int:
+    """Retention: messages of one matter (by idempotency key prefix) lose their personal data.
+
+    SMS and email keep no recipient and no text; in-app messages and webhooks keep their text
+    with ``clean`` applied (the caller's idea of what is personal). Messages still waiting to be
+    sent are left alone. Returns how many rows changed.
+    """
+    if not idempotency_key_prefixes:
+        return 0
+    matching = Q()
+    for prefix in idempotency_key_prefixes:
+        matching |= Q(idempotency_key__startswith=prefix)
+    changed = 0
+    for notification in Notification.objects.filter(matching).exclude(status__in=[Status.PENDING, Status.SENDING]):
+        before = (notification.recipient, notification.subject, notification.body)
+        if notification.channel in SEALED_CHANNELS:
+            notification.recipient, notification.subject, notification.body = "", "", ""
+        else:
+            notification.subject, notification.body = clean(notification.subject), clean(notification.body)
+        if (notification.recipient, notification.subject, notification.body) != before:
+            notification.save(update_fields=["recipient", "subject", "body"])
+            changed += 1
+    return changed

@@ -46,7 +46,9 @@ def incoming_page(request: HttpRequest) -> HttpResponse:
     forwards = selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
     rows = [{"forward": f, "phone": f.citizen_phone if full else mask_phone(f.citizen_phone)} for f in forwards]
     if full and rows:  # every view of a full phone number is audited
-        audit_record(action="forward.phone_viewed", object_type="forward", details={"forward_ids": [str(f.pk) for f in forwards]})
+        audit_record(
+            action="forward.phone_viewed", object_type="forward", details={"forward_ids": [str(f.pk) for f in forwards]}
+        )
     return render(
         request,
         "forwarding/incoming.html",

@@ -11,7 +11,10 @@ PURPOSE = "casework.case.citizen_phone"
 
 def seal_phones(apps, schema_editor):
     banchengshi.personal_data.column_reseal_all(
-        schema_editor.connection, table="casework_case", column="citizen_phone", purpose=PURPOSE,
+        schema_editor.connection,
+        table="casework_case",
+        column="citizen_phone",
+        purpose=PURPOSE,
         index_column="citizen_phone_index",
     )
 

@@ -68,7 +68,7 @@ def blind_indexes(value: str, *, purpose: str) -> list[str]:
     return keyring().blind_indexes(value, purpose=purpose)
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """A text column sealed with the keyring; ``purpose`` (e.g. ``casework.case.citizen_phone``) binds it."""
 
     description = "Text encrypted at rest (AES-256-GCM)"
@@ -97,7 +97,7 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
         return None
 
 
-class BlindIndexField(models.CharField):  # type: ignore[type-arg]
+class BlindIndexField(models.CharField):
     """The keyed hash of another field's plaintext, set whenever the row is saved with this field."""
 
     description = "Keyed hash (HMAC-SHA256) of a sealed field, for exact search"
@@ -161,7 +161,7 @@ def sealed_locations() -> list[SealedLocation]:
             if isinstance(model_field, EncryptedTextField):
                 index = next(
                     (
-                        f.column
+                        str(f.column)
                         for f in model._meta.concrete_fields
                         if isinstance(f, BlindIndexField) and f.source == model_field.name
                     ),
@@ -169,7 +169,7 @@ def sealed_locations() -> list[SealedLocation]:
                 )
                 found.append(
                     SealedLocation(
-                        model=model._meta.label, column=model_field.column, purpose=model_field.purpose,
+                        model=model._meta.label, column=str(model_field.column), purpose=model_field.purpose,
                         index_column=index,
                     )
                 )  # fmt: skip
@@ -293,7 +293,9 @@ def personal_data_key_use() -> dict[str, int]:
     use: dict[str, int] = {}
     with connection.cursor() as cursor:
         for location, table in _locations_here():
-            value = f""""{location.column}" ->> '{location.json_key}'""" if location.json_key else f'"{location.column}"'
+            value = (
+                f""""{location.column}" ->> '{location.json_key}'""" if location.json_key else f'"{location.column}"'
+            )
             where = f" AND ({location.where})" if location.where else ""
             # Only sealed-looking values count: plaintext left by an old archive is not a key.
             cursor.execute(

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tenants', '0003_console'),
+        ("tenants", "0003_console"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='county',
-            name='personal_data_retention_days',
-            field=models.PositiveIntegerField(default=1095, verbose_name='personal data kept (days after closing)'),
+            model_name="county",
+            name="personal_data_retention_days",
+            field=models.PositiveIntegerField(default=1095, verbose_name="personal data kept (days after closing)"),
         ),
     ]

@@ -8,7 +8,10 @@ PURPOSE = "forwarding.payload.citizen_phone"
 
 def seal_phones(apps, schema_editor):
     banchengshi.personal_data.column_reseal_all(
-        schema_editor.connection, table="exchange_envelope", column="payload", json_key="citizen_phone",
+        schema_editor.connection,
+        table="exchange_envelope",
+        column="payload",
+        json_key="citizen_phone",
         purpose=PURPOSE,
     )
 

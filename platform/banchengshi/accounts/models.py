@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from banchengshi.personal_data import EncryptedTextField
 
-TOTP_SECRET_PURPOSE = "accounts.totpdevice.secret"
+TOTP_SECRET_PURPOSE = "accounts.totpdevice.secret"  # noqa: S105 - associated data, not a secret
 
 
 class User(AbstractUser):
