@@ -7,6 +7,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from banchengshi.personal_data import BlindIndexField, EncryptedTextField
+
+# The associated data of the sealed phone and the key of its search hash (ADR 14).
+CITIZEN_PHONE_PURPOSE = "casework.case.citizen_phone"
+# What replaces text removed at the end of the retention period (casework.retention): stored
+# data, the same in every language.
+ANONYMISED = "[anonymised]"
+
 
 class ReferenceData(models.Model):
     """Configured lists (windows, departments...): identified by a code, deactivated rather than deleted."""
@@ -177,7 +185,9 @@ class Case(models.Model):
     matter = models.CharField(_("matter"), max_length=200)
     description = models.TextField(_("what happened"))
     citizen_name = models.CharField(_("citizen name"), max_length=64)
-    citizen_phone = models.CharField(_("citizen phone"), max_length=20)
+    # Sealed at rest (AES-256-GCM); searched by exact match through its keyed hash (ADR 14).
+    citizen_phone = EncryptedTextField(_("citizen phone"), purpose=CITIZEN_PHONE_PURPOSE)
+    citizen_phone_index = BlindIndexField(source="citizen_phone", purpose=CITIZEN_PHONE_PURPOSE)
     company_name = models.CharField(_("company"), max_length=128, blank=True)
     window = models.ForeignKey(Window, verbose_name=_("window"), on_delete=models.PROTECT, null=True, blank=True)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
@@ -219,6 +229,8 @@ class Case(models.Model):
     extended_days = models.PositiveSmallIntegerField(_("extension in working days"), default=0)
     # 重办 starts the clocks again from the reopening; otherwise they run from registration.
     clocks_started_at = models.DateTimeField(null=True, blank=True)
+    # Personal data removed once the county's retention period after closing ran out (casework.retention).
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -228,9 +240,15 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "-registered_at"], name="case_status_registered"),
             models.Index(fields=["-registered_at"], name="case_registered"),
-            models.Index(fields=["citizen_phone"], name="case_phone"),
+            models.Index(fields=["citizen_phone_index"], name="case_phone_index"),
             models.Index(fields=["citizen_name"], name="case_citizen_name", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["resolution_due_at"], name="case_resolution_due"),
+            # Closed cases still holding personal data: what the retention sweep looks at.
+            models.Index(
+                fields=["closed_at"],
+                name="case_retention_due",
+                condition=models.Q(closed_at__isnull=False, anonymised_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -271,6 +289,7 @@ EVENT_LABELS = {
     "forward_accepted": _("The other county took the case over"),
     "forward_returned": _("The other county returned the case"),
     "forward_progress": _("Progress in the other county"),
+    "anonymised": _("Personal data removed after the retention period"),
 }
 
 

@@ -84,7 +84,11 @@ TWO_FACTOR_ROLES = frozenset({StaffRole.COUNTY_ADMIN, StaffRole.SUPERVISOR})
 
 
 def requires_two_factor(user: object) -> bool:
-    return StaffProfile.objects.filter(user_id=getattr(user, "pk", 0), role__in=TWO_FACTOR_ROLES).exists()
+    # The role looked up once per request (also asked by every API token use, ADR 12).
+    from casework.selectors import staff_profile_of  # selectors imports this module
+
+    profile = staff_profile_of(user)
+    return profile is not None and profile.role in TWO_FACTOR_ROLES
 
 
 def reads_audit(user: object) -> bool:

@@ -7,6 +7,7 @@ Every object named in a request is loaded through an ``*_get_for_actor`` selecto
 from __future__ import annotations
 
 import datetime
+import hmac
 import re
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,8 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
+from banchengshi.personal_data import blind_indexes
 from casework.errors import CaseworkErrorCode, NotFoundError
 from casework.models import (
+    CITIZEN_PHONE_PURPOSE,
     OPEN_STATUSES,
     Assignment,
     AssignmentStatus,
@@ -208,7 +211,9 @@ def _search(term: str) -> Q:
         return Q(number=term.upper())
     digits = re.sub(r"[\s-]", "", term)
     if digits.isdigit() and len(digits) >= 7:
-        return Q(citizen_phone=digits) | Q(citizen_phone=term)
+        # Phones are sealed: exact search through their keyed hashes (ADR 14).
+        hashes = {h for value in (digits, term) for h in blind_indexes(value, purpose=CITIZEN_PHONE_PURPOSE)}
+        return Q(citizen_phone_index__in=sorted(hashes))
     return Q(citizen_name__startswith=term)
 
 
@@ -267,6 +272,9 @@ def case_lookup_by_tracking(*, tracking_code: str, phone_last4: str) -> Case:
         .filter(tracking_code=tracking_code.strip().upper())
         .first()
     )
-    if case is None or not phone_last4 or not case.citizen_phone.endswith(phone_last4.strip()):
+    # The phone is opened (one decryption of the one row the code names) and its last 4 digits
+    # compared in constant time; no search column of last digits exists to be guessed (ADR 14).
+    last4 = phone_last4.strip()
+    if case is None or len(last4) != 4 or not hmac.compare_digest(case.citizen_phone[-4:].encode(), last4.encode()):
         raise NotFoundError(CaseworkErrorCode.LOOKUP_FAILED, _("No case matches this tracking code and phone number."))
     return case

@@ -15,3 +15,11 @@ def recompute_provisional_deadlines() -> int:
 def fire_deadlines(entry_ids: list[int]) -> int:
     """Warnings, overdue notices and escalations for this county's due index entries (safe to repeat)."""
     return services.deadline_events_fire(entry_ids=entry_ids)
+
+
+@shared_task(name="casework.anonymise_expired")
+def anonymise_expired() -> int:
+    """Retention: closed cases past the county's period lose their personal data (safe to repeat)."""
+    from casework.retention import cases_anonymise_due
+
+    return cases_anonymise_due()

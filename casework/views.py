@@ -451,7 +451,7 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("The message will be sent again."))
         return redirect("outbox-page")
     failed = [
-        {"n": n, "recipient": mask_phone(n.recipient) if n.recipient.isdigit() else n.recipient}
+        {"n": n, "recipient": mask_phone(n.address) if n.address.isdigit() else n.address}
         for n in failed_notifications()[:200]
     ]
     return render(request, "casework/outbox.html", {"county": request.tenant, "failed": failed})  # type: ignore[attr-defined]

@@ -10,12 +10,20 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from banchengshi.personal_data import is_sealed, unseal
+
 
 class Channel(models.TextChoices):
     SMS = "sms", _("SMS")
     EMAIL = "email", _("Email")
     INAPP = "inapp", _("In-app")
     WEBHOOK = "webhook", _("Webhook")
+
+
+# Phone numbers and email addresses are sealed in the outbox (ADR 14); user ids and webhook
+# addresses are not personal data and stay searchable (the inbox filters on them).
+SEALED_CHANNELS = ("sms", "email")
+RECIPIENT_PURPOSE = "notifications.notification.recipient"
 
 
 class Status(models.TextChoices):
@@ -91,7 +99,16 @@ class Notification(models.Model):
             models.Index(fields=["next_attempt_at"], name="notification_due", condition=models.Q(status="pending")),
             models.Index(fields=["lease_expires_at"], name="notification_lease", condition=models.Q(status="sending")),
             models.Index(fields=["channel", "recipient", "read_at"], name="notification_inbox"),
+            # Retention finds a matter's messages by the start of their idempotency key.
+            models.Index(fields=["idempotency_key"], name="notification_key_prefix", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.key} {self.channel} {self.status}"
+
+    @property
+    def address(self) -> str:
+        """The recipient as its channel needs it (phone numbers and email addresses are stored sealed)."""
+        if self.channel in SEALED_CHANNELS and is_sealed(self.recipient):
+            return unseal(self.recipient, purpose=RECIPIENT_PURPOSE)
+        return self.recipient

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
+from banchengshi.personal_data import seal
 from notifications.channels import sms_backend, webhook_post
 from notifications.errors import (
     NotificationsError,
@@ -31,7 +33,15 @@ from notifications.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from notifications.models import Channel, MessageTemplate, Notification, Status, WebhookEndpoint
+from notifications.models import (
+    RECIPIENT_PURPOSE,
+    SEALED_CHANNELS,
+    Channel,
+    MessageTemplate,
+    Notification,
+    Status,
+    WebhookEndpoint,
+)
 from notifications.templates import DEFAULT_TEMPLATES, render
 
 logger = logging.getLogger(__name__)
@@ -60,7 +70,7 @@ def notification_enqueue(
     notification = Notification(
         key=key,
         channel=channel,
-        recipient=recipient,
+        recipient=seal(recipient, purpose=RECIPIENT_PURPOSE) if channel in SEALED_CHANNELS else recipient,
         subject=render(str(subject_template), values)[:200],
         body=render(str(body_template), values),
         urgent=urgent,
@@ -214,7 +224,7 @@ def _backoff_fields(notification: Notification, now: datetime.datetime, code: st
 def _send(notification: Notification) -> None:
     if notification.channel == Channel.SMS:
         sms_backend().send(
-            phone=notification.recipient, text=notification.body, idempotency_key=notification.idempotency_key
+            phone=notification.address, text=notification.body, idempotency_key=notification.idempotency_key
         )
     elif notification.channel == Channel.WEBHOOK:
         endpoint = WebhookEndpoint.objects.filter(pk=notification.subject, is_active=True).first()
@@ -226,7 +236,7 @@ def _send(notification: Notification) -> None:
         )  # fmt: skip
     elif notification.channel == Channel.EMAIL:
         message = EmailMessage(
-            subject=notification.subject, body=notification.body, to=[notification.recipient],
+            subject=notification.subject, body=notification.body, to=[notification.address],
             headers={"Message-ID": email_message_id(notification.idempotency_key)},
             # A hung mail server must not outlive the lease, or a second worker would send too.
             connection=get_connection(timeout=settings.SMS_TIMEOUT_SECONDS),
@@ -372,3 +382,28 @@ def inbox_mark_read(*, user_id: int, notification_id: UUID) -> None:
     Notification.objects.filter(
         pk=notification_id, channel=Channel.INAPP, recipient=str(user_id), read_at__isnull=True
     ).update(read_at=timezone.now())
+
+
+def notifications_scrub(*, idempotency_key_prefixes: list[str], clean: Callable[[str], str]) -> int:
+    """Retention: messages of one matter (by idempotency key prefix) lose their personal data.
+
+    SMS and email keep no recipient and no text; in-app messages and webhooks keep their text
+    with ``clean`` applied (the caller's idea of what is personal). Messages still waiting to be
+    sent are left alone. Returns how many rows changed.
+    """
+    if not idempotency_key_prefixes:
+        return 0
+    matching = Q()
+    for prefix in idempotency_key_prefixes:
+        matching |= Q(idempotency_key__startswith=prefix)
+    changed = 0
+    for notification in Notification.objects.filter(matching).exclude(status__in=[Status.PENDING, Status.SENDING]):
+        before = (notification.recipient, notification.subject, notification.body)
+        if notification.channel in SEALED_CHANNELS:
+            notification.recipient, notification.subject, notification.body = "", "", ""
+        else:
+            notification.subject, notification.body = clean(notification.subject), clean(notification.body)
+        if (notification.recipient, notification.subject, notification.body) != before:
+            notification.save(update_fields=["recipient", "subject", "body"])
+            changed += 1
+    return changed

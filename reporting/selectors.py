@@ -685,7 +685,7 @@ def typical_cases(*, scope: Scope, limit: int = 5) -> QuerySet[Case]:
     """Cases worth telling: those behind a finding first, then reopened ones, then joint ones."""
     return (
         cohort(scope)
-        .filter(_COMPLETED)
+        .filter(_COMPLETED, anonymised_at__isnull=True)  # an anonymised case has no story left to tell
         .select_related("kind", "category", "cause")
         .annotate(
             findings_n=Count("findings", distinct=True),
@@ -693,6 +693,21 @@ def typical_cases(*, scope: Scope, limit: int = 5) -> QuerySet[Case]:
         )
         .order_by("-findings_n", "-reopen_count", "-departments_n", "registered_at", "number")[:limit]
     )
+
+
+def reports_showing_anonymised_cases() -> list[Any]:
+    """Stored quarterly PDFs made before some case of their quarter was anonymised (retention)."""
+    from reporting.models import QuarterlyReport, ReportStatus
+
+    stale = []
+    for report in QuarterlyReport.objects.filter(status=ReportStatus.DONE, finished_at__isnull=False):
+        first, last = quarter_bounds(report.year, report.quarter)
+        newer = Case.objects.filter(
+            registered_at__date__gte=first, registered_at__date__lte=last, anonymised_at__gt=report.finished_at
+        )
+        if newer.exists():
+            stale.append(report)
+    return stale
 
 
 def case_replies(*, case_ids: Iterable[Any]) -> dict[Any, str]:

@@ -28,7 +28,13 @@ from reporting import documents, pdf, xlsx
 from reporting.errors import NotReadyError, PermissionDeniedError, ReportingError, ReportingErrorCode
 from reporting.models import ExportKind, ExportLog, QuarterlyReport, ReportStatus, ScoringRule
 from reporting.policy import may_make_reports, may_set_rule, sees_phones
-from reporting.selectors import Scope, quarter_bounds, reader_profile, scoring_rule_get
+from reporting.selectors import (
+    Scope,
+    quarter_bounds,
+    reader_profile,
+    reports_showing_anonymised_cases,
+    scoring_rule_get,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +120,30 @@ def quarterly_report_request(*, actor: User, year: int, quarter: int) -> Quarter
         report_id, generation = report.pk, report.generation
         transaction.on_commit(lambda: _queue_report(report_id, generation))
     return report
+
+
+def reports_refresh_after_anonymisation() -> int:
+    """Retention: regenerate the stored PDFs of quarters whose cases were anonymised after them.
+
+    The figures stay (``as_of`` is kept, and they count no personal data); the typical cases of a
+    regenerated report no longer include anonymised ones. The old file is deleted once the new one
+    is stored. Returns how many reports were queued.
+    """
+    queued = 0
+    for stale in reports_showing_anonymised_cases():
+        with transaction.atomic():
+            report = QuarterlyReport.objects.select_for_update().get(pk=stale.pk)
+            if report.status != ReportStatus.DONE:
+                continue
+            report.generation += 1
+            report.status = ReportStatus.QUEUED
+            report.progress = 0
+            report.stage = _("Queued")
+            report.save(update_fields=["generation", "status", "progress", "stage"])
+            report_id, generation = report.pk, report.generation
+            transaction.on_commit(lambda r=report_id, g=generation: _queue_report(r, g))  # type: ignore[misc]
+            queued += 1
+    return queued
 
 
 def _queue_report(report_id: UUID, generation: int) -> None:

@@ -20,6 +20,12 @@ def generate_quarterly_report(report_id: str, generation: int) -> str:
     return "" if report is None else report.status
 
 
+@shared_task(name="reporting.refresh_after_anonymisation")
+def refresh_after_anonymisation() -> int:
+    """Retention: stored quarterly PDFs that showed now-anonymised cases are made again."""
+    return services.reports_refresh_after_anonymisation()
+
+
 @shared_task(
     base=PlatformTask,
     name="reporting.generate_province_report",

@@ -26,6 +26,10 @@ from sla.services import DeadlineRuleSpec, LocalHolidaySpec, OfficeHoursSpec
 from tenants.errors import ConfigProblemCode, CountyConfigError, TenantsErrorCode
 
 SUPPORTED_VERSION = 1
+# Closed cases keep their personal data this many days (3 years unless the county says otherwise);
+# at least 30, so that a mistake in the file cannot anonymise last week's cases.
+RETENTION_DEFAULT_DAYS = 1095
+RETENTION_DAYS_RANGE = (30, 36500)
 CODE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 DIVISION_CODE_RE = re.compile(r"^[1-9]\d{5}$")
@@ -45,6 +49,8 @@ class CountySpec:
     case_prefix: str
     window_name: str
     running_department: str
+    # PIPL art. 19: how long a closed case keeps its personal data (casework.retention).
+    personal_data_retention_days: int = 1095
 
 
 @dataclass(frozen=True)
@@ -321,6 +327,7 @@ class _Reader:
                 "window_name",
                 "running_department",
                 "office_hours",
+                "personal_data_retention_days",
             },
         )
         if obj is None:
@@ -351,8 +358,22 @@ class _Reader:
             ),
             window_name=self.text(obj, "window_name", path, required=False),
             running_department=self.code(obj, "running_department", path),
+            personal_data_retention_days=self.retention_days(obj, path),
         )
         return spec, self.office_hours(obj.get("office_hours"), "county.office_hours")
+
+    def retention_days(self, obj: dict[str, Any], path: str) -> int:
+        value = obj.get("personal_data_retention_days", RETENTION_DEFAULT_DAYS)
+        low, high = RETENTION_DAYS_RANGE
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.add(
+                _join(path, "personal_data_retention_days"),
+                ConfigProblemCode.INVALID,
+                _("Days from closing to anonymisation: a whole number from %(low)d to %(high)d.")
+                % {"low": low, "high": high},
+            )
+            return RETENTION_DEFAULT_DAYS
+        return value
 
     def window(self, value: Any, path: str) -> WindowSpec | None:
         obj = self.mapping(value, path, {"code", "name", "level"})

@@ -17,6 +17,7 @@ class TenantsErrorCode(StrEnum):
     RETENTION_HOLD = "tenants.retention_hold"
     ARCHIVE_INVALID = "tenants.archive_invalid"
     ARCHIVE_NEWER = "tenants.archive_newer"
+    ARCHIVE_KEYS_MISSING = "tenants.archive_keys_missing"
     VERSION_NOT_FOUND = "tenants.version_not_found"
     BREAK_GLASS_INVALID = "tenants.break_glass_invalid"
     PERMISSION_DENIED = "tenants.permission_denied"

@@ -32,6 +32,10 @@ class County(TenantMixin):
     city = models.CharField(_("city"), max_length=64)
     case_prefix = models.CharField(_("case number prefix"), max_length=4, unique=True)
     window_name = models.CharField(_("window name"), max_length=128, blank=True)
+    # Days from closing a case to removing its personal data (county configuration; casework.retention).
+    personal_data_retention_days = models.PositiveIntegerField(
+        _("personal data kept (days after closing)"), default=1095
+    )
     status = models.CharField(_("status"), max_length=20, choices=CountyStatus.choices, default=CountyStatus.ONBOARDING)
     config_digest = models.CharField(_("configuration digest"), max_length=64, blank=True)
     # The digest of the migration plan this schema was last brought up to by migrate_counties;

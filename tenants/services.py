@@ -76,6 +76,7 @@ def county_onboard(
             "city": spec.city,
             "case_prefix": spec.case_prefix,
             "window_name": spec.window_name,
+            "personal_data_retention_days": spec.personal_data_retention_days,
         }
         changed_fields = [name for name, value in registry.items() if getattr(county, name) != value]
         for name in changed_fields:

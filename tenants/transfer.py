@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from banchengshi.errors import ApplicationError
+from banchengshi.personal_data import SealError, keyring, personal_data_key_use
 from casework.exchange.models import Envelope, ForwardAgreement
 from sla.sweep.models import DeadlineEntry
 from tenants.errors import TenantsErrorCode
@@ -44,7 +45,7 @@ from tenants.services import county_domain
 FORMAT = 1
 REGISTRY_FIELDS = ("code", "slug", "name", "full_name", "province", "city", "case_prefix", "window_name", "status")
 # Registry fields an older archive may lack (restored as blank).
-REGISTRY_OPTIONAL = ("config_digest",)
+REGISTRY_OPTIONAL = ("config_digest", "personal_data_retention_days")
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,7 @@ def county_import(*, archive_path: Path) -> ImportResult:
                     http_status=409,
                 )
             status = registry["status"] if registry["status"] != CountyStatus.ONBOARDING else CountyStatus.ACTIVE
-            fields = {k: registry[k] for k in REGISTRY_FIELDS} | {k: registry.get(k) or "" for k in REGISTRY_OPTIONAL}
+            fields = {k: registry[k] for k in (*REGISTRY_FIELDS, *REGISTRY_OPTIONAL) if k in registry}
             county = County.objects.create(schema_name=schema, **{**fields, "status": status})
             Domain.objects.create(tenant=county, domain=county_domain(county.slug), is_primary=True)
             county_schema_apply(schema=schema, rendered=rendered, pending=at_archive, create=True)
@@ -275,8 +276,20 @@ def county_import(*, archive_path: Path) -> ImportResult:
                 for table in manifest["public_tables"]:
                     rows += _public_rows_restore(cursor, raw, archive, PUBLIC_BY_NAME[table["name"]], table, keys)
                 _identity_sequences_reset(cursor, schema, [t["name"] for t in manifest["tables"]])
-            if forward:
-                county_schema_apply(schema=schema, rendered=rendered, pending=forward)
+            try:
+                if forward:
+                    county_schema_apply(schema=schema, rendered=rendered, pending=forward)
+                with schema_context(schema):
+                    missing = sorted(set(personal_data_key_use()) - set(keyring().key_ids))
+            except SealError:
+                missing = ["?"]
+            if missing:
+                # Its personal data was sealed with keys this deployment does not have (ADR 14).
+                raise _archive_error(
+                    _("The archive's personal data is sealed with keys this deployment lacks (%(keys)s): add them "
+                      "to FIELD_ENCRYPTION_KEYS first.") % {"keys": ", ".join(missing)},
+                    TenantsErrorCode.ARCHIVE_KEYS_MISSING,
+                )  # fmt: skip
             County.objects.filter(pk=county.pk).update(schema_digest=rendered.plan.digest)
             files = _media_restore(archive, schema, manifest["media"])
     return ImportResult(

@@ -8,10 +8,16 @@ from django.conf import settings
 from django.core import checks
 
 from banchengshi.audit.services import MINIMUM_RETENTION_DAYS
+from banchengshi.keyring import key_generate
 
 
 def _production() -> Any:
-    env = {"SECRET_KEY": "x" * 50, "DATABASE_URL": "postgresql://u@db/x", "REDIS_URL": "redis://r:6379/0"}
+    env = {
+        "SECRET_KEY": "x" * 50,
+        "DATABASE_URL": "postgresql://u@db/x",
+        "REDIS_URL": "redis://r:6379/0",
+        "FIELD_ENCRYPTION_KEYS": key_generate("prod1"),
+    }
     saved = {k: os.environ.get(k) for k in [*env, "TWO_FACTOR_ENFORCED"]}
     os.environ.update(env)
     os.environ["TWO_FACTOR_ENFORCED"] = "0"  # a deployment trying to switch it off
@@ -47,6 +53,12 @@ def test_sign_in_controls_and_the_audit_trail_are_wired_in():
     assert "banchengshi.audit.middleware.AuditContextMiddleware" in settings.MIDDLEWARE
     # Operators' actions land in public, staff's in their county.
     assert "banchengshi.audit" in settings.SHARED_APPS and "banchengshi.audit" in settings.TENANT_APPS
+
+
+def test_api_tokens_go_through_the_second_factor_rule():
+    classes = settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]
+    assert "rest_framework.authentication.TokenAuthentication" not in classes
+    assert classes[0] == "banchengshi.accounts.authentication.TwoFactorTokenAuthentication"
 
 
 def test_audit_retention_below_six_months_fails_the_system_check(settings):

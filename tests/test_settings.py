@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+
+from banchengshi.keyring import DEVELOPMENT_KEYS, key_generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +42,40 @@ def test_production_settings_refuse_to_start_without_secrets():
     assert "SECRET_KEY" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [
+        (None, "FIELD_ENCRYPTION_KEYS is required"),
+        (DEVELOPMENT_KEYS, "public development key"),
+        (f"{key_generate('k2')},{DEVELOPMENT_KEYS}", "public development key"),
+        ("k1:tooshort", "32 random bytes"),
+    ],
+)
+def test_production_settings_refuse_to_start_without_real_field_encryption_keys(keys, reason):
+    env = {k: v for k, v in os.environ.items() if k != "FIELD_ENCRYPTION_KEYS"}
+    env.update(SECRET_KEY="x" * 50, DATABASE_URL="postgresql://u@db/x", REDIS_URL="redis://r:6379/0")
+    env["DJANGO_SETTINGS_MODULE"] = "banchengshi.settings.production"
+    if keys is not None:
+        env["FIELD_ENCRYPTION_KEYS"] = keys
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS" in result.stderr and reason.split(" is ")[0] in result.stderr
+
+
+def test_test_and_local_runs_have_a_development_key():
+    assert settings.FIELD_ENCRYPTION_KEYS == DEVELOPMENT_KEYS
+
+
 def test_production_settings_have_no_demo_accounts():
-    env = {"SECRET_KEY": "x" * 50, "DATABASE_URL": "postgresql://u@db/x", "REDIS_URL": "redis://r:6379/0"}
+    env = {
+        "SECRET_KEY": "x" * 50,
+        "DATABASE_URL": "postgresql://u@db/x",
+        "REDIS_URL": "redis://r:6379/0",
+        "FIELD_ENCRYPTION_KEYS": key_generate("prod1"),
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

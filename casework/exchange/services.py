@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -66,6 +67,18 @@ def envelope_mark_delivered(*, envelope: Envelope) -> None:
     envelope.delivered_at = timezone.now()
     envelope.attempts += 1
     envelope.save(update_fields=["delivered_at", "attempts"])
+
+
+def envelopes_rewrite(*, forward_ids: list[UUID], rewrite: Callable[[dict[str, Any]], dict[str, Any]]) -> list[str]:
+    """Rewrite the payloads of the forwards' envelopes (retention); returns the file paths they named."""
+    paths: list[str] = []
+    for envelope in Envelope.objects.select_for_update().filter(forward_id__in=forward_ids):
+        paths += [str(item["path"]) for item in envelope.payload.get("attachments", []) if item.get("path")]
+        payload = rewrite(envelope.payload)
+        if payload != envelope.payload:
+            envelope.payload = payload
+            envelope.save(update_fields=["payload"])
+    return paths
 
 
 def envelope_note_failure(*, envelope_id: UUID, code: str) -> None:

@@ -9,6 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from banchengshi.audit.services import audit_record
 from casework import selectors as casework_selectors
 from casework.apis import CaseTransitionApi, StaffApi, _actor
 from casework.forwarding import selectors, services
@@ -47,9 +48,9 @@ class IncomingForwardOutput(ForwardOutput):
     attachments = serializers.SerializerMethodField()
 
     def get_citizen_phone(self, forward: Forward) -> str:
-        phone = str(forward.payload.get("citizen_phone", ""))
+        # Full only for roles that call back; the view audits what it showed in full.
         profile = getattr(self.context.get("request"), "staff_profile", None)
-        return phone if may(profile, Action.SEE_PHONE) else mask_phone(phone)
+        return forward.citizen_phone if may(profile, Action.SEE_PHONE) else mask_phone(forward.citizen_phone)
 
     def get_attachments(self, forward: Forward) -> list[str]:
         return [str(item["name"]) for item in forward.payload.get("attachments", [])]
@@ -105,11 +106,20 @@ class IncomingForwardListApi(StaffApi):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         rows = selectors.forwards_incoming(actor=_actor(request), status=filters.validated_data["status"])
+        _audit_full_phones(request, rows)
         return Response(IncomingForwardOutput(rows, many=True, context={"request": request}).data)
+
+
+def _audit_full_phones(request: Request, forwards: list[Forward]) -> None:
+    """Every response showing a citizen's full phone number is audited (forward ids only)."""
+    shown = [str(f.pk) for f in forwards if f.direction == "in" and f.citizen_phone]
+    if shown and may(getattr(request, "staff_profile", None), Action.SEE_PHONE):
+        audit_record(action="forward.phone_viewed", object_type="forward", details={"forward_ids": shown})
 
 
 def _forward_response(request: Request, forward: Forward) -> Response:
     output = IncomingForwardOutput if forward.direction == "in" else ForwardOutput
+    _audit_full_phones(request, [forward])
     return Response(output(forward, context={"request": request}).data, status=status.HTTP_200_OK)
 
 

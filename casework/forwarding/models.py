@@ -12,7 +12,11 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from banchengshi.personal_data import is_sealed, unseal
 from casework.models import Case
+
+# The citizen's phone travels sealed inside envelope and forward payloads (ADR 14).
+PAYLOAD_PHONE_PURPOSE = "forwarding.payload.citizen_phone"
 
 
 class ForwardMode(models.TextChoices):
@@ -75,6 +79,12 @@ class Forward(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.counterpart_code} {self.status}"
+
+    @property
+    def citizen_phone(self) -> str:
+        """The phone that crossed with an incoming forward, opened (payloads hold it sealed)."""
+        value = str(self.payload.get("citizen_phone", ""))
+        return unseal(value, purpose=PAYLOAD_PHONE_PURPOSE) if is_sealed(value) else value
 
 
 class TransferDirection(models.TextChoices):

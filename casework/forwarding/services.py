@@ -13,8 +13,9 @@ which personal fields went, to whom and why.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
+from banchengshi.personal_data import seal
 from banchengshi.tenancy import current_county, current_schema
 from casework import services as casework_services
 from casework.errors import CaseworkError, CaseworkErrorCode, ConflictError, NotFoundError
 from casework.exchange.models import Envelope, EnvelopeKind
 from casework.exchange.selectors import county_entry, forward_allowed
-from casework.exchange.services import envelope_claim, envelope_mark_delivered, envelope_post
+from casework.exchange.services import envelope_claim, envelope_mark_delivered, envelope_post, envelopes_rewrite
 from casework.forwarding.models import (
+    PAYLOAD_PHONE_PURPOSE,
     Forward,
     ForwardDirection,
     ForwardMode,
@@ -43,7 +46,7 @@ from casework.forwarding.models import (
     PersonalDataTransfer,
     TransferDirection,
 )
-from casework.models import Attachment, Case, CaseStatus, Channel, StaffRole
+from casework.models import ANONYMISED, Attachment, Case, CaseStatus, Channel, StaffRole
 from casework.policy import Action
 from casework.workflow import Step, allowed_from
 
@@ -122,7 +125,8 @@ def case_forward(
                     "source_name": here.full_name, "number": case.number, "tracking_code": case.tracking_code,
                     "mode": mode, "role": target.role, "group_id": str(group_id), "reason": reason,
                     "matter": case.matter, "description": case.description, "citizen_name": case.citizen_name,
-                    "citizen_phone": case.citizen_phone, "company_name": case.company_name,
+                    "citizen_phone": seal(case.citizen_phone, purpose=PAYLOAD_PHONE_PURPOSE),
+                    "company_name": case.company_name,
                     "is_urgent": case.is_urgent, "kind_code": case.kind.code, "attachments": files,
                     "registered_at": case.registered_at.isoformat(),
                 },
@@ -180,7 +184,7 @@ def forward_accept(
         payload = forward.payload
         intake = casework_services.CaseIntake(
             matter=payload["matter"], description=payload["description"], citizen_name=payload["citizen_name"],
-            citizen_phone=payload["citizen_phone"], company_name=payload.get("company_name", ""),
+            citizen_phone=forward.citizen_phone, company_name=payload.get("company_name", ""),
             channel=Channel.CROSS_REGION, kind_code=kind_code, category_code=category_code,
             is_urgent=bool(payload.get("is_urgent")),
         )  # fmt: skip
@@ -376,3 +380,66 @@ APPLY = {
     EnvelopeKind.RETURNED: _receive_returned,
     EnvelopeKind.PROGRESS: _receive_progress,
 }
+
+
+# -- retention (called by casework.retention) --------------------------------------------------
+
+PAYLOAD_EMPTIED = ("citizen_name", "citizen_phone", "company_name")
+
+
+def _payload_anonymised(payload: dict[str, Any], clean: Callable[[str], str]) -> dict[str, Any]:
+    out = dict(payload)
+    for key in PAYLOAD_EMPTIED:
+        if key in out:
+            out[key] = ""
+    if "description" in out:
+        out["description"] = ANONYMISED
+    for key in ("matter", "reason"):
+        if isinstance(out.get(key), str):
+            out[key] = clean(out[key])
+    if "attachments" in out:
+        out["attachments"] = [{**item, "name": ANONYMISED} for item in out["attachments"]]
+    return out
+
+
+def _forwards_anonymise(forwards: list[Forward], clean: Callable[[str], str]) -> list[UUID]:
+    """The personal part of these forwards, their processing records, envelopes and files in transit."""
+    ids = [f.pk for f in forwards]
+    paths = [str(item["path"]) for f in forwards for item in f.payload.get("attachments", []) if item.get("path")]
+    for forward in forwards:
+        forward.payload = _payload_anonymised(forward.payload, clean)
+        forward.reason = clean(forward.reason)
+        forward.return_reason = clean(forward.return_reason)
+        forward.save(update_fields=["payload", "reason", "return_reason"])
+    for transfer in PersonalDataTransfer.objects.filter(forward_id__in=ids):
+        # The record that data crossed stays (PIPL art. 55); what it names of the person goes.
+        transfer.attachment_names = [ANONYMISED for _name in transfer.attachment_names]
+        transfer.purpose = clean(transfer.purpose)
+        transfer.save(update_fields=["attachment_names", "purpose"])
+    paths += envelopes_rewrite(forward_ids=ids, rewrite=lambda payload: _payload_anonymised(payload, clean))
+    transaction.on_commit(lambda: _exchange_files_delete(paths))
+    return ids
+
+
+def _exchange_files_delete(paths: list[str]) -> None:
+    storage = exchange_storage()
+    for path in dict.fromkeys(paths):
+        if storage.exists(path):
+            storage.delete(path)
+
+
+def case_forwards_anonymise(*, case: Case, clean: Callable[[str], str]) -> list[UUID]:
+    """Every forward of this case (out to others, or the one it came in by): returns their ids."""
+    return _forwards_anonymise(list(Forward.objects.select_for_update().filter(case=case)), clean)
+
+
+def returned_forwards_anonymise(*, cutoff: datetime.datetime, clean: Callable[[str], str]) -> int:
+    """Forwards sent here and returned, never a case of this county: they expire like closed cases."""
+    with transaction.atomic():
+        forwards = list(
+            Forward.objects.select_for_update()
+            .filter(direction=ForwardDirection.IN, status=ForwardStatus.RETURNED, decided_at__lt=cutoff)
+            .exclude(payload__description=ANONYMISED)
+        )
+        _forwards_anonymise(forwards, clean)
+    return len(forwards)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from casework import selectors as casework_selectors
 from casework.forwarding import selectors, services
@@ -42,13 +43,12 @@ def incoming_page(request: HttpRequest) -> HttpResponse:
     if profile is None:
         raise Http404
     full = may(profile, Action.SEE_PHONE)
-    rows = [
-        {
-            "forward": f,
-            "phone": f.payload.get("citizen_phone", "") if full else mask_phone(f.payload.get("citizen_phone", "")),
-        }
-        for f in selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
-    ]
+    forwards = selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
+    rows = [{"forward": f, "phone": f.citizen_phone if full else mask_phone(f.citizen_phone)} for f in forwards]
+    if full and rows:  # every view of a full phone number is audited
+        audit_record(
+            action="forward.phone_viewed", object_type="forward", details={"forward_ids": [str(f.pk) for f in forwards]}
+        )
     return render(
         request,
         "forwarding/incoming.html",

@@ -8,3 +8,10 @@ class InteropConfig(AppConfig):
     name = "casework.interop"
     label = "interop"
     verbose_name = _("Interoperability")
+
+    def ready(self) -> None:
+        from casework.interop.services import case_open311_anonymise
+        from casework.retention import retention_hook_register
+
+        # What Open311 clients told about a case (where, a picture, a device, an email) expires with it.
+        retention_hook_register(case_open311_anonymise)

@@ -18,7 +18,7 @@ import io
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -671,3 +671,19 @@ def _required(value: str, name: str, limit: int) -> str:
 def _invalid(name: str, message: str) -> InteropError:
     details = [{"field": name, "code": "invalid", "message": message}]
     return InteropError(InteropErrorCode.INVALID, message, details=details)
+
+
+# -- retention (a hook of casework.retention) ---------------------------------------------------
+
+
+def case_open311_anonymise(case: Case, clean: Callable[[str], str]) -> None:
+    """Where the citizen was, their picture, device, account and email go with the case's personal data."""
+    Open311Details.objects.filter(case=case).update(
+        address_string="", address_id="", zipcode="", lat=None, long=None, media_url="", email="", device_id="",
+        account_id="", attributes={},
+    )  # fmt: skip
+    for rectification in Rectification.objects.filter(case=case):
+        note = clean(rectification.note)
+        if note != rectification.note:
+            rectification.note = note
+            rectification.save(update_fields=["note"])

@@ -84,7 +84,7 @@ def test_registration_puts_the_tracking_code_sms_in_the_outbox_and_it_arrives_on
     with tenant_context(county_a):
         _boss, case = _register(county_a)
         (sms,) = Notification.objects.filter(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
-        assert sms.recipient == "13912345678" and case.tracking_code in sms.body and "柳州市城中区" in sms.body
+        assert sms.address == "13912345678" and case.tracking_code in sms.body and "柳州市城中区" in sms.body
         assert services.notification_deliver(notification_id=sms.pk) == "sent"
         assert services.notification_deliver(notification_id=sms.pk) == "skipped"  # a duplicated task
     assert len(provider.received) == 1 and all(provider.signatures_ok)

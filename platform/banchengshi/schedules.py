@@ -25,6 +25,18 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # 跨域通办 envelopes the queue missed (Redis down, a worker killed); delivery is idempotent.
     "exchange-relay": {"task": "exchange.relay", "schedule": crontab(minute="*")},
+    # Retention (PIPL): closed cases past the county's period lose their personal data, at night;
+    # then reports that showed them are regenerated.
+    "retention-anonymise": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="30", hour="2"),
+        "args": ("casework.anonymise_expired",),
+    },
+    "retention-reports": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="30", hour="4"),
+        "args": ("reporting.refresh_after_anonymisation",),
+    },
     "county-heartbeat": {
         "task": "platform.dispatch_to_counties",
         "schedule": crontab(minute="*/5"),

@@ -198,3 +198,18 @@ def test_summer_and_winter_hours_may_share_a_time_but_not_a_month() -> None:
     data["county"]["office_hours"][3] = {"start": "19:00", "end": "20:00", "months": [13]}
     (problem,) = problems(data)
     assert problem["field"] == "county.office_hours[3].months"
+
+
+def test_personal_data_retention_defaults_to_three_years_and_is_configurable() -> None:
+    assert parse(minimal()).county.personal_data_retention_days == 1095
+    data = minimal()
+    data["county"]["personal_data_retention_days"] = 730
+    assert parse(data).county.personal_data_retention_days == 730
+
+
+@pytest.mark.parametrize("days", [0, 29, 36501, "三年", True])
+def test_a_retention_period_out_of_range_is_refused(days: Any) -> None:
+    data = minimal()
+    data["county"]["personal_data_retention_days"] = days
+    (problem,) = problems(data)
+    assert problem["field"] == "county.personal_data_retention_days" and problem["code"] == "invalid"

@@ -117,3 +117,13 @@ def test_demo_accounts_are_refused_where_not_allowed(two_counties, settings):
     with pytest.raises(ApplicationError) as caught:
         demo_accounts_ensure()
     assert caught.value.code == TenantsErrorCode.DEMO_NOT_ALLOWED
+
+
+def test_the_retention_period_of_the_file_reaches_the_county(two_counties):
+    first = onboard_minimal()
+    assert first.county.personal_data_retention_days == 1095
+    data = minimal()
+    data["county"]["personal_data_retention_days"] = 400
+    result = county_onboard(config=county_config_parse(yaml.safe_dump(data, allow_unicode=True), source="t.yaml"))
+    assert result.registry_changed
+    assert County.objects.get(pk=first.county.pk).personal_data_retention_days == 400

@@ -49,7 +49,7 @@ def test_a_bad_rating_by_callback_opens_the_loop_and_counts_in_the_figures(count
         case.refresh_from_db()
         assert case.status == CaseStatus.REOPENED
         sms = Notification.objects.get(key="rating.bad_callback")
-        assert sms.channel == NotificationChannel.SMS and sms.recipient == case.citizen_phone
+        assert sms.channel == NotificationChannel.SMS and sms.address == case.citizen_phone
         assert case.number in sms.body
         task = Notification.objects.get(key="rating.bad_received", recipient=str(boss.pk))
         assert task.channel == NotificationChannel.INAPP and "非常不满意" in task.body

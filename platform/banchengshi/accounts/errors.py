@@ -11,6 +11,8 @@ class AccountsErrorCode(StrEnum):
     BAD_CODE = "accounts.bad_code"
     PASSWORD_INVALID = "accounts.password_invalid"  # noqa: S105 - an error code
     PASSWORD_EXPIRED = "accounts.password_expired"  # noqa: S105 - an error code
+    # A token of a person who must use a second factor and has no authenticator (ADR 12).
+    TWO_FACTOR_REQUIRED = "accounts.two_factor_required"
 
 
 class AccountsError(ApplicationError):
@@ -19,3 +21,7 @@ class AccountsError(ApplicationError):
 
 class LockedOutError(AccountsError):
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
+
+
+class TwoFactorRequiredError(AccountsError):
+    http_status = status.HTTP_403_FORBIDDEN

@@ -4,6 +4,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from banchengshi.personal_data import EncryptedTextField
+
+TOTP_SECRET_PURPOSE = "accounts.totpdevice.secret"  # noqa: S105 - associated data, not a secret
+
 
 class User(AbstractUser):
     """A person who signs in: a provincial operator (public schema) or county staff (county schema).
@@ -34,7 +38,8 @@ class TotpDevice(models.Model):
     """A person's authenticator app (TOTP, RFC 6238). Confirmed once a first code was right."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device")
-    secret = models.CharField(max_length=64)
+    # Sealed with the keyring (ADR 14): a copy of the database alone does not yield the codes.
+    secret = EncryptedTextField(purpose=TOTP_SECRET_PURPOSE)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # The last accepted 30-second step: a code is good once, so an observed code cannot be replayed.
     last_step = models.BigIntegerField(default=0)

@@ -13,6 +13,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pyotp
 from django.conf import settings
@@ -25,17 +26,22 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from rest_framework.authtoken.models import Token
 
-from banchengshi.accounts.errors import AccountsError, AccountsErrorCode, LockedOutError
+from banchengshi.accounts.errors import AccountsError, AccountsErrorCode, LockedOutError, TwoFactorRequiredError
 from banchengshi.accounts.models import TotpDevice, User, UserSession
+from banchengshi.accounts.policy import two_factor_required
+from banchengshi.accounts.selectors import has_authenticator
 from banchengshi.audit.models import Outcome
 from banchengshi.audit.services import audit_record
+from banchengshi.personal_data import is_sealed, seal, unseal
 
 # Session keys this package keeps.
 AUTH_AT = "accounts.auth_at"  # when the person signed in (epoch seconds)
 SEEN_AT = "accounts.seen_at"  # the last request (epoch seconds, refreshed at most once a minute)
 PENDING = "accounts.pending"  # password was right, the second factor is still to come
 ENROLL_SECRET = "accounts.enroll_secret"  # noqa: S105 - a session key: the new authenticator's secret
+ENROLL_SECRET_PURPOSE = "accounts.session.enroll_secret"  # noqa: S105 - associated data, not a secret
 PENDING_SECONDS = 5 * 60
 
 TOTP_ISSUER = "办成事"
@@ -241,6 +247,16 @@ def totp_secret_new() -> str:
     return pyotp.random_base32()
 
 
+def totp_enroll_secret(session: Any) -> str:
+    """The secret of the authenticator being set up: kept sealed in the session until its first code."""
+    stored = session.get(ENROLL_SECRET, "")
+    if is_sealed(stored):
+        return unseal(stored, purpose=ENROLL_SECRET_PURPOSE)
+    secret = totp_secret_new()
+    session[ENROLL_SECRET] = seal(secret, purpose=ENROLL_SECRET_PURPOSE)
+    return secret
+
+
 def totp_uri(*, user: User, secret: str, issuer: str = TOTP_ISSUER) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=user.get_username(), issuer_name=issuer)
 
@@ -290,8 +306,45 @@ def totp_reset(*, user: User, actor_label: str) -> bool:
     with transaction.atomic():
         deleted, _rows = TotpDevice.objects.filter(user=user).delete()
         user_sessions_end(user_id=user.pk)
+        # A token was issued against the lost authenticator: it goes with it (ADR 12).
+        Token.objects.filter(user=user).delete()
         audit_record(
             action="auth.2fa.reset", actor_label=actor_label, object_type="user", object_id=user.pk,
             details={"removed": bool(deleted)},
         )  # fmt: skip
     return bool(deleted)
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+
+
+def api_token_issue(*, user: User, code: str = "", issued_by: str) -> Token:
+    """A new API token for ``user`` (an older one stops working).
+
+    The rule of ADR 12: a person who must sign in with a second factor gets a token only with an
+    authenticator set up and a current code from it (used up, like a sign-in code); the token is
+    refused at every use once the authenticator is gone (``TwoFactorTokenAuthentication``).
+    """
+    if not user.is_active:
+        raise AccountsError(AccountsErrorCode.BAD_CREDENTIALS, _("This account is deactivated."))
+    if two_factor_required(user):
+        if not has_authenticator(user):
+            audit_record(
+                action="auth.token_issued", actor_label=issued_by[:150], object_type="user", object_id=user.pk,
+                outcome=Outcome.DENIED, details={"reason": "no_2fa"},
+            )  # fmt: skip
+            raise TwoFactorRequiredError(
+                AccountsErrorCode.TWO_FACTOR_REQUIRED,
+                _("Your role signs in with a second factor: set up an authenticator before asking for an API token."),
+            )
+        if not totp_verify(user=user, code=code):
+            audit_record(
+                action="auth.token_issued", actor_label=issued_by[:150], object_type="user", object_id=user.pk,
+                outcome=Outcome.FAILURE, details={"reason": "code"},
+            )  # fmt: skip
+            raise AccountsError(AccountsErrorCode.BAD_CODE, _("The code is not right. Check the time on your phone."))
+    with transaction.atomic():
+        Token.objects.filter(user=user).delete()
+        token = Token.objects.create(user=user)
+        audit_record(action="auth.token_issued", actor_label=issued_by[:150], object_type="user", object_id=user.pk)
+    return token

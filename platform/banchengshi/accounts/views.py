@@ -128,8 +128,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         if pending is None:
             return redirect("login")
         user, next_url = pending
-    secret = request.session.get(services.ENROLL_SECRET) or services.totp_secret_new()
-    request.session[services.ENROLL_SECRET] = secret
+    secret = services.totp_enroll_secret(request.session)
     form = forms.EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if signed_in and not user.check_password(form.cleaned_data["password"]):

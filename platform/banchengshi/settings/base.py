@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from banchengshi.env import celery_broker_url, database_from_url, env_bool, env_int, env_list, env_str
+from banchengshi.keyring import DEVELOPMENT_KEYS
 from banchengshi.observability.logs import FILTERS as LOG_FILTERS
 from banchengshi.observability.logs import FORMATTERS as LOG_FORMATTERS
 from banchengshi.observability.sentry import sentry_init
@@ -156,6 +157,11 @@ ACCOUNTS_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 ACCOUNTS_TWO_FACTOR_ENFORCED = env_bool("TWO_FACTOR_ENFORCED", True)
 # Audit records are kept at least this long (never below 183 days, 网络安全法 art. 21).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# Citizens' phone numbers and TOTP secrets are sealed with these keys (AES-256-GCM; ADR 14):
+# "id:base64,id:base64", the first the current one, the others only to open older values until
+# `manage.py personal_data_rekey` has re-sealed them. The development key is public: production
+# refuses it (settings/production.py).
+FIELD_ENCRYPTION_KEYS = env_str("FIELD_ENCRYPTION_KEYS", DEVELOPMENT_KEYS)
 # The restricted role the application connects as; migrations (as the owner) revoke its right to
 # change or delete audit records. Empty where the app connects as the owner (local machines).
 DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
@@ -180,8 +186,9 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header.
-        "rest_framework.authentication.TokenAuthentication",
+        # Token first, so an anonymous API call gets 401 with a WWW-Authenticate header. Tokens of
+        # roles that need a second factor work only with an authenticator set up (ADR 12).
+        "banchengshi.accounts.authentication.TwoFactorTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_THROTTLE_RATES": {"citizen": env_str("CITIZEN_RATE_LIMIT", "30/minute")},

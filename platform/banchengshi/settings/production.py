@@ -3,6 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from banchengshi.env import env_bool, env_int, env_list, env_str
+from banchengshi.keyring import DEVELOPMENT_KEYS, keyring_parse
 from banchengshi.settings.base import *  # noqa: F403
 
 DEBUG = False
@@ -13,6 +14,12 @@ if SECRET_KEY.startswith("insecure"):
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret in production.")
 # Old keys still accepted for signatures while a rotation settles (docs/DEPLOY.md, "Rotate secrets").
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
+# Personal data is sealed with these keys; without them nothing may start (a lost key loses the
+# data it sealed: keep them in the vault, docs/DEPLOY.md "Rotate secrets").
+FIELD_ENCRYPTION_KEYS = env_str("FIELD_ENCRYPTION_KEYS")
+if DEVELOPMENT_KEYS.partition(":")[2].rstrip("=") in FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must not contain the public development key in production.")
+keyring_parse(FIELD_ENCRYPTION_KEYS)  # every mistake in the keys stops the start, with its reason
 env_str("DATABASE_URL")
 env_str("REDIS_URL")
 

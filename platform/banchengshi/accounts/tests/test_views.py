@@ -13,9 +13,10 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
 from banchengshi.accounts.models import TotpDevice, User, UserSession
-from banchengshi.accounts.services import AUTH_AT, ENROLL_SECRET, SEEN_AT
+from banchengshi.accounts.services import AUTH_AT, ENROLL_SECRET, ENROLL_SECRET_PURPOSE, SEEN_AT
 from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.audit.models import AuditRecord
+from banchengshi.personal_data import is_sealed, unseal
 from casework.models import StaffRole
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +190,9 @@ def test_admins_and_supervisors_enroll_a_second_factor_then_need_it(county_a, st
     assert client.get("/work/").status_code == 302  # not signed in yet
     page = client.get("/accounts/two-factor/").content.decode()
     assert "otpauth://totp/" in page and "<svg" in page
-    secret = client.session[ENROLL_SECRET]
+    stored = client.session[ENROLL_SECRET]
+    assert is_sealed(stored)  # the session table never holds the new secret in clear (ADR 14)
+    secret = unseal(stored, purpose=ENROLL_SECRET_PURPOSE)
     totp = pyotp.TOTP(secret)
     assert (
         client.post("/accounts/two-factor/", {"code": "000000" if totp.now() != "000000" else "111111"}).status_code

@@ -1,0 +1,32 @@
+"""API token authentication that keeps the second-factor rule (ADR 12).
+
+A DRF token skips the sign-in page. A person whose role must sign in with a second factor may
+use one only while an authenticator is set up: a token issued before a promotion to such a role,
+or kept after the authenticator was removed, is refused (403 ``accounts.two_factor_required``).
+For everyone else this costs no query: the role is looked up once per request anyway and kept on
+the user object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext as _
+from rest_framework.authentication import TokenAuthentication
+
+
+class TwoFactorTokenAuthentication(TokenAuthentication):
+    def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
+        # Imported here: DRF imports this class while rest_framework.views (and so the error
+        # module, and the models) are still loading.
+        from banchengshi.accounts.errors import AccountsErrorCode, TwoFactorRequiredError
+        from banchengshi.accounts.policy import two_factor_required
+        from banchengshi.accounts.selectors import has_authenticator
+
+        user, token = super().authenticate_credentials(key)
+        if two_factor_required(user) and not has_authenticator(user):
+            raise TwoFactorRequiredError(
+                AccountsErrorCode.TWO_FACTOR_REQUIRED,
+                _("Your role signs in with a second factor: set up an authenticator before using an API token."),
+            )
+        return user, token
