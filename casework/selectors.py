@@ -66,7 +66,10 @@ def staff_profile_of(user: Any) -> StaffProfile | None:
     if not user.is_authenticated:
         return None
     if not hasattr(user, "_staff_profile"):
-        user._staff_profile = StaffProfile.objects.filter(user=user).select_related("department").first()
+        if "staff_profile" in user._state.fields_cache:  # read with the API token (None: no profile)
+            user._staff_profile = user._state.fields_cache["staff_profile"]
+        else:
+            user._staff_profile = StaffProfile.objects.filter(user=user).select_related("department").first()
     return cast(StaffProfile | None, user._staff_profile)
 
 

@@ -196,6 +196,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "banchengshi.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "banchengshi.errors.api_exception_handler",
 }
+# An API token is read with its user's casework role (casework.selectors.staff_profile_of uses it).
+ACCOUNTS_TOKEN_SELECT_RELATED = ["user__staff_profile__department"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "办成事 API",
     "VERSION": "1.0.0",
