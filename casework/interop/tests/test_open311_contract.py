@@ -93,6 +93,11 @@ def server(two_counties: Any, django_db_blocker: Any, localhost_names: None) -> 
         process.wait(10)
 
 
+def _w3c(moment: datetime.datetime | None) -> str:
+    assert moment is not None
+    return timezone.localtime(moment).isoformat(timespec="seconds")
+
+
 def _xml_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
@@ -110,18 +115,23 @@ def test_services_and_definitions_read_by_georeport(server, fmt):
     assert {s["service_code"] for s in services} == set(categories)
     truth = "true" if fmt == "xml" else True
     for service in services:
+        # Every field the client got is one this test checks.
+        assert set(service) == {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
         category = categories[service["service_code"]]
         assert service["service_name"] == category.name
         assert (service["description"] or "") == category.description
         assert service["metadata"] == truth and service["type"] == "realtime"
         assert (service["keywords"] or "") == "" and (service["group"] or "") == window_name
     definition = client.get_service_definition("complex")
-    assert definition["service_code"] == "complex"
+    assert set(definition) == {"service_code", "attributes"} and definition["service_code"] == "complex"
     attributes = definition["attributes"] if fmt == "json" else _xml_list(definition["attributes"]["attribute"])
     by_code = {a["code"]: a for a in attributes}
     assert [a["code"] for a in attributes] == ["kind", "matter", "window", "departments", "company_name"]
     expected_lists = {"kind": kinds, "window": windows, "departments": departments}
     for order, attribute in enumerate(attributes, start=1):
+        assert set(attribute) == {
+            "variable", "code", "datatype", "required", "datatype_description", "order", "description", "values",
+        }  # fmt: skip
         assert attribute["variable"] == truth and str(attribute["order"]) == str(order)
         assert attribute["description"] and attribute["datatype_description"] in (None, "")
     falsity = "false" if fmt == "xml" else False
@@ -164,6 +174,7 @@ def test_a_request_posted_then_read_back_by_georeport(server, fmt):
         assert case.matter == "上门办理护照" and case.citizen_name == "曹先生"
         expected_due = timezone.localtime(case.resolution_due_at or case.reply_due_at).isoformat(timespec="seconds")
         registered = timezone.localtime(case.registered_at).isoformat(timespec="seconds")
+        updated = timezone.localtime(case.updated_at).isoformat(timespec="seconds")
     expected = {
         "service_request_id": number, "status": "open", "status_notes": "已登记", "service_name": "复杂事项",
         "service_code": "complex", "description": "急需办理护照，本人行动不便", "agency_responsible": "",
@@ -173,7 +184,9 @@ def test_a_request_posted_then_read_back_by_georeport(server, fmt):
     for name, value in expected.items():
         assert (one[name] or "") == value, name
     assert float(one["lat"]) == 24.3125 and float(one["long"]) == 109.4113
-    assert one["updated_datetime"].endswith("+08:00") and one["service_notice"] in (None, "")
+    assert one["updated_datetime"] == updated and updated.endswith("+08:00") and one["service_notice"] in (None, "")
+    # Every field the client got is one this test checks.
+    assert set(one) == set(expected) | {"lat", "long", "updated_datetime", "service_notice"}
 
     listed = _xml_list(client.get_service_requests(service_code="complex", status="open"))
     assert number in {r["service_request_id"] for r in listed}
@@ -182,8 +195,18 @@ def test_a_request_posted_then_read_back_by_georeport(server, fmt):
     rows = {r["service_request_id"]: r for r in both}
     assert set(rows) == {number, server["handled"]}
     handled = rows[server["handled"]]
-    assert handled["status"] == "closed" and handled["status_notes"] == "已答复"
-    assert handled["agency_responsible"] == "柳州市城中区市场监督管理局" and (handled["description"] or "") == ""
+    assert set(handled) == set(one) and all(set(r) == set(one) for r in listed)
+    with tenant_context(server["county"]):
+        window_case = Case.objects.select_related("category").get(number=server["handled"])
+    # A window case: status, service, agency and times; none of its text or location is published.
+    assert {name: value or "" for name, value in handled.items()} == {
+        "service_request_id": server["handled"], "status": "closed", "status_notes": "已答复",
+        "service_name": window_case.category.name, "service_code": window_case.category.code, "description": "",
+        "agency_responsible": "柳州市城中区市场监督管理局", "service_notice": "",
+        "requested_datetime": _w3c(window_case.registered_at), "updated_datetime": _w3c(window_case.updated_at),
+        "expected_datetime": _w3c(window_case.resolution_due_at or window_case.reply_due_at),
+        "address": "", "address_id": "", "zipcode": "", "lat": "", "long": "", "media_url": "",
+    }  # fmt: skip
     start = (timezone.localtime() - datetime.timedelta(days=1)).isoformat(timespec="seconds")
     ranged = _xml_list(client.get_service_requests(start_date=start, status="open,closed"))
     assert {number, server["handled"]} <= {r["service_request_id"] for r in ranged}

@@ -30,6 +30,10 @@ def test_a_bad_rating_by_callback_opens_the_loop_and_counts_in_the_figures(count
     boss = supervisor(county_a)
     case = replied_case(county_a, boss)
     hcp = issue(county_a, "ratings", source="hcp")
+    today = timezone.localdate()
+    period = Scope(today - datetime.timedelta(days=1), today + datetime.timedelta(days=1))
+    with tenant_context(county_a):
+        before = figures(scope=period)
     response = signed_post(
         county_a, hcp,
         rating(case, "HCP-1", 1, comment="态度差", dimensions={"efficiency": 2, "attitude": 1, "competence": 3}),
@@ -53,9 +57,10 @@ def test_a_bad_rating_by_callback_opens_the_loop_and_counts_in_the_figures(count
         assert case.number in sms.body
         task = Notification.objects.get(key="rating.bad_received", recipient=str(boss.pk))
         assert task.channel == NotificationChannel.INAPP and "非常不满意" in task.body
-        today = timezone.localdate()
-        numbers = figures(scope=Scope(today - datetime.timedelta(days=1), today + datetime.timedelta(days=1)))
-    assert numbers.ratings >= 1 and numbers.bad_ratings >= 1
+        numbers = figures(scope=period)
+    # Exactly this one rating, counted as a 差评 in the county's figures (not yet rectified).
+    assert (numbers.ratings, numbers.bad_ratings) == (before.ratings + 1, before.bad_ratings + 1)
+    assert numbers.bad_rectified == before.bad_rectified
 
 
 def test_the_follow_up_rating_after_rectification_closes_the_loop(county_a):
