@@ -104,6 +104,21 @@ def prepare(cases: int) -> dict[str, str]:
                 """,
                 [kind, category, cases],
             )
+            # Phones are sealed at rest (ADR 14): seal each seeded one as registration would, so
+            # lists pay their decryptions and the phone search finds its row by the keyed hash.
+            from banchengshi.personal_data import blind_index, seal
+            from casework.models import CITIZEN_PHONE_PURPOSE
+
+            phones = [f"138{g:08d}" for g in range(1, cases + 1)]
+            cursor.execute(
+                "UPDATE casework_case c SET citizen_phone = v.sealed, citizen_phone_index = v.hash "
+                "FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(number, sealed, hash) WHERE c.number = v.number",
+                [
+                    [f"CZ-2025-{g:07d}" for g in range(1, cases + 1)],
+                    [seal(phone, purpose=CITIZEN_PHONE_PURPOSE) for phone in phones],
+                    [blind_index(phone, purpose=CITIZEN_PHONE_PURPOSE) for phone in phones],
+                ],
+            )
             cursor.execute(
                 """
                 INSERT INTO casework_assignment (id, case_id, department_id, role, status, instructions, result,
