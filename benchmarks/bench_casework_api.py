@@ -79,6 +79,13 @@ def prepare(cases: int) -> dict[str, str]:
             StaffProfile.objects.create(user=user, role=role, department=dept)
             tokens[role] = Token.objects.create(user=user).key
         started = time.perf_counter()
+        # Phone numbers are sealed at rest with a keyed search hash (ADR 14): 5,000 distinct ones.
+        from banchengshi.personal_data import blind_index, seal
+        from casework.models import CITIZEN_PHONE_PURPOSE
+
+        phones = [f"138{n:08d}" for n in range(5000)]
+        sealed = [seal(phone, purpose=CITIZEN_PHONE_PURPOSE) for phone in phones]
+        indexes = [blind_index(phone, purpose=CITIZEN_PHONE_PURPOSE) for phone in phones]
         with connection.cursor() as cursor:
             cursor.execute("SELECT id FROM casework_requestkind WHERE code = 'case'")
             kind = cursor.fetchone()[0]
@@ -91,33 +98,18 @@ def prepare(cases: int) -> dict[str, str]:
             cursor.execute(
                 """
                 INSERT INTO casework_case (id, number, tracking_code, matter, description, citizen_name,
-                    citizen_phone, company_name, channel, kind_id, category_id, is_urgent, status, paused_from,
+                    citizen_phone, citizen_phone_index, company_name, channel, kind_id, category_id, is_urgent, status, paused_from,
                     version, reopen_count, escalation_level, registered_at, updated_at, resolution_due_at,
-                    deadline_provisional, paused_seconds, extended_days)
+                    deadline_provisional, paused_seconds, extended_days, forwarded_from)
                 SELECT gen_random_uuid(), 'CZ-2025-' || lpad(g::text, 7, '0'), upper(substr(md5(g::text), 1, 10)),
-                    '事项' || g, '描述', '群众' || (g %% 5000), '138' || lpad(g::text, 8, '0'), '',
+                    '事项' || g, '描述', '群众' || (g %% 5000), (%s::text[])[1 + g %% 5000], (%s::text[])[1 + g %% 5000], '',
                     (ARRAY['window', 'online', 'hotline_12345', 'proxy'])[1 + g %% 4], %s, %s, g %% 50 = 0,
                     (ARRAY['registered', 'accepted', 'assigned', 'processed', 'replied', 'archived'])[1 + g %% 6],
                     '', 1, 0, '', now() - (g || ' minutes')::interval, now(),
-                    now() - (g || ' minutes')::interval + interval '10 days', false, 0, 0
+                    now() - (g || ' minutes')::interval + interval '10 days', false, 0, 0, ''
                 FROM generate_series(1, %s) AS g
                 """,
-                [kind, category, cases],
-            )
-            # Phones are sealed at rest (ADR 14): seal each seeded one as registration would, so
-            # lists pay their decryptions and the phone search finds its row by the keyed hash.
-            from banchengshi.personal_data import blind_index, seal
-            from casework.models import CITIZEN_PHONE_PURPOSE
-
-            phones = [f"138{g:08d}" for g in range(1, cases + 1)]
-            cursor.execute(
-                "UPDATE casework_case c SET citizen_phone = v.sealed, citizen_phone_index = v.hash "
-                "FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(number, sealed, hash) WHERE c.number = v.number",
-                [
-                    [f"CZ-2025-{g:07d}" for g in range(1, cases + 1)],
-                    [seal(phone, purpose=CITIZEN_PHONE_PURPOSE) for phone in phones],
-                    [blind_index(phone, purpose=CITIZEN_PHONE_PURPOSE) for phone in phones],
-                ],
+                [sealed, indexes, kind, category, cases],
             )
             cursor.execute(
                 """
@@ -217,7 +209,7 @@ def main() -> None:
              "/api/v1/cases/?status=registered,accepted,assigned,processed&limit=50", "supervisor", None),
             ("filtered list: channel+kind+dates", "GET",
              "/api/v1/cases/?channel=online&kind=case&registered_from=2020-01-01&limit=50", "supervisor", None),
-            ("search by phone", "GET", "/api/v1/cases/?q=13800012345", "supervisor", None),
+            ("search by phone", "GET", "/api/v1/cases/?q=13800002345", "supervisor", None),
             ("handler queue (assignments)", "GET", "/api/v1/assignments/", "department_handler", None),
         ]  # fmt: skip
         load.run("GET", "/api/v1/cases/?limit=5", tokens["supervisor"], None, 2, args.connections)  # warm up

@@ -280,3 +280,26 @@ def _forward_ids(county: Any, case_id: str) -> list[Any]:
 
     with tenant_context(county):
         return list(Forward.objects.filter(case_id=case_id).values_list("pk", flat=True))
+
+
+def test_notifications_to_staff_carry_no_phone_number(county_a):
+    with tenant_context(county_a):
+        boss: Any = UserFactory(username="pd-notify-boss")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        handler: Any = UserFactory(username="pd-notify-handler")
+        StaffProfileFactory(user=handler, role=StaffRole.DEPARTMENT_HANDLER, department_id=_scjgj())
+        intake = services.CaseIntake(
+            matter="营业执照变更", description=f"来电 {PHONE}", citizen_name="金先生", citizen_phone=PHONE,
+            channel="window", kind_code="case", category_code="simple",
+        )  # fmt: skip
+        case = services.case_register(actor=boss, intake=intake)
+        services.case_accept_and_assign(actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj")
+        inapp = Notification.objects.filter(channel=Channel.INAPP, idempotency_key__startswith=f"{case.pk}:")
+        assert inapp.filter(recipient=str(handler.pk)).exists()
+        assert all(PHONE not in n.body and PHONE not in n.subject for n in inapp)
+
+
+def _scjgj() -> int:
+    from casework.models import Department
+
+    return Department.objects.get(code="scjgj").pk

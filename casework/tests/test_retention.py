@@ -287,3 +287,27 @@ def test_returned_forwards_expire_too(county_a, county_b):
         cases_anonymise_due()
         incoming.refresh_from_db()
         assert incoming.citizen_phone == "" and NAME not in str(incoming.payload)
+
+
+def test_a_case_that_fails_is_left_for_the_next_run_and_the_others_go_on(county_a, monkeypatch):
+    import casework.retention as retention
+
+    broken = _closed_case(county_a, phone="13866667777")
+    fine = _closed_case(county_a, phone="13877778888")
+
+    def hook(case, clean):
+        if case.pk == broken.pk:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(retention, "_hooks", [hook])
+    with tenant_context(county_a):
+        cases_anonymise_due()
+        assert Case.objects.get(pk=fine.pk).anonymised_at is not None
+        untouched = Case.objects.get(pk=broken.pk)
+        assert untouched.anonymised_at is None and untouched.citizen_phone == "13866667777"
+        assert Attachment.objects.filter(case=untouched).exists()  # its transaction rolled back whole
+        run = AuditRecord.objects.filter(action="retention.run").order_by("-seq").first()
+        assert run is not None and run.details["failed"] == 1
+        monkeypatch.setattr(retention, "_hooks", [])
+        cases_anonymise_due()
+        assert Case.objects.get(pk=broken.pk).anonymised_at is not None
