@@ -30,6 +30,7 @@ anonymised is never selected again, so the task may run any number of times.
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -56,6 +57,8 @@ from casework.models import (
 )
 from notifications.services import notifications_scrub
 
+logger = logging.getLogger(__name__)
+
 CLOSED_STATUSES = (CaseStatus.ARCHIVED, CaseStatus.WITHDRAWN, CaseStatus.NOT_ACCEPTED, CaseStatus.FORWARDED)
 # Markers put in place of what was removed (stored data, not page text: the same in every language).
 NAME_MARK = "[name]"
@@ -78,29 +81,34 @@ def retention_cutoff(now: datetime.datetime | None = None) -> datetime.datetime:
     return (now or timezone.now()) - datetime.timedelta(days=days)
 
 
-def cases_due_for_anonymisation(*, cutoff: datetime.datetime, limit: int = 500) -> list[Any]:
+def cases_due_for_anonymisation(*, cutoff: datetime.datetime) -> list[Any]:
+    """Ids only (the partial index ``case_retention_due`` answers it), oldest closed first."""
     return list(
         Case.objects.filter(status__in=CLOSED_STATUSES, closed_at__lt=cutoff, anonymised_at__isnull=True)
         .order_by("closed_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", flat=True)
     )
 
 
-def cases_anonymise_due(*, now: datetime.datetime | None = None, batch: int = 500) -> int:
-    """Anonymise every case of this county whose retention period ran out; returns how many."""
+def cases_anonymise_due(*, now: datetime.datetime | None = None) -> int:
+    """Anonymise every case of this county whose retention period ran out; returns how many.
+
+    Each case is its own transaction: one that fails (logged by id) is left for the next run and
+    does not hold up the others.
+    """
     cutoff = retention_cutoff(now)
-    done = 0
-    while True:
-        due = cases_due_for_anonymisation(cutoff=cutoff, limit=batch)
-        for case_id in due:
+    done, failed = 0, 0
+    for case_id in cases_due_for_anonymisation(cutoff=cutoff):
+        try:
             done += case_anonymise(case_id=case_id, cutoff=cutoff)
-        if len(due) < batch:
-            break
+        except Exception:
+            failed += 1
+            logger.exception("retention: case %s could not be anonymised; the next run tries again", case_id)
     done_forwards = forwarding_services.returned_forwards_anonymise(cutoff=cutoff, clean=scrub_text)
-    if done or done_forwards:
+    if done or failed or done_forwards:
         audit_record(
             action="retention.run", actor_label="system",
-            details={"cases": done, "returned_forwards": done_forwards, "cutoff": cutoff.isoformat()},
+            details={"cases": done, "failed": failed, "returned_forwards": done_forwards, "cutoff": cutoff.isoformat()},
         )  # fmt: skip
     return done
 

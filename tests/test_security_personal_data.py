@@ -8,6 +8,7 @@ forwarding) still gets it.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.core.management import call_command
 from django.db import connection, models
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
+from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import TotpDevice
 from banchengshi.accounts.services import totp_verify
@@ -37,7 +39,7 @@ from banchengshi.personal_data import (
 from casework import selectors, services
 from casework.errors import NotFoundError
 from casework.models import CITIZEN_PHONE_PURPOSE, Case, StaffRole
-from casework.tests.conftest import staff_api  # noqa: F401 - shared fixture
+from casework.tests.conftest import CountyApi
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from notifications.models import Channel, Notification
 from notifications.services import notification_deliver, notification_enqueue
@@ -45,11 +47,26 @@ from notifications.services import notification_deliver, notification_enqueue
 pytestmark = pytest.mark.django_db
 
 PHONE = "13912345678"
+_users = itertools.count(1)
+
+
+@pytest.fixture
+def staff_api() -> Any:
+    """``staff_api(county, role)``: an API client of that county, signed in with a token of that role."""
+
+    def make(county: Any, role: str) -> CountyApi:
+        with tenant_context(county):
+            user: Any = UserFactory(username=f"pd-{role}-{next(_users)}")
+            StaffProfileFactory(user=user, role=role)
+            token = Token.objects.create(user=user).key
+        return CountyApi(county, token)
+
+    return make
 
 
 def _register(county: Any, phone: str = PHONE, name: str = "金先生") -> Case:
     with tenant_context(county):
-        clerk = UserFactory(username=f"pd-clerk-{phone}")
+        clerk: Any = UserFactory(username=f"pd-clerk-{phone}")
         StaffProfileFactory(user=clerk, role=StaffRole.WINDOW_CLERK)
         intake = services.CaseIntake(
             matter="营业执照变更", description="窗口登记", citizen_name=name, citizen_phone=phone,
@@ -103,8 +120,10 @@ def test_every_column_named_for_a_phone_or_id_number_is_sealed():
         for model_field in model._meta.concrete_fields:
             name = model_field.name.lower()
             text = isinstance(model_field, models.CharField | models.TextField | models.JSONField)
-            if text and any(word in name for word in personal) and not isinstance(
-                model_field, EncryptedTextField | BlindIndexField
+            if (
+                text
+                and any(word in name for word in personal)
+                and not isinstance(model_field, EncryptedTextField | BlindIndexField)
             ):
                 plain.append(f"{model._meta.label}.{model_field.name}")
     assert plain == []
@@ -125,6 +144,20 @@ def test_the_data_migration_seals_phones_stored_in_clear(county_a):
         stored, index = _raw("SELECT citizen_phone, citizen_phone_index FROM casework_case WHERE id = %s", [case.pk])
         assert is_sealed(stored) and index == blind_index("13500005555", purpose=CITIZEN_PHONE_PURPOSE)
         assert Case.objects.get(pk=case.pk).citizen_phone == "13500005555"
+
+
+def test_a_phone_left_in_clear_by_the_previous_release_is_read_then_sealed_by_the_rekey(county_a):
+    case = _register(county_a, phone="13500006666")
+    with tenant_context(county_a):
+        with connection.cursor() as cursor:  # an old process wrote it during the upgrade
+            cursor.execute(
+                "UPDATE casework_case SET citizen_phone = %s, citizen_phone_index = '' WHERE id = %s",
+                ["13500006666", case.pk],
+            )
+        assert Case.objects.get(pk=case.pk).citizen_phone == "13500006666"
+        assert personal_data_reseal()["casework.Case.citizen_phone"] >= 1
+        stored, index = _raw("SELECT citizen_phone, citizen_phone_index FROM casework_case WHERE id = %s", [case.pk])
+        assert is_sealed(stored) and index == blind_index("13500006666", purpose=CITIZEN_PHONE_PURPOSE)
 
 
 def test_totp_secrets_are_sealed_and_still_verify(county_a):
@@ -209,9 +242,7 @@ def test_the_rekey_command_does_the_public_schema_and_queues_every_county(county
         assert set(personal_data_key_use()) == {"cmd2"}
 
 
-def test_forwarded_phones_are_sealed_in_transit_and_shown_in_full_only_to_callers(
-    county_a, county_b, staff_api
-):
+def test_forwarded_phones_are_sealed_in_transit_and_shown_in_full_only_to_callers(county_a, county_b, staff_api):
     from casework.exchange.models import Envelope, ForwardAgreement
     from casework.forwarding.models import Forward
     from casework.forwarding.tests.conftest import deliver_all
@@ -224,7 +255,8 @@ def test_forwarded_phones_are_sealed_in_transit_and_shown_in_full_only_to_caller
         {"matter": "异地办理", "description": "x", "citizen_name": "金先生", "citizen_phone": PHONE,
          "channel": "window", "kind": "case", "category": "simple"},
     ).json()  # fmt: skip
-    body = {"version": case["version"], "mode": "full_online", "reason": "属地", "targets": [{"county_code": county_b.code}]}
+    targets = [{"county_code": county_b.code}]
+    body = {"version": case["version"], "mode": "full_online", "reason": "属地", "targets": targets}
     assert clerk_a.post(f"cases/{case['id']}/forward/", body).status_code == 200
     envelope = Envelope.objects.get(forward_id__in=_forward_ids(county_a, case["id"]))
     assert PHONE not in json.dumps(envelope.payload) and is_sealed(envelope.payload["citizen_phone"])
@@ -248,3 +280,26 @@ def _forward_ids(county: Any, case_id: str) -> list[Any]:
 
     with tenant_context(county):
         return list(Forward.objects.filter(case_id=case_id).values_list("pk", flat=True))
+
+
+def test_notifications_to_staff_carry_no_phone_number(county_a):
+    with tenant_context(county_a):
+        boss: Any = UserFactory(username="pd-notify-boss")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        handler: Any = UserFactory(username="pd-notify-handler")
+        StaffProfileFactory(user=handler, role=StaffRole.DEPARTMENT_HANDLER, department_id=_scjgj())
+        intake = services.CaseIntake(
+            matter="营业执照变更", description=f"来电 {PHONE}", citizen_name="金先生", citizen_phone=PHONE,
+            channel="window", kind_code="case", category_code="simple",
+        )  # fmt: skip
+        case = services.case_register(actor=boss, intake=intake)
+        services.case_accept_and_assign(actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj")
+        inapp = Notification.objects.filter(channel=Channel.INAPP, idempotency_key__startswith=f"{case.pk}:")
+        assert inapp.filter(recipient=str(handler.pk)).exists()
+        assert all(PHONE not in n.body and PHONE not in n.subject for n in inapp)
+
+
+def _scjgj() -> int:
+    from casework.models import Department
+
+    return Department.objects.get(code="scjgj").pk

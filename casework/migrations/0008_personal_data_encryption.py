@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="case",
             name="citizen_phone_index",
-            field=banchengshi.personal_data.BlindIndexField(purpose=PURPOSE, source="citizen_phone"),
+            field=banchengshi.personal_data.BlindIndexField(db_default="", purpose=PURPOSE, source="citizen_phone"),
         ),
         migrations.AlterField(
             model_name="case",

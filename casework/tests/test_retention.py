@@ -43,9 +43,9 @@ YEARS_AGO = timezone.now() - datetime.timedelta(days=4 * 365)
 def _closed_case(county: Any, *, phone: str = PHONE, closed_at: datetime.datetime = YEARS_AGO) -> Case:
     """A case worked from registration to archive, with personal data in every place it can be."""
     with tenant_context(county):
-        clerk = UserFactory(username=f"ret-clerk-{phone}")
+        clerk: Any = UserFactory(username=f"ret-clerk-{phone}")
         StaffProfileFactory(user=clerk, role=StaffRole.SUPERVISOR)
-        handler = UserFactory(username=f"ret-handler-{phone}")
+        handler: Any = UserFactory(username=f"ret-handler-{phone}")
         StaffProfileFactory(user=handler, role=StaffRole.DEPARTMENT_HANDLER, department_id=_department_id("scjgj"))
         intake = services.CaseIntake(
             matter=f"{COMPANY}经营范围变更", description=f"{NAME}（{phone}，身份证110101199003071234）来窗口反映",
@@ -104,9 +104,7 @@ def _everything_text(case: Case) -> str:
     return "\n".join(parts)
 
 
-def test_a_closed_case_past_its_period_loses_its_personal_data_everywhere(
-    county_a, django_capture_on_commit_callbacks
-):
+def test_a_closed_case_past_its_period_loses_its_personal_data_everywhere(county_a, django_capture_on_commit_callbacks):
     case = _closed_case(county_a)
     with tenant_context(county_a):
         before = _everything_text(case)
@@ -162,7 +160,7 @@ def test_only_closed_cases_past_the_countys_period_are_touched(county_a):
     recent = _closed_case(county_a, phone="13822223333", closed_at=timezone.now() - datetime.timedelta(days=1000))
     old = _closed_case(county_a, phone="13833334444", closed_at=timezone.now() - datetime.timedelta(days=1100))
     with tenant_context(county_a):
-        clerk = UserFactory(username="ret-open")
+        clerk: Any = UserFactory(username="ret-open")
         StaffProfileFactory(user=clerk, role=StaffRole.WINDOW_CLERK)
         intake = services.CaseIntake(
             matter="事项", description="x", citizen_name=NAME, citizen_phone="13844445555", channel="window",
@@ -214,7 +212,7 @@ def test_forwards_and_their_envelopes_lose_the_personal_data_on_both_sides(
     low, high = sorted((county_a.code, county_b.code))
     ForwardAgreement.objects.create(first_code=low, second_code=high, created_by="operator")
     with tenant_context(county_a):
-        clerk = UserFactory(username="ret-fwd-a")
+        clerk: Any = UserFactory(username="ret-fwd-a")
         StaffProfileFactory(user=clerk, role=StaffRole.WINDOW_CLERK)
         intake = services.CaseIntake(
             matter="异地办理", description=f"{NAME}来办", citizen_name=NAME, citizen_phone=PHONE, channel="window",
@@ -230,7 +228,7 @@ def test_forwards_and_their_envelopes_lose_the_personal_data_on_both_sides(
         )  # fmt: skip
     deliver_all()
     with tenant_context(county_b):
-        clerk_b = UserFactory(username="ret-fwd-b")
+        clerk_b: Any = UserFactory(username="ret-fwd-b")
         StaffProfileFactory(user=clerk_b, role=StaffRole.WINDOW_CLERK)
         incoming = Forward.objects.get(direction="in")
         forwarding.forward_accept(actor=clerk_b, forward_id=incoming.pk, kind_code="case")
@@ -268,7 +266,7 @@ def test_returned_forwards_expire_too(county_a, county_b):
     low, high = sorted((county_a.code, county_b.code))
     ForwardAgreement.objects.create(first_code=low, second_code=high, created_by="operator")
     with tenant_context(county_a):
-        clerk = UserFactory(username="ret-ret-a")
+        clerk: Any = UserFactory(username="ret-ret-a")
         StaffProfileFactory(user=clerk, role=StaffRole.WINDOW_CLERK)
         intake = services.CaseIntake(
             matter="异地办理", description=f"{NAME}来办", citizen_name=NAME, citizen_phone=PHONE, channel="window",
@@ -281,7 +279,7 @@ def test_returned_forwards_expire_too(county_a, county_b):
         )  # fmt: skip
     deliver_all()
     with tenant_context(county_b):
-        clerk_b = UserFactory(username="ret-ret-b")
+        clerk_b: Any = UserFactory(username="ret-ret-b")
         StaffProfileFactory(user=clerk_b, role=StaffRole.WINDOW_CLERK)
         incoming = Forward.objects.get(direction="in")
         forwarding.forward_return(actor=clerk_b, forward_id=incoming.pk, reason="不属本地")
@@ -289,3 +287,27 @@ def test_returned_forwards_expire_too(county_a, county_b):
         cases_anonymise_due()
         incoming.refresh_from_db()
         assert incoming.citizen_phone == "" and NAME not in str(incoming.payload)
+
+
+def test_a_case_that_fails_is_left_for_the_next_run_and_the_others_go_on(county_a, monkeypatch):
+    import casework.retention as retention
+
+    broken = _closed_case(county_a, phone="13866667777")
+    fine = _closed_case(county_a, phone="13877778888")
+
+    def hook(case, clean):
+        if case.pk == broken.pk:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(retention, "_hooks", [hook])
+    with tenant_context(county_a):
+        cases_anonymise_due()
+        assert Case.objects.get(pk=fine.pk).anonymised_at is not None
+        untouched = Case.objects.get(pk=broken.pk)
+        assert untouched.anonymised_at is None and untouched.citizen_phone == "13866667777"
+        assert Attachment.objects.filter(case=untouched).exists()  # its transaction rolled back whole
+        run = AuditRecord.objects.filter(action="retention.run").order_by("-seq").first()
+        assert run is not None and run.details["failed"] == 1
+        monkeypatch.setattr(retention, "_hooks", [])
+        cases_anonymise_due()
+        assert Case.objects.get(pk=broken.pk).anonymised_at is not None

@@ -260,3 +260,17 @@ def test_a_county_restores_into_an_empty_database(county_b, tmp_path):
     finally:
         with psycopg.connect(database_url_for_processes("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+
+
+def test_an_archive_sealed_with_keys_this_deployment_lacks_is_refused(county_a, tmp_path, settings):
+    from banchengshi.keyring import key_generate
+    from tenants.errors import TenantsErrorCode
+
+    register_case(county_a, "公司经营范围登记")
+    exported = county_export(county=county_a, destination=tmp_path / "county.tar.gz")
+    county_forget(county_a)
+    settings.FIELD_ENCRYPTION_KEYS = key_generate("other")  # another deployment's ring
+    with pytest.raises(ApplicationError) as refused:
+        county_import(archive_path=exported.path)
+    assert refused.value.code == TenantsErrorCode.ARCHIVE_KEYS_MISSING and "dev" in refused.value.message
+    assert not County.objects.filter(code=county_a.code).exists()

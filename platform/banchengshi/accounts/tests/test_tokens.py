@@ -33,7 +33,9 @@ def _enroll(user) -> str:
 
 
 @pytest.mark.parametrize("role", [StaffRole.SUPERVISOR, StaffRole.COUNTY_ADMIN])
-def test_a_role_with_two_factor_gets_a_token_only_with_an_authenticator_and_a_code(county_a, staff, two_factor_on, role):
+def test_a_role_with_two_factor_gets_a_token_only_with_an_authenticator_and_a_code(
+    county_a, staff, two_factor_on, role
+):
     person = staff(role)
     with tenant_context(county_a):
         with pytest.raises(AccountsError) as refused:
