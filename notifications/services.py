@@ -259,7 +259,12 @@ def email_message_id(idempotency_key: str) -> str:
 # or being sent) at once, so a county whose provider hangs cannot fill the workers' queue and
 # starve the others; the relay queues a waiting message again only after a while.
 RELAY_IN_FLIGHT_CAP = 200
-RELAY_REQUEUE_SECONDS = 300
+
+
+def relay_requeue_seconds() -> int:
+    """How long a message the relay queued waits before the relay queues it again (its task may
+    have been lost with a crashed Redis, or failed while the database was down)."""
+    return int(getattr(settings, "NOTIFICATIONS_RELAY_REQUEUE_SECONDS", 300))
 
 
 def notifications_relay(*, limit: int = RELAY_IN_FLIGHT_CAP) -> list[UUID]:
@@ -267,7 +272,7 @@ def notifications_relay(*, limit: int = RELAY_IN_FLIGHT_CAP) -> list[UUID]:
     whose lease ran out (the worker died mid-send): they are sent again with the same key."""
     now = timezone.now()
     _reclaim_expired(now, limit=limit)
-    recently = now - datetime.timedelta(seconds=RELAY_REQUEUE_SECONDS)
+    recently = now - datetime.timedelta(seconds=relay_requeue_seconds())
     in_flight = Notification.objects.filter(
         Q(status=Status.SENDING) | Q(status=Status.PENDING, relayed_at__gt=recently)
     ).count()

@@ -7,7 +7,7 @@ from celery import shared_task
 from django_tenants.utils import tenant_context
 
 from banchengshi.celery import app
-from banchengshi.tasks import MissingTenantError, dispatch_to_counties
+from banchengshi.tasks import CountyUnavailableError, MissingTenantError, dispatch_to_counties
 from banchengshi.tenancy import current_schema
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +29,16 @@ def test_a_county_task_without_a_county_refuses_to_run(two_counties):
     assert result.failed()
     assert isinstance(result.result, MissingTenantError)
     assert result.result.code == "platform.missing_tenant"
+
+
+def test_a_county_task_whose_county_cannot_be_reached_refuses_to_run_and_says_why(two_counties):
+    # The worker cannot switch to the schema the header names (here it does not exist; after a
+    # database crash, the lookup fails): the task must not run elsewhere, and the error must not
+    # claim that it was sent without a county.
+    result = which_schema.apply(headers={"_schema_name": "c999999"})
+    assert result.failed()
+    assert isinstance(result.result, CountyUnavailableError)
+    assert result.result.code == "platform.county_unavailable" and "c999999" in result.result.message
 
 
 def test_a_county_task_named_for_a_county_runs_there_from_anywhere(county_b):

@@ -346,3 +346,22 @@ def test_the_relay_keeps_each_county_within_its_in_flight_cap(county_a, provider
         assert services.notifications_relay() == []
         Notification.objects.filter(pk__in=first).update(relayed_at=timezone.now() - datetime.timedelta(hours=1))
         assert sorted(services.notifications_relay()) == sorted(first)
+
+
+def test_the_relay_queues_a_message_again_after_the_requeue_interval(county_a, provider, settings):
+    """A message the relay queued into a Redis that then crashed (or whose task failed while the
+    database was down) is queued again once NOTIFICATIONS_RELAY_REQUEUE_SECONDS have passed."""
+    settings.NOTIFICATIONS_RELAY_REQUEUE_SECONDS = 20
+    with tenant_context(county_a):
+        values = {"county": "x", "matter": "y", "number": "z", "tracking_code": "t"}
+        message = services.notification_enqueue(
+            key="case.registered", channel=Channel.SMS, recipient="13900000000", values=values,
+            idempotency_key="requeue-interval", urgent=True,
+        )  # fmt: skip
+        assert message is not None
+        assert message.pk in services.notifications_relay(limit=10_000)
+        assert message.pk not in services.notifications_relay(limit=10_000)  # just queued: in flight
+        Notification.objects.filter(pk=message.pk).update(relayed_at=timezone.now() - datetime.timedelta(seconds=19))
+        assert message.pk not in services.notifications_relay(limit=10_000)
+        Notification.objects.filter(pk=message.pk).update(relayed_at=timezone.now() - datetime.timedelta(seconds=21))
+        assert message.pk in services.notifications_relay(limit=10_000)

@@ -52,6 +52,7 @@ class PlatformErrorCode(StrEnum):
     THROTTLED = "throttled"
     ERROR = "error"
     MISSING_TENANT = "platform.missing_tenant"
+    COUNTY_UNAVAILABLE = "platform.county_unavailable"
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

