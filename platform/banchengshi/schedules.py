@@ -25,6 +25,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     # 跨域通办 envelopes the queue missed (Redis down, a worker killed); delivery is idempotent.
     "exchange-relay": {"task": "exchange.relay", "schedule": crontab(minute="*")},
+    # The counties' figures for the province: days whose cases changed; every day once a night.
+    "reporting-snapshot": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="*/10"),
+        "args": ("reporting.refresh_snapshot",),
+    },
+    "reporting-snapshot-rebuild": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(hour="2", minute="30"),
+        "args": ("reporting.refresh_snapshot", {"rebuild": True}),
+    },
     "county-heartbeat": {
         "task": "platform.dispatch_to_counties",
         "schedule": crontab(minute="*/5"),

@@ -31,6 +31,7 @@ SHARED_APPS = [
     "sla.national",
     "sla.sweep",
     "casework.exchange",
+    "reporting.snapshots",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
