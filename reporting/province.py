@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -93,7 +93,7 @@ def province_figures(
         }
         if progress is not None:
             progress(50, "")
-        histograms: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        histograms: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for row in (
             rows.filter(completed__gt=0)
             .values("county_code", "reply_days", "complete_days")
@@ -105,8 +105,12 @@ def province_figures(
         )
     results = [
         CountyFigures(
-            c.code, c.full_name, c.province, c.city, figures_of(counts.get(c.code, {}), durations_of(histograms[c.code]))
-        )
+            c.code,
+            c.full_name,
+            c.province,
+            c.city,
+            figures_of(counts.get(c.code, {}), durations_of(histograms[c.code])),
+        )  # fmt: skip
         for c in counties
     ]
     total = Figures(

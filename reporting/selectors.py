@@ -213,9 +213,7 @@ def _timeless_aggregates() -> dict[str, Any]:
     }
 
 
-def judged(
-    now: datetime.datetime, *, running: Callable[[Q], Any], paused: Any, deadline: str
-) -> dict[str, Any]:
+def judged(now: datetime.datetime, *, running: Callable[[Q], Any], paused: Any, deadline: str) -> dict[str, Any]:
     """The two figures that depend on the moment they are read: an open case whose clocks run is
     late once ``past_due``; one waiting for the citizen's materials (clocks stopped) is not.
     ``running(condition)`` counts the open running cases that meet a condition, ``paused`` counts
@@ -232,7 +230,10 @@ def _aggregates(now: datetime.datetime) -> dict[str, Any]:
     return {
         **_timeless_aggregates(),
         **judged(
-            now, running=lambda condition: _count(_OPEN_RUNNING & condition), paused=_count(_OPEN_PAUSED), deadline="due"
+            now,
+            running=lambda condition: _count(_OPEN_RUNNING & condition),
+            paused=_count(_OPEN_PAUSED),
+            deadline="due",
         ),
     }
 
@@ -259,8 +260,9 @@ def snapshot_rows(
         **duration_keys(working_day_ordinals(scope)),
     }
     counts = {**_timeless_aggregates(), "open_running": _count(_OPEN_RUNNING), "open_paused": _count(_OPEN_PAUSED)}
+    rows: Any = cases.order_by().values(**keys).annotate(**counts)
     with without_jit():
-        return list(cases.order_by().values(**keys).annotate(**counts))
+        return list(rows)
 
 
 def days_changed_since(moment: datetime.datetime) -> set[datetime.date]:
@@ -541,10 +543,10 @@ class _GroupingSets(Expression):
         super().__init__()
         self.sets = sets
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         places = {alias: index for index, (_expr, _sql, alias) in enumerate(compiler.select, start=1)}
         sets = ", ".join("(" + ", ".join(str(places[alias]) for alias in aliases) + ")" for aliases in self.sets)
-        return f"GROUPING SETS ({sets})", []
+        return f"GROUPING SETS ({sets})", ()
 
 
 def grouping_sets(queryset: QuerySet[Any], keys: dict[str, Any], sets: list[tuple[str, ...]], **aggregates: Any) -> Any:
