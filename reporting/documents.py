@@ -24,6 +24,7 @@ from reporting.selectors import (
     Figures,
     Row,
     Scope,
+    breakdowns,
     case_replies,
     department_ranking,
     figures,
@@ -170,7 +171,10 @@ def quarterly_content(
     prev_year, prev_quarter = previous_quarter(year, quarter)
     previous_scope = Scope(*quarter_bounds(prev_year, prev_quarter))
     step(10, _("Counting the figures"))
-    summary = figures(scope=scope, now=as_of)
+    this_quarter = breakdowns(
+        scope=scope, dimensions=("kind", "category", "cause", "department", "window", "channel"), now=as_of
+    )
+    summary, by = this_quarter.total, this_quarter.by
     previous = figures(scope=previous_scope, now=as_of)
     ledger = ledger_status(scope=scope, now=as_of)
     step(25, _("Breaking the figures down"))
@@ -178,10 +182,6 @@ def quarterly_content(
     trend = figures_by(scope=Scope(trend_from, date_to), dimension="month", now=as_of)
     months = {row.key: row.figures for row in trend}
     month_keys = months_between(trend_from, date_to)
-    by = {
-        name: figures_by(scope=scope, dimension=name, now=as_of)
-        for name in ("kind", "category", "cause", "department", "window", "channel")
-    }
     step(45, _("Ranking the departments"))
     ranking = department_ranking(scope=scope, rule=rule, now=as_of, by_department=by["department"])
     step(55, _("Drawing the charts"))
@@ -291,6 +291,9 @@ def province_content(*, year: int, quarter: int, as_of: datetime.datetime, progr
         "date_to": date_to,
         "as_of": timezone.localtime(as_of),
         "county_count": len(counties),
+        "refreshed_from": result.refreshed_from,
+        "refreshed_to": result.refreshed_to,
+        "not_refreshed": result.not_refreshed,
         "summary_rows": figure_rows(result.total),
         "by_province": [
             {"label": name, "cells": [show(key, value.as_dict()[key]) for key in DEPARTMENT_COLUMNS]}

@@ -14,16 +14,19 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from django.db import connection, transaction
+from django.db.models import Case as DbCase
 from django.db.models import (
-    Aggregate,
-    Avg,
     Count,
     DateTimeField,
     Exists,
+    Expression,
     F,
     Func,
     IntegerField,
@@ -34,6 +37,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
@@ -117,11 +121,18 @@ def _count_of(queryset: QuerySet[Any]) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
+def local_midnight(day: datetime.date) -> datetime.datetime:
+    """The first moment of a local (Asia/Shanghai) day."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=SHANGHAI)
+
+
 def cohort(scope: Scope) -> QuerySet[Case]:
     """Every case registered in the scope, forwarded-away ones included (they count as forwards out)."""
+    # Local midnights rather than ``registered_at__date``: the range uses the index on registered_at.
     cases = Case.objects.filter(
-        registered_at__date__gte=scope.date_from, registered_at__date__lte=scope.date_to
-    ).annotate(lead_department=Coalesce(_lead_department(), Value("")))
+        registered_at__gte=local_midnight(scope.date_from),
+        registered_at__lt=local_midnight(scope.date_to + datetime.timedelta(days=1)),
+    ).alias(lead_department=Coalesce(_lead_department(), Value("")))  # worked out only where used
     if scope.kind:
         cases = cases.filter(kind__code=scope.kind)
     if scope.category:
@@ -160,12 +171,23 @@ def _count(condition: Q) -> Count:
     return Count("pk", filter=condition)
 
 
-def _aggregates(now: datetime.datetime) -> dict[str, Any]:
-    """Each count figure, once. ``now`` decides which open cases are already past their deadline."""
-    answered = Q(replied_at__isnull=False)
-    # On-time counts cases with a deadline that were neither refused nor withdrawn.
-    timed = _RECEIVED & Q(due__isnull=False) & ~Q(status__in=[CaseStatus.NOT_ACCEPTED, CaseStatus.WITHDRAWN])
-    paused = Q(status=CaseStatus.WAITING_MATERIALS)
+# A case whose answer is due and still owed, its clocks running (a case waiting for the citizen's
+# materials has them stopped). Whether it is late depends on the moment it is judged: ``past_due``.
+_TIMED = _RECEIVED & Q(due__isnull=False) & ~Q(status__in=[CaseStatus.NOT_ACCEPTED, CaseStatus.WITHDRAWN])
+_ANSWERED = Q(replied_at__isnull=False)
+_PAUSED = Q(status=CaseStatus.WAITING_MATERIALS)
+_OPEN_RUNNING = _TIMED & ~_ANSWERED & ~_PAUSED
+_OPEN_PAUSED = _TIMED & ~_ANSWERED & _PAUSED
+
+
+def past_due(deadline: str, now: datetime.datetime) -> Q:
+    """The one rule of lateness for an open case: its deadline (the field named) is before ``now``.
+    The county judges its cases with it, the province judges the counties' snapshots with it."""
+    return Q(**{f"{deadline}__lt": now})
+
+
+def _timeless_aggregates() -> dict[str, Any]:
+    """Each count figure that does not depend on the moment it is read, once."""
     return {
         "received": _count(_RECEIVED),
         "consultations": _count(_RECEIVED & Q(kind__code=CONSULTATION_KIND)),
@@ -174,11 +196,9 @@ def _aggregates(now: datetime.datetime) -> dict[str, Any]:
         "withdrawn": _count(_RECEIVED & Q(status=CaseStatus.WITHDRAWN)),
         "completed": _count(_COMPLETED),
         "solved": _count(_SOLVED),
-        "on_time": _count(timed & answered & Q(replied_at__lte=F("due"))),
-        "late_done": _count(timed & answered & Q(replied_at__gt=F("due"))),
-        # Open and past the deadline is late; a case waiting for the citizen's materials has its clocks stopped.
-        "late_open": _count(timed & ~answered & Q(due__lt=now) & ~paused),
-        "not_yet_due": _count(timed & ~answered & (Q(due__gte=now) | paused)),
+        # On-time counts cases with a deadline that were neither refused nor withdrawn.
+        "on_time": _count(_TIMED & _ANSWERED & Q(replied_at__lte=F("due"))),
+        "late_done": _count(_TIMED & _ANSWERED & Q(replied_at__gt=F("due"))),
         "replied_ever": _count(_RECEIVED & Q(has_reply=True)),
         "followed_up": _count(_RECEIVED & Q(has_reply=True, has_follow_up=True)),
         "reopened": _count(_RECEIVED & Q(reopen_count__gt=0)),
@@ -191,6 +211,75 @@ def _aggregates(now: datetime.datetime) -> dict[str, Any]:
         "forwarded_in": _count(_RECEIVED & ~Q(forwarded_from="")),
         "forwarded_out": _count(_FORWARDED_OUT),
     }
+
+
+def judged(now: datetime.datetime, *, running: Callable[[Q], Any], paused: Any, deadline: str) -> dict[str, Any]:
+    """The two figures that depend on the moment they are read: an open case whose clocks run is
+    late once ``past_due``; one waiting for the citizen's materials (clocks stopped) is not.
+    ``running(condition)`` counts the open running cases that meet a condition, ``paused`` counts
+    the paused ones, ``deadline`` names their deadline (the county's cases and the province's
+    snapshot rows have different shapes; the rule is this one)."""
+    return {
+        "late_open": running(past_due(deadline, now)),
+        "not_yet_due": paused + running(~past_due(deadline, now)),
+    }
+
+
+def _aggregates(now: datetime.datetime) -> dict[str, Any]:
+    """Each count figure, once. ``now`` decides which open cases are already past their deadline."""
+    return {
+        **_timeless_aggregates(),
+        **judged(
+            now,
+            running=lambda condition: _count(_OPEN_RUNNING & condition),
+            paused=_count(_OPEN_PAUSED),
+            deadline="due",
+        ),
+    }
+
+
+# What a county keeps in the province's snapshot for each registration day: the counts that do not
+# depend on the moment they are read, and its open cases (``judged`` when the province reads).
+SNAPSHOT_COUNTS = (*_timeless_aggregates(), "open_running", "open_paused")
+
+
+def snapshot_rows(
+    *, date_from: datetime.date, date_to: datetime.date, days: Iterable[datetime.date] | None = None
+) -> list[dict[str, Any]]:
+    """The county's rows of the province snapshot: its cases registered from ``date_from`` to
+    ``date_to`` (only on ``days`` when given), counted by registration day, by the deadline of
+    open cases whose clocks run, and by the working days of completed cases."""
+    scope = Scope(date_from, date_to)
+    registered_on = TruncDate("registered_at", tzinfo=SHANGHAI)
+    cases = _with_case_facts(cohort(scope))
+    if days is not None:
+        cases = cases.annotate(registered_on=registered_on).filter(registered_on__in=list(days))
+    keys = {
+        "day": registered_on,
+        "open_due": DbCase(When(_OPEN_RUNNING, then=F("due")), output_field=DateTimeField()),
+        **duration_keys(working_day_ordinals(scope)),
+    }
+    counts = {**_timeless_aggregates(), "open_running": _count(_OPEN_RUNNING), "open_paused": _count(_OPEN_PAUSED)}
+    rows: Any = cases.order_by().values(**keys).annotate(**counts)
+    with without_jit():
+        return list(rows)
+
+
+def days_changed_since(moment: datetime.datetime) -> set[datetime.date]:
+    """The registration days of the cases changed after ``moment`` (every change of a case bumps
+    its ``updated_at``: a reply, a rating, a follow-up, an assignment, a status)."""
+    days = (
+        Case.objects.filter(updated_at__gt=moment)
+        .order_by()
+        .values_list(TruncDate("registered_at", tzinfo=SHANGHAI), flat=True)
+        .distinct()
+    )
+    return set(days)
+
+
+def first_registration_day() -> datetime.date | None:
+    first = Case.objects.order_by().aggregate(first=Min("registered_at"))["first"]
+    return None if first is None else timezone.localtime(first, SHANGHAI).date()
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -368,26 +457,45 @@ class Row:
     figures: Figures
 
 
-# -- the two queries ------------------------------------------------------------------------------
+# -- the query ------------------------------------------------------------------------------------
+#
+# Counts are aggregated in SQL. Durations come back as histograms (working days -> completed cases)
+# and are averaged and ranked by ``durations_of``, for a county and for the province alike. One
+# query answers the total and every breakdown asked for: the per-case facts are worked out once and
+# grouped by GROUPING SETS, which PostgreSQL hashes in a single pass over the cases.
 
 
 def figures(*, scope: Scope, now: datetime.datetime | None = None) -> Figures:
     """All figures of the scope's cases, as of ``now`` (default: this moment)."""
-    rows = _grouped(scope, None, now or timezone.now())
-    return rows.get("", Figures())
+    return breakdowns(scope=scope, dimensions=(), now=now).total
 
 
 def figures_by(*, scope: Scope, dimension: str, now: datetime.datetime | None = None) -> list[Row]:
     """The same figures per value of a dimension (kind, category, cause, department, window,
     channel, month), largest first (months in order); values without cases are left out."""
-    spec = DIMENSIONS[dimension]
-    rows = _grouped(scope, dimension, now or timezone.now())
-    names = spec.names()
-    unnamed = str(_("Not assigned")) if dimension == "department" else str(_("Not set"))
-    result = [Row(key, names.get(key, key) or unnamed, value) for key, value in rows.items()]
-    if dimension == "month":
-        return sorted(result, key=lambda row: row.key)
-    return sorted(result, key=lambda row: (-row.figures.received, row.key))
+    return breakdowns(scope=scope, dimensions=(dimension,), now=now).by[dimension]
+
+
+@dataclass(frozen=True)
+class Breakdowns:
+    total: Figures
+    by: dict[str, list[Row]]
+
+
+def breakdowns(*, scope: Scope, dimensions: Iterable[str], now: datetime.datetime | None = None) -> Breakdowns:
+    """The scope's figures in total and per value of each dimension, in one query."""
+    wanted = tuple(dimensions)
+    grouped = _grouped(scope, wanted, now or timezone.now())
+    by: dict[str, list[Row]] = {}
+    for dimension in wanted:
+        names = DIMENSIONS[dimension].names()
+        unnamed = str(_("Not assigned")) if dimension == "department" else str(_("Not set"))
+        rows = [Row(key, names.get(key, key) or unnamed, value) for key, value in grouped[dimension].items()]
+        if dimension == "month":
+            by[dimension] = sorted(rows, key=lambda row: row.key)
+        else:
+            by[dimension] = sorted(rows, key=lambda row: (-row.figures.received, row.key))
+    return Breakdowns(total=grouped[""].get("", Figures()), by=by)
 
 
 def _key(value: Any) -> str:
@@ -396,24 +504,113 @@ def _key(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _grouped(scope: Scope, dimension: str | None, now: datetime.datetime) -> dict[str, Figures]:
+def duration_keys(ordinals: Ordinals) -> dict[str, Any]:
+    """Working days from registration to the first reply (答复) and to the reply that stands (办结),
+    for completed cases (``None`` for the rest)."""
+    start = TruncDate("registered_at", tzinfo=SHANGHAI)
+    to_first = WorkingDaysBetween(start, TruncDate(Coalesce("first_reply_at", "replied_at"), tzinfo=SHANGHAI), ordinals)
+    to_last = WorkingDaysBetween(start, TruncDate("replied_at", tzinfo=SHANGHAI), ordinals)
+    return {
+        "reply_days": DbCase(When(_COMPLETED, then=to_first), output_field=IntegerField()),
+        "complete_days": DbCase(When(_COMPLETED, then=to_last), output_field=IntegerField()),
+    }
+
+
+@contextmanager
+def without_jit() -> Iterator[None]:
+    """Run the enclosed report queries without PostgreSQL's JIT. A subplan per case makes the
+    planner cost them high enough to compile them: seconds of compiling for a 0.1 s query."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        yield
+
+
+class _SetKey(Func):
+    """A value grouped by ``GROUPING SETS`` rather than by a GROUP BY column of its own."""
+
+    template = "%(expressions)s"
+
+    def get_group_by_cols(self) -> list[Any]:
+        return []
+
+
+class _GroupingSets(Expression):
+    """``GROUPING SETS ((…), (…))`` over selected values, named by their place in SELECT."""
+
+    output_field = IntegerField()  # never selected; Django asks every GROUP BY item for one
+
+    def __init__(self, sets: tuple[tuple[str, ...], ...]) -> None:
+        super().__init__()
+        self.sets = sets
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        places = {alias: index for index, (_expr, _sql, alias) in enumerate(compiler.select, start=1)}
+        sets = ", ".join("(" + ", ".join(str(places[alias]) for alias in aliases) + ")" for aliases in self.sets)
+        return f"GROUPING SETS ({sets})", ()
+
+
+def grouping_sets(queryset: QuerySet[Any], keys: dict[str, Any], sets: list[tuple[str, ...]], **aggregates: Any) -> Any:
+    """``queryset`` aggregated per grouping set; a key outside a row's set is ``None`` in that row."""
+    grouped = (
+        queryset.order_by()
+        .annotate(**{alias: _SetKey(expression) for alias, expression in keys.items()})
+        .values(*keys)
+        .annotate(**aggregates)
+    )
+    grouped.query.group_by = (_GroupingSets(tuple(sets)),)
+    return grouped
+
+
+def _grouped(scope: Scope, dimensions: tuple[str, ...], now: datetime.datetime) -> dict[str, dict[str, Figures]]:
+    """{dimension: {key: figures}}; the total under ``""``. Two grouped queries over the cohort: the
+    counts, and the completed cases by their working days (the histograms of the durations). Each
+    dimension's key is non-null (the keys coalesce), so the key a row has tells its set."""
+    aliases = {f"set_{name}": name for name in dimensions}
+    keys: dict[str, Any] = {alias: DIMENSIONS[name].key for alias, name in aliases.items()}
+    days = duration_keys(working_day_ordinals(scope))
     cases = _with_case_facts(cohort(scope))
-    expressions = {**_aggregates(now), **_duration_aggregates(working_day_ordinals(scope))}
-    if dimension is None:
-        counted = {"": cases.aggregate(**expressions)}
+    if aliases:
+        counts: Any = grouping_sets(cases, keys, [(), *((alias,) for alias in aliases)], **_aggregates(now))
     else:
-        grouped = cases.annotate(group=DIMENSIONS[dimension].key).values("group").annotate(**expressions)
-        counted = {_key(row["group"]): {k: v for k, v in row.items() if k != "group"} for row in grouped}
-    return {key: _figures_of(counts) for key, counts in counted.items()}
+        counts = cases.order_by().values(one=Value(1)).annotate(**_aggregates(now)).values(*_aggregates(now))
+    histogram = grouping_sets(
+        cases.filter(_COMPLETED),
+        {**keys, **days},
+        [tuple(days), *((alias, *days) for alias in aliases)],
+        completed=Count("pk"),
+    )
+    with without_jit():
+        count_rows, histogram_rows = list(counts), list(histogram)
+
+    def where(row: Mapping[str, Any]) -> tuple[str, str]:
+        present = [alias for alias in aliases if row[alias] is not None]
+        return (aliases[present[0]], _key(row[present[0]])) if present else ("", "")
+
+    histograms: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in histogram_rows:
+        histograms[where(row)].append(row)
+    result: dict[str, dict[str, Figures]] = {name: {} for name in ("", *dimensions)}
+    for row in count_rows:
+        name, key = where(row)
+        result[name][key] = figures_of(row, durations_of(histograms[(name, key)]))
+    return result
 
 
-def _figures_of(row: Mapping[str, Any]) -> Figures:
-    values: dict[str, Any] = {name: int(row.get(name) or 0) for name in _COUNTS}
-    for name in ("reply_days_avg", "complete_days_avg"):
-        values[name] = None if row.get(name) is None else round(float(row[name]), 1)
-    for name in ("reply_days_p90", "complete_days_p90"):
-        values[name] = row.get(name)
-    return Figures(**values)
+def durations_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Average and 90th percentile of the working days, from rows that count completed cases
+    (``completed``) by ``reply_days`` and ``complete_days``."""
+    reply = [(row["reply_days"], row["completed"]) for row in rows if row["completed"]]
+    complete = [(row["complete_days"], row["completed"]) for row in rows if row["completed"]]
+    return {
+        "reply_days_avg": _mean(reply),
+        "reply_days_p90": percentile_90(reply),
+        "complete_days_avg": _mean(complete),
+        "complete_days_p90": percentile_90(complete),
+    }
+
+
+def figures_of(counts: Mapping[str, Any], durations: Mapping[str, Any]) -> Figures:
+    return Figures(**{name: int(counts.get(name) or 0) for name in _COUNTS}, **durations)
 
 
 # -- working days, in SQL ---------------------------------------------------------------------------
@@ -422,7 +619,7 @@ def _figures_of(row: Mapping[str, Any]) -> Figures:
 # (``WorkCalendar.working_days_between``). That count is additive, so with ordinals
 # ord(d) = working_days_between(base, d) for every day of the period, the working days between any
 # two days are ord(end) - ord(start). The ordinals come from sla, day by day; SQL only subtracts
-# them, so averages and percentiles are aggregated in the database with everything else.
+# them, so the working days of every case are counted in the database with everything else.
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: Django hashes expressions and their arguments
@@ -457,41 +654,9 @@ class WorkingDaysBetween(Func):
         start_sql, start_params = compiler.compile(start)
         end_sql, end_params = compiler.compile(end)
         values, base = self.ordinals.values, self.ordinals.base
-        if values is ORDINALS_BY_NAME:
-            # The province's UNION names each county's array once instead of sending it per use.
-            array, array_params = ORDINALS_NAME, []
-        else:
-            array, array_params = "%s::int[]", [values]
-        lookup = f"({array})[(({{}}) - %s::date) + 1]"
+        lookup = "(%s::int[])[(({}) - %s::date) + 1]"
         sql = f"({lookup.format(end_sql)} - {lookup.format(start_sql)})"
-        return sql, [*array_params, *end_params, base, *array_params, *start_params, base]
-
-
-# Compile with these ordinals to get SQL that reads the array from ORDINALS_NAME (a CTE column).
-ORDINALS_BY_NAME: list[int] = []
-ORDINALS_NAME = "__working_day_ordinals__"
-
-
-class Percentile90(Aggregate):
-    """Nearest rank (percentile_disc): the smallest value at least 90% of the rows do not exceed."""
-
-    function = "percentile_disc"
-    name = "Percentile90"
-    template = "%(function)s(0.9) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = IntegerField()
-
-
-def _duration_aggregates(ordinals: Ordinals) -> dict[str, Any]:
-    """Working days from registration to the first reply (答复) and to the reply that stands (办结)."""
-    start = TruncDate("registered_at", tzinfo=SHANGHAI)
-    to_first = WorkingDaysBetween(start, TruncDate(Coalesce("first_reply_at", "replied_at"), tzinfo=SHANGHAI), ordinals)
-    to_last = WorkingDaysBetween(start, TruncDate("replied_at", tzinfo=SHANGHAI), ordinals)
-    return {
-        "reply_days_avg": Avg(to_first, filter=_COMPLETED),
-        "reply_days_p90": Percentile90(to_first, filter=_COMPLETED),
-        "complete_days_avg": Avg(to_last, filter=_COMPLETED),
-        "complete_days_p90": Percentile90(to_last, filter=_COMPLETED),
-    }
+        return sql, [values, *end_params, base, values, *start_params, base]
 
 
 def _working_days(calendar: WorkCalendar, start: datetime.date, end: datetime.date) -> int:

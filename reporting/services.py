@@ -30,11 +30,15 @@ from reporting.models import ExportKind, ExportLog, QuarterlyReport, ReportStatu
 from reporting.policy import may_make_reports, may_set_rule, sees_phones
 from reporting.selectors import (
     Scope,
+    days_changed_since,
+    first_registration_day,
     quarter_bounds,
     reader_profile,
     reports_showing_anonymised_cases,
     scoring_rule_get,
+    snapshot_rows,
 )
+from reporting.snapshots.models import CountyDayFigures, CountySnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +266,48 @@ def _audit(*, actor: User, entry: ExportLog) -> None:
         object_id=entry.pk,
         details={"rows": entry.rows, "phones_unmasked": entry.phones_unmasked, "scope": entry.scope},
     )
+
+
+# -- the counties' figures snapshot (read by the province) -----------------------------------------
+
+# Case changes committed up to this long after they were stamped are still picked up by the next
+# refresh (a transaction stamps ``updated_at`` before it commits); the nightly rebuild takes the rest.
+SNAPSHOT_OVERLAP = datetime.timedelta(minutes=5)
+
+
+def county_snapshot_refresh(*, rebuild: bool = False) -> int:
+    """Write this county's rows of the province's figures snapshot; return how many were written.
+
+    Normally only the registration days of cases changed since the last refresh are counted again;
+    ``rebuild`` (nightly, and the first time) counts every day, which also takes in what changes no
+    case (a local holiday added to the calendar changes working days). Runs in the county's schema;
+    one refresh of a county at a time (its snapshot row is locked), so rows are never doubled.
+    """
+    county = current_county()
+    started = timezone.now()
+    today = timezone.localdate(started)
+    with transaction.atomic():
+        state, created = CountySnapshot.objects.select_for_update().get_or_create(
+            county_code=county.code,
+            defaults={"refreshed_at": started, "changes_seen_until": started, "rebuilt_at": None},
+        )
+        rows = CountyDayFigures.objects.filter(county_code=county.code)
+        if rebuild or created or state.rebuilt_at is None:
+            first = first_registration_day() or today
+            counted = snapshot_rows(date_from=first, date_to=today)
+            rows.delete()
+            state.rebuilt_at = started
+        else:
+            days = days_changed_since(state.changes_seen_until)
+            counted = snapshot_rows(date_from=min(days), date_to=max(days), days=days) if days else []
+            rows.filter(day__in=days).delete()
+        CountyDayFigures.objects.bulk_create(
+            [CountyDayFigures(county_code=county.code, **row) for row in counted], batch_size=2000
+        )
+        state.refreshed_at = started
+        state.changes_seen_until = started - SNAPSHOT_OVERLAP
+        state.save()
+    return len(counted)
 
 
 # -- province-wide quarterly report (public schema, provincial operators) --------------------------

@@ -27,6 +27,17 @@ def refresh_after_anonymisation() -> int:
 
 
 @shared_task(
+    name="reporting.refresh_snapshot",
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    max_retries=3,
+)
+def refresh_snapshot(rebuild: bool = False) -> int:
+    """This county's rows of the province's figures snapshot (dispatched to every county)."""
+    return services.county_snapshot_refresh(rebuild=rebuild)
+
+
+@shared_task(
     base=PlatformTask,
     name="reporting.generate_province_report",
     autoretry_for=(OperationalError,),

@@ -249,6 +249,9 @@ def province_page(request: HttpRequest) -> HttpResponse:
             )
         ],
         "state": services.province_report_state(year=year, quarter=quarter),
+        "refreshed_from": result.refreshed_from,
+        "refreshed_to": result.refreshed_to,
+        "not_refreshed": result.not_refreshed,
     }
     return render(request, "reporting/province.html", context)
 

@@ -37,6 +37,17 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="30", hour="4"),
         "args": ("reporting.refresh_after_anonymisation",),
     },
+    # The counties' figures for the province: days whose cases changed; every day once a night.
+    "reporting-snapshot": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="*/10"),
+        "args": ("reporting.refresh_snapshot",),
+    },
+    "reporting-snapshot-rebuild": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(hour="3", minute="15"),
+        "args": ("reporting.refresh_snapshot", {"rebuild": True}),
+    },
     "county-heartbeat": {
         "task": "platform.dispatch_to_counties",
         "schedule": crontab(minute="*/5"),

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from banchengshi.audit.models import AuditRecord
 from casework.models import StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from reporting.models import ExportLog, QuarterlyReport
+from reporting.selectors import Scope, figures, figures_by
 from reporting.tests.factories import at
 from reporting.urls import urlpatterns
 
@@ -22,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 READERS = {StaffRole.LEADER, StaffRole.SUPERVISOR, StaffRole.AUDITOR, StaffRole.COUNTY_ADMIN}
 Q1 = {"date_from": "2025-01-01", "date_to": "2025-03-31"}
+Q1_SCOPE = Scope(datetime.date(2025, 1, 1), datetime.date(2025, 3, 31))
 
 # route name → (method, who may, payload); "{report}" is a report of the county asked.
 ROUTES: dict[str, tuple[str, frozenset[str], dict[str, Any]]] = {
@@ -160,15 +165,34 @@ def test_case_export_masks_phones_unless_the_role_sees_them_and_is_logged(county
     else:
         assert phones == {"138****5678"} and names == {"廖某"}
     with tenant_context(county_a):
-        entry = ExportLog.objects.get()
+        # Only this test's export: its actor is the user this test made.
+        entry = ExportLog.objects.get(actor__username=f"rep-{role}")
+        audited = AuditRecord.objects.get(action="reporting.export_cases", object_id=str(entry.pk))
     assert (entry.kind, entry.rows, entry.phones_unmasked, entry.role) == ("cases", 10, full, role)
     assert entry.scope["date_from"] == "2025-01-01"
+    # The export is also in the county's tamper-evident audit trail, without the data exported.
+    assert audited.actor_id == entry.actor_id
+    assert audited.details["rows"] == 10 and audited.details["phones_unmasked"] is full
+    assert "13812345678" not in str(audited.details) and "廖女士" not in str(audited.details)
 
 
 def test_figures_export_has_the_same_figures(county_a, known_cases):
     client = _client(county_a, StaffRole.AUDITOR)
     response = client.get("/api/v1/reports/export/figures/", Q1)
-    summary = dict(_sheet_rows(response.content, "Summary" if False else None)[1:])
-    assert summary["收件"] == 9
-    assert summary["按期办结率（%）"] == 50.0
-    assert summary["差评"] == 1
+    book = load_workbook(io.BytesIO(response.content), read_only=True)
+    summary = dict(list(book.worksheets[0].iter_rows(values_only=True))[1:])
+    with tenant_context(county_a):
+        expected = figures(scope=Q1_SCOPE, now=timezone.now())
+        by_kind = {row.label: row.figures.received for row in figures_by(scope=Q1_SCOPE, dimension="kind")}
+    assert summary["收件"] == expected.received == 9
+    assert summary["按期办结率（%）"] == round(expected.on_time_rate * 100, 2) == 50.0
+    assert summary["差评"] == expected.bad_ratings == 1
+    assert summary["回访率（%）"] == round(expected.follow_up_rate * 100, 2)
+    kinds = {row[0]: row[1] for row in list(book["诉求类型"].iter_rows(values_only=True))[1:]}
+    assert kinds == by_kind == {"办件": 7, "咨询": 2}
+    # Only figures: nobody's name or phone number is in the figures workbook.
+    text = str([list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets])
+    assert "廖女士" not in text and "13812345678" not in text
+    with tenant_context(county_a):
+        entry = ExportLog.objects.get(actor__username=f"rep-{StaffRole.AUDITOR}")
+    assert (entry.kind, entry.phones_unmasked) == ("figures", False)

@@ -54,3 +54,25 @@ def test_a_report_requested_from_the_page_shows_its_progress(
     assert page.status_code == 200
     assert 'http-equiv="refresh"' in page.content.decode()  # queued: the page follows the progress
     assert client.get("/reports/quarterly/not-a-report/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"),
+    [
+        (StaffRole.LEADER, True),
+        (StaffRole.SUPERVISOR, True),
+        (StaffRole.AUDITOR, True),
+        (StaffRole.COUNTY_ADMIN, True),
+        (StaffRole.WINDOW_CLERK, False),
+        (StaffRole.DEPARTMENT_HANDLER, False),
+    ],
+)
+def test_the_staff_pages_link_to_the_dashboard_for_those_who_read_figures(client_for, county_a, role, shown):
+    client = _signed_in(client_for, county_a, role)
+    page = client.get("/work/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    link = '<a href="/reports/" data-testid="nav-reports">统计与报告</a>'
+    assert (link in html) is shown, html[:2000]
+    if shown:
+        assert client.get("/reports/").status_code == 200
