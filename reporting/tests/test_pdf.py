@@ -15,8 +15,8 @@ from django_tenants.utils import tenant_context
 from casework.models import StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from reporting import services
-from reporting.models import QuarterlyReport, ReportStatus
 from reporting.documents import figure_rows
+from reporting.models import QuarterlyReport, ReportStatus
 from reporting.selectors import figures
 from reporting.tasks import generate_quarterly_report
 from reporting.tests.conftest import Q1

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
+
+from banchengshi.tenancy import current_schema
 
 
 class TwoFactorTokenAuthentication(TokenAuthentication):
@@ -30,9 +31,10 @@ class TwoFactorTokenAuthentication(TokenAuthentication):
         # In a county the user's role comes with the token (settings name the relation, which
         # exists in county schemas only): one query, not two.
         related = ["user"]
-        if connection.schema_name != get_public_schema_name():
+        if current_schema() != get_public_schema_name():
             related += getattr(settings, "ACCOUNTS_TOKEN_SELECT_RELATED", [])
-        token = self.get_model().objects.select_related(*related).filter(key=key).first()
+        model: Any = self.get_model()
+        token = model.objects.select_related(*related).filter(key=key).first()
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user = token.user
