@@ -204,7 +204,9 @@ def _build_county_a(county_a: County, county_b: County) -> tuple[dict[str, str],
         hcp = interop_services.api_client_create(
             actor=None, name="好差评平台", source_system="hcp", scopes=["ratings"], webhook_url=""
         )
-        interop_services.external_rating_receive(client=hcp.client, rating_id="ISO-1", case_number=rated.number, level=1)
+        interop_services.external_rating_receive(
+            client=hcp.client, rating_id="ISO-1", case_number=rated.number, level=1
+        )
         from casework.interop.models import ExternalReference, Rectification
 
         rectification = Rectification.objects.get(case=rated)
@@ -296,8 +298,16 @@ def world(two_counties: tuple[County, County], django_db_blocker: Any) -> Iterat
                 client_b = interop_services.api_client_create(
                     actor=None, name="12345平台", source_system="12345", scopes=["intake", "ratings"], webhook_url=""
                 )
-            yield World(county_a, county_b, ids, markers, token_a, staff_b=tokens_b, sessions_b=sessions_b,
-                        client_key_b=client_b.api_key)
+            yield World(
+                county_a,
+                county_b,
+                ids,
+                markers,
+                token_a,
+                staff_b=tokens_b,
+                sessions_b=sessions_b,
+                client_key_b=client_b.api_key,
+            )
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
@@ -421,7 +431,8 @@ def test_route_keeps_counties_apart(world: World, key: str) -> None:
         # (a) A's ids at B, by B's own staff: the same as ids that exist nowhere; nothing written.
         statuses: set[int] = set()
         callers: dict[str, dict[str, str]] = {
-            role: {"token": world.staff_b[role]} if api else {"session": world.sessions_b[role]} for role in world.staff_b
+            role: {"token": world.staff_b[role]} if api else {"session": world.sessions_b[role]}
+            for role in world.staff_b
         }
         if api:
             callers["client application"] = {"api_key": world.client_key_b}
@@ -447,7 +458,9 @@ def test_route_keeps_counties_apart(world: World, key: str) -> None:
             problems.append(f"(b) {method}: A's token wrote to {changed}")
         made_up_token = _request(method, path_theirs, host=b_host, token=secrets.token_hex(20))
         if _comparable(answer) != _comparable(made_up_token):
-            problems.append(f"(b) {method}: A's token {answer[0]} {answer[1][:300]!r} ≠ made-up token {made_up_token[0]}")
+            problems.append(
+                f"(b) {method}: A's token {answer[0]} {answer[1][:300]!r} ≠ made-up token {made_up_token[0]}"
+            )
         if _reads_staff_tokens(pattern) and answer[0] != 401:
             problems.append(f"(b) {method}: A's token answered {answer[0]}, not 401: {answer[1][:300]!r}")
         if _leaks(answer[1], world.markers):
@@ -464,7 +477,9 @@ def test_route_keeps_counties_apart(world: World, key: str) -> None:
                 if _comparable(forged) != _comparable(answer) and forged[0] not in {400, 404}:
                     problems.append(f"(c) {method} Host {host!r}: {forged[0]} is not what B's own host answers")
             elif forged[0] not in allowed:
-                problems.append(f"(c) {method} Host {host!r}: {forged[0]} not in {sorted(allowed)}: {forged[1][:120]!r}")
+                problems.append(
+                    f"(c) {method} Host {host!r}: {forged[0]} not in {sorted(allowed)}: {forged[1][:120]!r}"
+                )
             if _leaks(forged[1], world.markers):
                 problems.append(f"(c) {method} Host {host!r}: A's data in the answer")
 
