@@ -42,6 +42,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 from rest_framework.authtoken.models import Token
 
+from banchengshi.tenancy import switch_to_public
 from casework import services
 from casework.exchange.models import ForwardAgreement
 from casework.forwarding import services as forwarding_services
@@ -153,6 +154,7 @@ class World:
     token_a: str  # a supervisor of A
     staff_b: dict[str, str] = field(default_factory=dict)  # role → API token at B
     client_key_b: str = ""  # an API key of a client application of B (12345 intake and 好差评)
+    session_a: str = ""  # the session cookie of A's supervisor, signed in at A
     sessions_b: dict[str, str] = field(default_factory=dict)  # role → session cookie at B
 
 
@@ -174,7 +176,7 @@ def _build_county_a(county_a: County, county_b: County) -> tuple[dict[str, str],
         token_a = Token.objects.create(user=boss).key
 
         def intake(**extra: Any) -> services.CaseIntake:
-            values = {
+            values: dict[str, Any] = {
                 "matter": "开办餐饮店", "description": MARKER_TEXT, "citizen_name": MARKER_NAME,
                 "citizen_phone": "13811112222", "channel": "window", "kind_code": "case",
             }  # fmt: skip
@@ -298,6 +300,8 @@ def world(two_counties: tuple[County, County], django_db_blocker: Any) -> Iterat
                 client_b = interop_services.api_client_create(
                     actor=None, name="12345平台", source_system="12345", scopes=["intake", "ratings"], webhook_url=""
                 )
+            signed_in = Client(HTTP_HOST=host_of(county_a))
+            assert signed_in.post("/accounts/login/", {"username": "iso-boss", "password": PASSWORD}).status_code == 302
             yield World(
                 county_a,
                 county_b,
@@ -307,11 +311,12 @@ def world(two_counties: tuple[County, County], django_db_blocker: Any) -> Iterat
                 staff_b=tokens_b,
                 sessions_b=sessions_b,
                 client_key_b=client_b.api_key,
+                session_a=signed_in.cookies[settings.SESSION_COOKIE_NAME].value,
             )
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
-            connection.set_schema_to_public()
+            switch_to_public()
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -465,6 +470,13 @@ def test_route_keeps_counties_apart(world: World, key: str) -> None:
             problems.append(f"(b) {method}: A's token answered {answer[0]}, not 401: {answer[1][:300]!r}")
         if _leaks(answer[1], world.markers):
             problems.append(f"(b) {method}: A's data in the answer")
+        if not api:  # a page: A's session cookie is as unknown at B as a made-up one
+            theirs_session = _request(method, path_theirs, host=b_host, session=world.session_a)
+            made_up_session = _request(method, path_theirs, host=b_host, session=secrets.token_hex(16))
+            if _comparable(theirs_session) != _comparable(made_up_session):
+                problems.append(f"(b) {method}: A's session {theirs_session[0]} ≠ made-up session {made_up_session[0]}")
+            if _leaks(theirs_session[1], world.markers):
+                problems.append(f"(b) {method}: A's data in the answer to A's session")
 
         # (c) forged hosts, with A's token and A's ids: refused, never A's data.
         for host, allowed in _forged_hosts(world):
