@@ -77,3 +77,38 @@ def test_county_apply_async_names_the_county_whatever_the_current_schema(county_
         message = conn.SimpleQueue(queue).get(timeout=5)
         message.ack()
     assert message.headers["_schema_name"] == county_b.schema_name
+
+
+def test_a_county_task_named_for_the_public_schema_refuses_to_run(two_counties):
+    result = which_schema.apply(headers={"_schema_name": "public"})
+    assert result.failed()
+    assert isinstance(result.result, MissingTenantError)
+
+
+def test_a_county_task_named_for_an_unknown_county_refuses_to_run(two_counties):
+    # The switch cannot find the county and leaves the connection where it was (here: public);
+    # the task notices that it is not in the schema its header names and refuses.
+    result = which_schema.apply(headers={"_schema_name": "c999999"})
+    assert result.failed()
+    assert isinstance(result.result, MissingTenantError)
+
+
+def test_a_county_task_in_another_countys_schema_refuses_to_run(county_a, county_b):
+    # Should the schema switch ever not happen, a task named for B must not work on A's tables.
+    from celery.signals import task_prerun
+
+    task_prerun.disconnect(dispatch_uid="tenant_schemas_switch_schema")
+    try:
+        with tenant_context(county_a):
+            result = which_schema.apply(headers={"_schema_name": county_b.schema_name})
+    finally:
+        from tenant_schemas_celery.app import switch_schema
+
+        task_prerun.connect(switch_schema, sender=None, dispatch_uid="tenant_schemas_switch_schema")
+    assert result.failed()
+    assert isinstance(result.result, MissingTenantError)
+
+
+def test_a_county_task_called_in_process_without_a_message_refuses_to_run(county_a):
+    with tenant_context(county_a), pytest.raises(MissingTenantError):
+        which_schema()
