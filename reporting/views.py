@@ -92,12 +92,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user, profile = _reader(request)
     form = ScopeForm(request.GET or None)
     scope = form.scope()
-    summary = selectors.figures(scope=scope)
-    months = selectors.figures_by(scope=scope, dimension="month")
+    every = selectors.breakdowns(scope=scope, dimensions=("month", "category", "department"))  # one query
+    summary, categories, departments = every.total, every.by["category"], every.by["department"]
     month_keys = selectors.months_between(scope.date_from, scope.date_to)
-    by_month = {row.key: row.figures for row in months}
-    categories = selectors.figures_by(scope=scope, dimension="category")
-    departments = selectors.figures_by(scope=scope, dimension="department")
+    by_month = {row.key: row.figures for row in every.by["month"]}
     rule = selectors.scoring_rule_get()
     received, completed = str(documents.FIGURE_LABELS["received"]), str(documents.FIGURE_LABELS["completed"])
     context = {

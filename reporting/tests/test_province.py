@@ -181,6 +181,25 @@ def test_only_operators_read_province_figures_and_no_personal_data_leaves(county
     assert county_host.get("/api/v1/province/figures/").status_code == 404
 
 
+def test_the_province_page_shows_counts_only_and_only_to_operators(county_a, county_b, known_cases, client_for):
+    _county_b_cases(county_b)
+    _refresh(county_a, county_b)
+    with schema_context("public"):
+        operator: Any = UserFactory(username="operator-page", is_staff=True)
+        someone: Any = UserFactory(username="not-an-operator")
+    page_url = "/reports/province/"
+    client = client_for(None)
+    client.force_login(someone)
+    assert client.get(page_url).status_code == 403
+    client.force_login(operator)
+    page = client.get(page_url, {"year": 2025, "quarter": 1})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "柳州市城中区" in html and "龙井市" in html and 'data-testid="freshness"' in html
+    for personal in ("廖女士", "曹先生", "13812345678", "13900001111", "RP-2025", "LJ-2025", "多次往返"):
+        assert personal not in html
+
+
 def test_the_province_pdf_is_built_by_a_platform_task(
     county_a, county_b, known_cases, django_capture_on_commit_callbacks
 ):
