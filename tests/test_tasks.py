@@ -90,7 +90,7 @@ def test_a_county_task_named_for_an_unknown_county_refuses_to_run(two_counties):
     # the task notices that it is not in the schema its header names and refuses.
     result = which_schema.apply(headers={"_schema_name": "c999999"})
     assert result.failed()
-    assert isinstance(result.result, MissingTenantError)
+    assert isinstance(result.result, CountyUnavailableError)
 
 
 def test_a_county_task_in_another_countys_schema_refuses_to_run(county_a, county_b):
@@ -106,7 +106,7 @@ def test_a_county_task_in_another_countys_schema_refuses_to_run(county_a, county
 
         task_prerun.connect(switch_schema, sender=None, dispatch_uid="tenant_schemas_switch_schema")
     assert result.failed()
-    assert isinstance(result.result, MissingTenantError)
+    assert isinstance(result.result, CountyUnavailableError)
 
 
 def test_a_county_task_called_in_process_without_a_message_refuses_to_run(county_a):
