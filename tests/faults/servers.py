@@ -203,6 +203,7 @@ class SmsProvider:
 
     def __init__(self, secret: str) -> None:
         self.requests: Counter[str] = Counter()  # every request, by message id
+        self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), message id) of every request
         self.delivered: Counter[str] = Counter()  # what went out to phones
         self.bad_signatures = 0
         self.hold_next = False
@@ -220,6 +221,7 @@ class SmsProvider:
                     if not hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
                         provider.bad_signatures += 1
                     provider.requests[key] += 1
+                    provider.arrivals.append((time.monotonic(), key))
                     repeat = key in provider.delivered
                     if not repeat:
                         provider.delivered[key] += 1  # accepted on arrival: the phone gets it
@@ -245,6 +247,17 @@ class SmsProvider:
     def snapshot(self) -> tuple[Counter[str], Counter[str]]:
         with self.lock:
             return Counter(self.requests), Counter(self.delivered)
+
+    def first_arrived_between(self, start: float, end: float) -> set[str]:
+        """Message ids first asked for in this window (``time.monotonic()`` values)."""
+        with self.lock:
+            seen: set[str] = set()
+            found: set[str] = set()
+            for moment, key in self.arrivals:
+                if key not in seen and start <= moment <= end:
+                    found.add(key)
+                seen.add(key)
+            return found
 
     def close(self) -> None:
         self.release.set()
