@@ -15,15 +15,14 @@ from django_tenants.utils import tenant_context
 from casework.models import StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from reporting import services
-from reporting.models import QuarterlyReport, ReportStatus
 from reporting.documents import figure_rows
+from reporting.models import QuarterlyReport, ReportStatus
 from reporting.selectors import figures
 from reporting.tasks import generate_quarterly_report
 from reporting.tests.conftest import Q1
 from reporting.tests.pdf_checks import PAGES_DIR, embedded_fonts, pdf_text, render_pages
 
 pytestmark = pytest.mark.django_db
-
 
 
 def _leader() -> Any:
