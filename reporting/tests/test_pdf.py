@@ -25,7 +25,6 @@ from reporting.tests.pdf_checks import PAGES_DIR, embedded_fonts, pdf_text, rend
 pytestmark = pytest.mark.django_db
 
 
-
 def _leader() -> Any:
     user = UserFactory(username="leader-pdf")
     if not hasattr(user, "staff_profile"):

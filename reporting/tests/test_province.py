@@ -14,6 +14,7 @@ from django_tenants.utils import schema_context, tenant_context
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from banchengshi.schedules import BEAT_SCHEDULE
 from casework.forwarding.tests.conftest import agreement, deliver
 from casework.models import Case
 from casework.tests.conftest import staff_api
@@ -23,7 +24,7 @@ from reporting.documents import figure_rows
 from reporting.province import province_figures
 from reporting.selectors import SNAPSHOT_COUNTS, Scope, figures
 from reporting.snapshots.models import CountyDayFigures, CountySnapshot
-from reporting.tasks import generate_province_report
+from reporting.tasks import generate_province_report, refresh_snapshot
 from reporting.tests.conftest import AS_OF, Q1
 from reporting.tests.factories import CaseFactory, at, reply
 from reporting.tests.pdf_checks import PAGES_DIR, embedded_fonts, pdf_text, render_pages
@@ -136,6 +137,20 @@ def test_a_case_forwarded_to_another_county_is_counted_once(county_a, county_b, 
     assert (b.received, b.forwarded_out, b.forwarded_in) == (1, 0, 1)
     result = province_figures(scope=scope)
     assert (result.total.received, result.total.forwarded_out, result.total.forwarded_in) == (1, 1, 1)
+
+
+def test_the_snapshot_task_is_scheduled_for_every_county_and_runs_in_its_own(county_a, known_cases):
+    dispatched = [
+        entry["args"] for entry in BEAT_SCHEDULE.values()
+        if entry["task"] == "platform.dispatch_to_counties" and entry["args"][0] == "reporting.refresh_snapshot"
+    ]  # fmt: skip
+    assert sorted(len(args) for args in dispatched) == [1, 2]  # every 10 minutes; nightly with rebuild
+    assert {"rebuild": True} in [args[1] for args in dispatched if len(args) == 2]
+    # As the dispatcher sends it: the county named in the header, the task run from anywhere.
+    assert refresh_snapshot.apply(headers={"_schema_name": county_a.schema_name}).get() > 0
+    with tenant_context(county_a):
+        own = figures(scope=Q1, now=AS_OF)
+    assert next(r for r in province_figures(scope=Q1, now=AS_OF).counties if r.code == "450202").figures == own
 
 
 def test_the_snapshot_has_a_column_for_every_count_and_nothing_personal():
