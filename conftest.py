@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -40,6 +41,39 @@ def county_a(two_counties: tuple[County, County], db: None) -> County:
 @pytest.fixture
 def county_b(two_counties: tuple[County, County], db: None) -> County:
     return two_counties[1]
+
+
+# A mainland mobile number or a resident ID number, as the scan of the run's logs looks for them
+# (written apart from the scrubber it checks).
+_PERSONAL_NUMBER = re.compile(
+    r"(?<![0-9A-Za-z])(?:1[3-9]\d{9}|[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
+    r"(?![0-9A-Za-z])"
+)
+
+
+def _run_logs() -> list[Path]:
+    return sorted(Path(settings.TEST_LOG_DIR).glob("*.log")) if hasattr(settings, "TEST_LOG_DIR") else []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for path in _run_logs():  # an earlier run's lines
+        path.unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """PIPL / 等保: no phone or ID number in any log line the whole run wrote (the scrubber's test)."""
+    leaks = []
+    for path in _run_logs():
+        for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            if _PERSONAL_NUMBER.search(line):
+                leaks.append(f"{path.name}:{number}: {line[:300]}")
+    if leaks:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"personal data in {len(leaks)} log line(s) of this run:", red=True)
+            for leak in leaks[:20]:
+                reporter.write_line(f"  {leak}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def database_url_for_processes(name: str | None = None) -> str:

@@ -34,3 +34,24 @@ if not os.environ.get("REDIS_URL"):
 REDIS_URL = redis_url_with_db(REDIS_URL, env_int("TEST_REDIS_DB", 15))
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
+
+# Every log line of a test run (this process and the servers and workers tests start with these
+# settings) also goes to var/test-logs/, through the same scrubbing filters as the console; the
+# root conftest scans those files when the run ends and fails it on any phone or ID number.
+TEST_LOG_DIR = PROJECT_ROOT / "var" / "test-logs"
+TEST_LOG_DIR.mkdir(parents=True, exist_ok=True)
+LOGGING = {
+    **LOGGING,  # noqa: F405
+    "handlers": {
+        **LOGGING["handlers"],  # noqa: F405
+        "run_log": {
+            "class": "logging.FileHandler",
+            "filename": str(TEST_LOG_DIR / f"{os.getpid()}.log"),
+            "formatter": "json",
+            "filters": ["context", "personal_data"],
+            "delay": True,
+            "encoding": "utf-8",
+        },
+    },
+    "root": {**LOGGING["root"], "handlers": [*LOGGING["root"]["handlers"], "run_log"]},  # noqa: F405
+}
