@@ -52,7 +52,8 @@ _PERSONAL_NUMBER = re.compile(
 
 
 def _run_logs() -> list[Path]:
-    return sorted(Path(settings.TEST_LOG_DIR).glob("*.log")) if hasattr(settings, "TEST_LOG_DIR") else []
+    directory = getattr(settings, "TEST_LOG_DIR", None)
+    return sorted(Path(directory).glob("*.log")) if directory else []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -1,10 +1,12 @@
 """Settings for the test suite: real PostgreSQL and Redis, embedded when no URL is given."""
 
 import os
+from typing import Any, cast
 
 from banchengshi.env import celery_broker_url, database_from_url, env_int, redis_url_with_db
 from banchengshi.settings.base import *  # noqa: F403
 from banchengshi.settings.base import CONN_MAX_AGE, PROJECT_ROOT
+from banchengshi.settings.base import LOGGING as BASE_LOGGING
 
 DEBUG = False
 TENANT_CACHE_SECONDS = 0  # tests create and roll back counties
@@ -40,18 +42,15 @@ CELERY_BROKER_URL = celery_broker_url(REDIS_URL)
 # root conftest scans those files when the run ends and fails it on any phone or ID number.
 TEST_LOG_DIR = PROJECT_ROOT / "var" / "test-logs"
 TEST_LOG_DIR.mkdir(parents=True, exist_ok=True)
-LOGGING = {
-    **LOGGING,  # noqa: F405
-    "handlers": {
-        **LOGGING["handlers"],  # noqa: F405
-        "run_log": {
-            "class": "logging.FileHandler",
-            "filename": str(TEST_LOG_DIR / f"{os.getpid()}.log"),
-            "formatter": "json",
-            "filters": ["context", "personal_data"],
-            "delay": True,
-            "encoding": "utf-8",
-        },
-    },
-    "root": {**LOGGING["root"], "handlers": [*LOGGING["root"]["handlers"], "run_log"]},  # noqa: F405
+_handlers: dict[str, Any] = dict(cast(dict[str, Any], BASE_LOGGING["handlers"]))
+_handlers["run_log"] = {
+    "class": "logging.FileHandler",
+    "filename": str(TEST_LOG_DIR / f"{os.getpid()}.log"),
+    "formatter": "json",
+    "filters": ["context", "personal_data"],
+    "delay": True,
+    "encoding": "utf-8",
 }
+_root: dict[str, Any] = dict(cast(dict[str, Any], BASE_LOGGING["root"]))
+_root["handlers"] = [*_root["handlers"], "run_log"]
+LOGGING = {**BASE_LOGGING, "handlers": _handlers, "root": _root}
