@@ -58,6 +58,11 @@ def _actor(request: Request) -> User:
     return cast(User, request.user)
 
 
+# Beyond any real list, and small enough that offset + limit stays a PostgreSQL bigint (a larger
+# number was a server error).
+MAX_OFFSET = 2**31 - 1
+
+
 class StaffApi(APIView):
     permission_classes = [IsCountyStaff]
 
@@ -262,7 +267,7 @@ class CaseListApi(StaffApi):
         registered_to = serializers.DateField(required=False, allow_null=True, default=None)
         q = serializers.CharField(required=False, default="")
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
     @extend_schema(parameters=[FilterSerializer], responses=CaseListOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -572,7 +577,7 @@ class ExtensionDecideApi(StaffApi):
 class AssignmentQueueApi(StaffApi):
     class FilterSerializer(serializers.Serializer):
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
     @extend_schema(parameters=[FilterSerializer], responses=AssignmentOutput(many=True))
     def get(self, request: Request) -> Response:
