@@ -58,6 +58,11 @@ def _actor(request: Request) -> User:
     return cast(User, request.user)
 
 
+# Beyond any real list, and small enough that offset + limit stays a PostgreSQL bigint (a larger
+# number was a server error).
+MAX_OFFSET = 2**31 - 1
+
+
 class StaffApi(APIView):
     permission_classes = [IsCountyStaff]
 
@@ -271,7 +276,7 @@ class CaseListApi(StaffApi):
         # Lists mask phone numbers for everyone; a role that calls citizens back asks for them.
         full_phone = serializers.BooleanField(required=False, default=False)
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
     @extend_schema(parameters=[FilterSerializer], responses=CaseListOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -585,7 +590,7 @@ class ExtensionDecideApi(StaffApi):
 class AssignmentQueueApi(StaffApi):
     class FilterSerializer(serializers.Serializer):
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = serializers.IntegerField(required=False, min_value=0, max_value=MAX_OFFSET, default=0)
 
     @extend_schema(parameters=[FilterSerializer], responses=AssignmentOutput(many=True))
     def get(self, request: Request) -> Response:

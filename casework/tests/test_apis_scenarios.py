@@ -376,6 +376,16 @@ def test_list_filters_and_search(county_a, staff_api):
     assert clerk.get("cases/", {"registered_from": "not-a-date"}).status_code == 400
 
 
+@pytest.mark.parametrize("path", ["cases/", "assignments/"])
+def test_an_offset_beyond_any_list_is_refused_not_a_server_error(county_a, staff_api, path):
+    # Found by schemathesis (tests/test_api_fuzz.py): offset + limit overflowed PostgreSQL's bigint.
+    supervisor = staff_api(county_a, "supervisor")
+    response = supervisor.get(path, {"offset": "17354558616644206911815680"})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["field"] == "offset"
+    assert supervisor.get(path, {"offset": str(2**31 - 1)}).status_code == 200
+
+
 def _body():
     return {
         "matter": "办理食品经营许可",

@@ -16,9 +16,14 @@ into the past, as if the time had passed). Afterwards, for the test's own cases:
 - every case the API accepted (201) exists, and no registration exists twice (each request
   carries a marker in its matter);
 - every case's SMS reached the provider and was sent to the phone exactly once (the provider
-  drops a repeated message id, as real ones do); repeats of a request happen only for the few
-  sends a fault interrupted;
+  drops a repeated message id, as real ones do), and was asked for once: a second request, with
+  the same id, only for a message first sent while the fault could cut its send off;
 - every overdue notice and escalation of the cases whose deadlines passed fired exactly once.
+
+Duplicated work is made on purpose: while the worker is down the relay runs (as on another
+worker) and queues the waiting messages again, and two sweeps wait in the queue; the claims
+(notifications ADR 6, deadline index ADR 5) must turn each duplicate into nothing. Removing the
+relay, the notification claim's condition or the sweep's state change makes these tests fail.
 
 Clients retry what surely did not arrive (the connection was refused; 503); an answer that
 never came or a 500 is not retried: a registration carries no idempotency key, so a retry of a

@@ -59,8 +59,9 @@ def _filters(request: Request) -> tuple[selectors.AuditFilters, dict[str, Any]]:
 
 class AuditRecordListApi(APIView):
     class PageInput(AuditFilterInput):
+        # offset + limit must stay a PostgreSQL bigint: a larger offset was a server error.
         limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
-        offset = serializers.IntegerField(required=False, min_value=0, default=0)
+        offset = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1, default=0)
 
     @extend_schema(parameters=[PageInput], responses=AuditRecordOutput(many=True))
     def get(self, request: Request) -> Response:

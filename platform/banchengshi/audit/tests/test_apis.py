@@ -59,6 +59,14 @@ def test_an_auditor_searches_reads_and_exports_and_the_export_is_audited(county_
     assert exported.actor_label == "audit-api-auditor" and exported.details == {"action": "case.", "object_id": case_id}
 
 
+def test_an_offset_beyond_any_list_is_refused_not_a_server_error(county_a):
+    # Found by schemathesis (tests/test_api_fuzz.py): offset + limit overflowed PostgreSQL's bigint.
+    auditor = api_as(county_a, StaffRole.AUDITOR)
+    response = auditor.get("/api/v1/audit/records/", {"offset": "17354558616644206911815680"})
+    assert response.status_code == 400 and response.json()["error"]["details"][0]["field"] == "offset"
+    assert auditor.get("/api/v1/audit/records/", {"offset": str(2**31 - 1)}).status_code == 200
+
+
 @pytest.mark.parametrize("role", [r for r in StaffRole.values if r != StaffRole.AUDITOR])
 @pytest.mark.parametrize("path", ["records/", "records/export/", "records/1/"])
 def test_other_roles_may_not_read_the_trail(county_a, role, path):
