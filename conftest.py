@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -90,6 +96,48 @@ def database_url_for_processes(name: str | None = None) -> str:
     if host.startswith("/"):
         return f"postgresql://{auth}@localhost:{db['PORT'] or 5432}/{quote(name)}?host={quote(host)}"
     return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{quote(name)}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def web_server(*, threads: int = 4, env: dict[str, str] | None = None) -> Iterator[int]:
+    """A gunicorn of the project on the test database and Redis (for browsers and HTTP clients); yields its port.
+
+    Only committed rows are visible to it: the caller writes its data with the database unblocked.
+    """
+    port = free_port()
+    process_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
+        "DATABASE_URL": database_url_for_processes(),
+        "REDIS_URL": settings.REDIS_URL,
+        **(env or {}),
+    }
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "1", "--threads", str(threads), "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parent, env=process_env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the test web server did not start") from None
+            time.sleep(0.1)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def host_of(county: County) -> str:

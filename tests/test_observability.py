@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from banchengshi.observability import metrics
 from banchengshi.observability.logs import ContextFilter, JsonFormatter, PersonalDataFilter, configure_logging
 from banchengshi.observability.scrub import scrub_data, scrub_text
 from banchengshi.observability.sentry import sentry_init
-from conftest import database_url_for_processes, host_of
+from conftest import database_url_for_processes, free_port, host_of
 from sla.sweep.models import DeadlineEntry, Escalation
 
 pytestmark = pytest.mark.django_db
@@ -359,12 +358,6 @@ def test_a_failing_task_reports_its_county_without_personal_data(county_b, sentr
 # --- a real gunicorn in multiprocess mode -------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})  # noqa: S310
     try:
@@ -376,7 +369,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 def test_gunicorn_with_two_workers_reports_the_requests_of_both(tmp_path, two_counties):
     """Requests spread over two workers; one scrape counts them all (prometheus multiprocess mode)."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
@@ -436,7 +429,7 @@ def test_gunicorn_with_two_workers_reports_the_requests_of_both(tmp_path, two_co
 
 def test_a_worker_serves_its_own_metrics_and_liveness_with_the_same_protection(metrics_settings, county_b):
     observability_task.apply(headers={"_schema_name": county_b.schema_name})
-    port = _free_port()
+    port = free_port()
     server = metrics.serve_worker_metrics(port=port, address="127.0.0.1")
     try:
         base = f"http://127.0.0.1:{port}"

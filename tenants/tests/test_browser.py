@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from django.test import Client
 from django.utils import translation
 from django_tenants.utils import schema_context
 
-from conftest import database_url_for_processes
+from conftest import database_url_for_processes, web_server
 from sla.sweep.models import DeadlineEntry
 from tenants.models import BatchStatus, County, CountyBatch, CountyStatus, Domain
 from tenants.tests.test_config import minimal
@@ -48,12 +47,6 @@ pytestmark = [
         reason="Debian's chromium is not installed (make test installs it where it may)",
     ),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _forget_county(code: str = CODE) -> None:
@@ -78,37 +71,14 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
         signed_in.force_login(operator)
         session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
         db_url = database_url_for_processes()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
-        "DATABASE_URL": db_url,
-        "REDIS_URL": settings.REDIS_URL,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "4", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
+    with web_server(threads=4) as port:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the test web server did not start") from None
-            time.sleep(0.1)
-    try:
-        yield {"base": f"http://localhost:{port}", "port": port, "session": session, "db_url": db_url}
-    finally:
-        process.terminate()
-        process.wait(10)
-        with django_db_blocker.unblock(), schema_context("public"):
-            for code in (CODE, *(row[0] for row in BATCH)):
-                _forget_county(code)
-            CountyBatch.objects.filter(source_name=BATCH_FILE).delete()
+            yield {"base": f"http://localhost:{port}", "port": port, "session": session, "db_url": db_url}
+        finally:
+            with django_db_blocker.unblock(), schema_context("public"):
+                for code in (CODE, *(row[0] for row in BATCH)):
+                    _forget_county(code)
+                CountyBatch.objects.filter(source_name=BATCH_FILE).delete()
 
 
 @pytest.fixture

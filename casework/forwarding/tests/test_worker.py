@@ -44,13 +44,6 @@ ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.django_db
 
 
-def _dsn() -> str:
-    db = connection.settings_dict
-    parts = {"dbname": db["NAME"], "user": db["USER"], "password": db["PASSWORD"]}
-    parts |= {"host": db["HOST"], "port": db["PORT"]}
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
-
-
 @pytest.fixture
 def worker_factory(django_db_blocker: Any) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
@@ -152,8 +145,8 @@ def _scenario(own_counties: Any, django_db_blocker: Any, worker_factory: Callabl
             taker: Any = UserFactory(username=f"fw-taker-{suffix}")
             StaffProfileFactory(user=taker, role=StaffRole.WINDOW_CLERK)
 
-    probe = psycopg.connect(_dsn(), autocommit=True)
-    blocker = psycopg.connect(_dsn())
+    probe = psycopg.connect(database_url_for_processes(), autocommit=True)
+    blocker = psycopg.connect(database_url_for_processes())
     try:
         with django_db_blocker.unblock():
             with tenant_context(county_a):

@@ -8,11 +8,7 @@ creating a request, so ``POST requests`` is sent as the specification has it (fo
 from __future__ import annotations
 
 import datetime
-import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +16,16 @@ from typing import Any
 
 import pytest
 import requests
-from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 from georeport import GeoReport  # type: ignore[import-untyped]
 
 from casework.interop.tests.conftest import host, issue, replied_case, supervisor
 from casework.models import Case, Category, Department, RequestKind, Window
-from conftest import database_url_for_processes
+from conftest import web_server
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.django_db
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -62,35 +51,13 @@ def server(two_counties: Any, django_db_blocker: Any, localhost_names: None) -> 
         # Committed, so that the server process sees it: a civic app's key and a handled case.
         issued = issue(chengzhong, "open311", source=f"civic-{suffix}")
         handled = replied_case(chengzhong, supervisor(chengzhong, f"contract-{suffix}"))
-        db_url = database_url_for_processes()
-    port = _free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test", "DATABASE_URL": db_url,
-           "REDIS_URL": settings.REDIS_URL, "NO_PROXY": "*"}  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", "2", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the test web server did not start") from None
-            time.sleep(0.1)
-    try:
+    with web_server(threads=2, env={"NO_PROXY": "*"}) as port:
         yield {
             "root": f"http://{host(chengzhong)}:{port}/open311/v2",
             "county": chengzhong,
             "api_key": issued.api_key,
             "handled": handled.number,
         }
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _w3c(moment: datetime.datetime | None) -> str:
