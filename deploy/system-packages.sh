@@ -18,6 +18,8 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "installing system packages:$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
+# Another apt run (a second checkout's `make test`, unattended upgrades) holds dpkg's lock for a
+# while: wait for it rather than fail.
+apt-get -o DPkg::Lock::Timeout=900 update -qq >/dev/null
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends $missing >/dev/null
