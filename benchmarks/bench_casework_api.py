@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_casework_api.py [--cases 100000] [--seconds 10]
 
 Uses its own database (``banchengshi_bench``) on the configured or embedded PostgreSQL server,
-onboards 城中区 into it, seeds ``--cases`` cases by SQL, starts gunicorn with 2 workers and drives
+onboards 城中区 into it, seeds ``--cases`` cases by SQL, starts gunicorn with the deployment's settings
+(``deploy/gunicorn.conf.py``: gthread, 4 threads a worker; ``--sync`` for sync workers) and 2 workers, and drives
 it with 8 keep-alive connections from this process. Prints a table; asserts nothing.
 """
 
@@ -12,12 +13,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -126,50 +127,65 @@ def prepare(cases: int) -> dict[str, str]:
     return tokens
 
 
+def _drive(port: int, host: str, request: tuple[str, str, str, Any], n: int, stop_at: float, results: Any) -> None:
+    """One keep-alive connection in a process of its own, so the clients never share a GIL."""
+    method, path, token, body_of = request
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Host": host, "Authorization": f"Token {token}", "Content-Type": "application/json"}
+    latencies: list[float] = []
+    errors, first_error, i = 0, "", 0
+    while time.time() < stop_at:
+        i += 1
+        body = json.dumps(body_of(n, i)) if body_of else None
+        start = time.perf_counter()
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        latencies.append(time.perf_counter() - start)
+        if response.status >= 400:
+            errors += 1
+            first_error = first_error or f"{response.status} {payload[:300]!r}"
+    conn.close()
+    results.put((latencies, errors, first_error))
+
+
 class Load:
+    """Closed-loop load: each connection sends its next request when the last one is answered."""
+
     def __init__(self, port: int, host: str) -> None:
         self.port, self.host = port, host
 
     def run(self, method: str, path: str, token: str, body_of: Any, seconds: float, connections: int) -> dict[str, Any]:
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        began = time.time()
+        stop_at = began + 0.2 + seconds  # the processes start within the first 0.2 s
+        processes = [
+            context.Process(
+                target=_drive, args=(self.port, self.host, (method, path, token, body_of), n, stop_at, results)
+            )
+            for n in range(connections)
+        ]
+        for process in processes:
+            process.start()
         latencies: list[float] = []
-        errors = [0]
-        lock = threading.Lock()
-        stop_at = time.perf_counter() + seconds
-
-        def worker(n: int) -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-            headers = {"Host": self.host, "Authorization": f"Token {token}", "Content-Type": "application/json"}
-            i = 0
-            while time.perf_counter() < stop_at:
-                i += 1
-                body = json.dumps(body_of(n, i)) if body_of else None
-                start = time.perf_counter()
-                conn.request(method, path, body=body, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                elapsed = time.perf_counter() - start
-                with lock:
-                    latencies.append(elapsed)
-                    if response.status >= 400:
-                        errors[0] += 1
-                        if errors[0] == 1:
-                            print(f"  first error on {path}: {response.status} {payload[:300]!r}", flush=True)
-            conn.close()
-
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - began
+        errors = 0
+        for _process in processes:
+            own, failed, first_error = results.get()
+            latencies.extend(own)
+            errors += failed
+            if first_error:
+                print(f"  first error on {path}: {first_error}", flush=True)
+        wall = time.time() - began
+        for process in processes:
+            process.join()
         latencies.sort()
         return {
             "requests": len(latencies),
             "rps": len(latencies) / wall,
             "p50": statistics.median(latencies) * 1000,
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            "errors": errors[0],
+            "errors": errors,
         }
 
 
@@ -178,16 +194,25 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--sync", action="store_true", help="sync workers instead of the deployment's gthread")
+    parser.add_argument("--prepare-only", action="store_true", help="build the database for profiling, then stop")
     args = parser.parse_args()
 
     tokens = prepare(args.cases)
+    if args.prepare_only:
+        print(json.dumps(tokens))
+        return
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The deployment's own gunicorn settings (gthread, 4 threads a worker), with 2 workers.
+    threads = ["--worker-class", "sync"] if args.sync else []
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"},
+        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"), *threads,
+         "banchengshi.wsgi:application"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks.settings", "WEB_CONCURRENCY": "2",
+             "GUNICORN_BIND_HOST": "127.0.0.1", "PORT": str(port), "LOG_LEVEL": "warning"},
     )  # fmt: skip
     try:
         for _ in range(100):
@@ -221,7 +246,8 @@ def main() -> None:
         server.terminate()
         server.wait(10)
 
-    print(f"\ncasework API, {args.cases:,} cases in the county, gunicorn 2 workers, {args.connections} connections")
+    workers = "2 sync workers" if args.sync else "2 workers x 4 threads (deploy/gunicorn.conf.py)"
+    print(f"\ncasework API, {args.cases:,} cases in the county, gunicorn {workers}, {args.connections} connections")
     print(f"{'scenario':42} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in results:
         print(f"{name:42} {r['rps']:8.1f} {r['p50']:8.1f} {r['p99']:8.1f} {r['errors']:7d}")
