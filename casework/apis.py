@@ -6,9 +6,11 @@ see or do what is decided in ``selectors`` and ``services``, never here.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, cast
 
 from django.http import FileResponse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -111,11 +113,16 @@ class CaseListOutput(serializers.Serializer):
     version = serializers.IntegerField()
 
 
-_DATETIME = serializers.DateTimeField()
+def _dt(value: datetime.datetime | None, zone: datetime.tzinfo) -> str | None:
+    """What DRF's ``DateTimeField`` renders (ISO 8601 in the current time zone), for rows built directly.
 
-
-def _dt(value: Any) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
+    DRF looks the current time zone up for every value; a page of 50 rows has 150 of them, so the
+    row builders look it up once and pass it here.
+    """
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 # What a list row shows: a page reads these columns only (no descriptions, no window).
@@ -148,6 +155,7 @@ def case_list_value_rows(values: list[dict[str, Any]], *, full_phone: bool) -> l
     ``test_list_rows_match_their_documented_serializer`` keeps both identical.
     """
     status_labels = {value: str(label) for value, label in CaseStatus.choices}
+    zone = timezone.get_current_timezone()
     return [
         {
             "id": str(row["id"]),
@@ -163,9 +171,9 @@ def case_list_value_rows(values: list[dict[str, Any]], *, full_phone: bool) -> l
             "status": row["status"],
             "status_display": status_labels[row["status"]],
             "is_urgent": row["is_urgent"],
-            "registered_at": _dt(row["registered_at"]),
-            "reply_due_at": _dt(row["reply_due_at"]),
-            "resolution_due_at": _dt(row["resolution_due_at"]),
+            "registered_at": _dt(row["registered_at"], zone),
+            "reply_due_at": _dt(row["reply_due_at"], zone),
+            "resolution_due_at": _dt(row["resolution_due_at"], zone),
             "version": row["version"],
         }
         for row in values
@@ -185,22 +193,35 @@ class AssignmentOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+# What a handler's queue row shows: the assignment and its department, not the case.
+ASSIGNMENT_COLUMNS = (
+    "id", "case_id", "department__code", "department__name", "role", "status", "instructions", "result",
+    "return_reason", "assigned_at", "finished_at",
+)  # fmt: skip
+
+
 def assignment_rows(assignments: list[Assignment]) -> list[dict[str, Any]]:
-    """The rows of ``AssignmentOutput``, built directly for the handlers' queue (see ``case_list_rows``)."""
+    """The rows of ``AssignmentOutput`` for assignments (see ``assignment_value_rows``)."""
+    return assignment_value_rows([{name: _column(a, name) for name in ASSIGNMENT_COLUMNS} for a in assignments])
+
+
+def assignment_value_rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``AssignmentOutput`` from ``.values(*ASSIGNMENT_COLUMNS)``, for the handlers' queue."""
+    zone = timezone.get_current_timezone()
     return [
         {
-            "id": str(a.pk),
-            "case_id": str(a.case_id),
-            "department": {"code": a.department.code, "name": a.department.name},
-            "role": a.role,
-            "status": a.status,
-            "instructions": a.instructions,
-            "result": a.result,
-            "return_reason": a.return_reason,
-            "assigned_at": _dt(a.assigned_at),
-            "finished_at": _dt(a.finished_at),
+            "id": str(row["id"]),
+            "case_id": str(row["case_id"]),
+            "department": {"code": row["department__code"], "name": row["department__name"]},
+            "role": row["role"],
+            "status": row["status"],
+            "instructions": row["instructions"],
+            "result": row["result"],
+            "return_reason": row["return_reason"],
+            "assigned_at": _dt(row["assigned_at"], zone),
+            "finished_at": _dt(row["finished_at"], zone),
         }
-        for a in assignments
+        for row in values
     ]
 
 
@@ -611,10 +632,11 @@ class AssignmentQueueApi(StaffApi):
         params = self.FilterSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         limit, offset = params.validated_data["limit"], params.validated_data["offset"]
-        assignments = list(selectors.assignment_queue_for_actor(actor=_actor(request))[offset : offset + limit + 1])
+        queue = selectors.assignment_queue_for_actor(actor=_actor(request)).values(*ASSIGNMENT_COLUMNS)
+        assignments = list(queue[offset : offset + limit + 1])
         return Response(
             {
-                "results": assignment_rows(assignments[:limit]),
+                "results": assignment_value_rows(assignments[:limit]),
                 "has_more": len(assignments) > limit,
                 "limit": limit,
                 "offset": offset,
