@@ -226,7 +226,7 @@ def main() -> None:
         def intake(n: int, i: int) -> dict[str, Any]:
             return {"matter": f"压测事项{n}-{i}", "description": "压测", "citizen_name": "压测",
                     "citizen_phone": "13812345678", "channel": "window", "kind": "case",
-                    "window": "district-hall", "departments": ["scjgj"]}  # fmt: skip
+                    "window": "district-hall", "category": "simple", "departments": ["scjgj"]}  # fmt: skip
 
         scenarios = [
             ("bare DRF create (reference)", "POST", "/bench/bare/", "supervisor", lambda n, i: {"name": "x"}),
