@@ -139,11 +139,12 @@ def case_list_rows(cases: list[Case], *, full_phone: bool) -> list[dict[str, Any
     )
 
 
-def _column(case: Case, name: str) -> Any:
+def _column(row: Any, name: str) -> Any:
+    # A model instance's value for a ``.values()`` column name (``kind__code``: its kind's code).
     related, _sep, field = name.partition("__")
     if not field:
-        return getattr(case, name)
-    target = getattr(case, related)
+        return getattr(row, name)
+    target = getattr(row, related)
     return None if target is None else getattr(target, field)
 
 

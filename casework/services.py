@@ -32,6 +32,7 @@ from rest_framework.authtoken.models import Token
 from banchengshi.accounts.models import User
 from banchengshi.accounts.services import user_sessions_end
 from banchengshi.audit.services import audit_record
+from banchengshi.configuration.selectors import config_cached, configuration_snapshot
 from banchengshi.sync import ChangeSummary, sync_rows
 from banchengshi.tenancy import current_county
 from casework.errors import (
@@ -300,6 +301,15 @@ def case_register(
             details=[{"field": f, "code": "invalid", "message": m} for f, m in problems.items()],
         )
     phone = normalize_phone(intake.citizen_phone)
+    # One query for the configuration's generation; reference data, deadline rules, message
+    # templates and webhook endpoints then come from memory while it is current (ADR 15).
+    with configuration_snapshot():
+        return _case_register(actor=actor, intake=intake, phone=phone, system=system, forwarded=forwarded)
+
+
+def _case_register(
+    *, actor: User | None, intake: CaseIntake, phone: str, system: str, forwarded: ForwardedIn | None
+) -> Case:
     kind, window, category, cause, departments = _intake_references(intake)
 
     now = timezone.now()
@@ -1296,51 +1306,57 @@ def _require(actor: User, action: Action) -> StaffProfile:
     return profile
 
 
+REFERENCE_MODELS: tuple[type[Any], ...] = (RequestKind, Window, Category, Cause, Department)
+
+
+def _reference_data() -> tuple[dict[str, Any], ...]:
+    """The county's active kinds, windows, categories, causes and departments, by code.
+
+    Registration is the busiest write: inside a configuration snapshot these come from memory
+    while the county's configuration is unchanged (ADR 15), and otherwise in one query.
+    """
+    return config_cached("casework.references", _reference_data_load)
+
+
+def _reference_data_load() -> tuple[dict[str, Any], ...]:
+    quote = connection.ops.quote_name
+    sql = " UNION ALL ".join(
+        f"SELECT {position}, row_to_json(t)::text FROM {quote(model._meta.db_table)} t WHERE t.is_active"  # noqa: S608
+        for position, model in enumerate(REFERENCE_MODELS)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+    found: tuple[dict[str, Any], ...] = tuple({} for _model in REFERENCE_MODELS)
+    for position, row in rows:
+        model, data = REFERENCE_MODELS[position], json.loads(row)
+        names = [f.attname for f in model._meta.concrete_fields]
+        instance = model.from_db(connection.alias, names, [data[name] for name in names])
+        found[position][instance.code] = instance
+    return found
+
+
 def _intake_references(
     intake: CaseIntake,
 ) -> tuple[RequestKind, Window | None, Category | None, Cause | None, list[Department]]:
-    """The kind, window, category, cause and departments an intake names, read in one query.
+    """The kind, window, category, cause and departments an intake names (shared objects: read only).
 
-    Registration is the busiest write; one round trip instead of five. Unknown or inactive codes
-    get the same errors, in the same order, as looking each up alone.
+    Unknown or inactive codes get the same errors, in the same order, as looking each up alone.
     """
-    department_codes = tuple(dict.fromkeys(intake.department_codes))
-    wanted: list[tuple[type[Any], tuple[str, ...]]] = [
-        (RequestKind, (intake.kind_code,)),
-        (Window, (intake.window_code,) if intake.window_code else ()),
-        (Category, (intake.category_code,) if intake.category_code else ()),
-        (Cause, (intake.cause_code,) if intake.cause_code else ()),
-        (Department, department_codes),
-    ]
-    parts, params = [], []
-    for position, (model, codes) in enumerate(wanted):
-        if codes:
-            parts.append(
-                f"SELECT {position}, row_to_json(t)::text FROM {connection.ops.quote_name(model._meta.db_table)} t "  # noqa: S608
-                "WHERE t.code = ANY(%s) AND t.is_active"
-            )
-            params.append(list(codes))
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        rows = cursor.fetchall()
-    found: dict[tuple[int, str], Any] = {}
-    for position, row in rows:
-        model, data = wanted[position][0], json.loads(row)
-        names = [f.attname for f in model._meta.concrete_fields]
-        instance = model.from_db(connection.alias, names, [data[name] for name in names])
-        found[(position, instance.code)] = instance
+    found = _reference_data()
 
     def one(position: int, code: str, field_name: str, label: str) -> Any:
         if not code:
             return None
-        if (position, code) not in found:
-            return _reference(wanted[position][0], code, field_name, label)  # raises the usual error
-        return found[(position, code)]
+        if code not in found[position]:
+            return _reference(REFERENCE_MODELS[position], code, field_name, label)  # raises the usual error
+        return found[position][code]
 
     kind = one(0, intake.kind_code, "kind", _("request kind"))
     window = one(1, intake.window_code, "window", _("window"))
     category = one(2, intake.category_code, "category", _("category"))
     cause = one(3, intake.cause_code, "cause", _("cause"))
+    department_codes = tuple(dict.fromkeys(intake.department_codes))
     departments = [one(4, code, "department_codes", _("department")) for code in department_codes]
     return kind, window, category, cause, departments
 

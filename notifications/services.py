@@ -42,6 +42,7 @@ from notifications.models import (
     Status,
     WebhookEndpoint,
 )
+from notifications.selectors import message_templates_own, webhook_endpoints_active
 from notifications.templates import DEFAULT_TEMPLATES, render
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def notification_enqueue(
     subject_template: Promise | str
     body_template: Promise | str
     subject_template, body_template = DEFAULT_TEMPLATES[key]
-    own = MessageTemplate.objects.filter(key=key).first()
+    own = message_templates_own().get(key)
     if own is not None:
         subject_template, body_template = own.subject or subject_template, own.body
     now = timezone.now()
@@ -335,7 +336,7 @@ def webhook_event_publish(*, event: str, payload: dict[str, Any], idempotency_ke
     """
     body = json.dumps({"event": event, "data": payload}, ensure_ascii=False, sort_keys=True, default=str)
     queued = 0
-    for endpoint in WebhookEndpoint.objects.filter(is_active=True):
+    for endpoint in webhook_endpoints_active():
         if endpoint.events and event not in endpoint.events:
             continue
         notification = Notification(

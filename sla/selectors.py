@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from banchengshi.configuration.selectors import config_cached
 from banchengshi.tenancy import current_schema
 from sla.calendar import Deadline, WorkCalendar, build_calendar
 from sla.models import Clock, DeadlineRule, DurationUnit, LocalHoliday, OfficeHours
@@ -17,6 +18,11 @@ from sla.national.selectors import national_calendar, national_calendar_forget
 
 def deadline_rule_list() -> QuerySet[DeadlineRule]:
     return DeadlineRule.objects.filter(is_active=True)
+
+
+def deadline_rules_active() -> list[DeadlineRule]:
+    """The active rules, from memory inside a configuration snapshot (shared objects: read only)."""
+    return config_cached("sla.deadline_rules", lambda: list(deadline_rule_list()))
 
 
 def local_holiday_list() -> QuerySet[LocalHoliday]:
@@ -76,7 +82,7 @@ def deadline_rule_for(
 ) -> DeadlineRule | None:
     """The most specific active rule for this clock that fits the case; the earliest listed wins a tie."""
     best: tuple[int, int, DeadlineRule] | None = None
-    for rule in deadline_rule_list() if rules is None else rules:
+    for rule in deadline_rules_active() if rules is None else rules:
         if rule.clock != clock:
             continue
         checks = [
@@ -112,7 +118,7 @@ def case_deadlines(
     """Each clock's due time for a case that started at ``start``, moved on by time spent paused;
     approved extensions (延期) move the reply and resolution clocks by working days."""
     calendar = county_calendar()
-    rules = list(deadline_rule_list())
+    rules = deadline_rules_active()
 
     def due(clock: str) -> Deadline | None:
         rule = deadline_rule_for(clock=clock, facts=facts, rules=rules)

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from banchengshi.configuration.services import configuration_bump
 from banchengshi.errors import ApplicationError
 from banchengshi.personal_data import SealError, keyring, personal_data_key_use
 from casework.exchange.models import Envelope, ForwardAgreement
@@ -270,6 +271,8 @@ def county_import(*, archive_path: Path) -> ImportResult:
                     f"DELETE FROM {quoted}.auth_permission; DELETE FROM {quoted}.django_content_type; "  # noqa: S608
                     f"DELETE FROM {quoted}.django_migrations;"
                 )
+                if any(table["name"] == "configuration_generation" for table in manifest["tables"]):
+                    cursor.execute(f"DELETE FROM {quoted}.configuration_generation")  # noqa: S608
                 for table in manifest["tables"]:
                     rows += _copy_in(raw, archive, f"data/{table['name']}.copy", f"{quoted}.{table['name']}", table)
                 keys = {"schema": schema, "code": county.code, "county_id": county.pk}
@@ -280,6 +283,8 @@ def county_import(*, archive_path: Path) -> ImportResult:
                 if forward:
                     county_schema_apply(schema=schema, rendered=rendered, pending=forward)
                 with schema_context(schema):
+                    # No process may take the restored configuration for one it cached before.
+                    configuration_bump()
                     missing = sorted(set(personal_data_key_use()) - set(keyring().key_ids))
             except SealError:
                 missing = ["?"]

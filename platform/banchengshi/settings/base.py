@@ -50,6 +50,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "banchengshi.accounts",
     "banchengshi.audit",
+    "banchengshi.configuration",
     "rest_framework.authtoken",
     "casework",
     "casework.forwarding",
