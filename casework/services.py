@@ -292,7 +292,7 @@ class Registration:
 
 
 @dataclass(frozen=True)
-class _IntakeKey:
+class _KeyedRequest:
     key: str
     scope: str
     # The request's keyed hash under every key of the ring (the current one first), so a key
@@ -328,11 +328,11 @@ def case_register_once(
     """
     if idempotency_key is None:
         return _case_register(actor=actor, intake=intake, system=system, forwarded=None, key=None)
-    key = _intake_key(idempotency_key, actor=actor, system=system, intake=intake, request=request)
+    keyed = _keyed_request(idempotency_key, actor=actor, system=system, intake=intake, request=request)
     try:
-        return _case_register(actor=actor, intake=intake, system=system, forwarded=None, key=key)
+        return _case_register(actor=actor, intake=intake, system=system, forwarded=None, key=keyed)
     except _IntakeKeyTaken:
-        earlier = _intake_key_earlier(key)
+        earlier = _intake_key_earlier(keyed)
         if earlier is None:  # the winner's key was purged in between: nothing sensible to answer
             raise
         return earlier
@@ -345,9 +345,9 @@ def intake_keys_purge(*, now: datetime.datetime | None = None) -> int:
     return deleted
 
 
-def _intake_key(
+def _keyed_request(
     key: str, *, actor: User | None, system: str, intake: CaseIntake, request: dict[str, Any] | None
-) -> _IntakeKey:
+) -> _KeyedRequest:
     if not INTAKE_KEY_RE.fullmatch(key) or not key.strip():
         raise CaseworkError(
             CaseworkErrorCode.IDEMPOTENCY_KEY_INVALID,
@@ -361,10 +361,10 @@ def _intake_key(
     )  # fmt: skip
     # Keyed (the field-encryption keyring's hash key): a plain hash of a request whose other
     # fields sit in the case row would let anyone holding the table guess the sealed phone number.
-    return _IntakeKey(key=key, scope=scope, fingerprints=tuple(blind_indexes(canonical, purpose=INTAKE_KEY_PURPOSE)))
+    return _KeyedRequest(key=key, scope=scope, fingerprints=tuple(blind_indexes(canonical, purpose=INTAKE_KEY_PURPOSE)))
 
 
-def _intake_key_earlier(key: _IntakeKey) -> Registration | None:
+def _intake_key_earlier(key: _KeyedRequest) -> Registration | None:
     """The case an earlier request with this key registered; or refused when that request was another."""
     row = IntakeKey.objects.select_related("case__kind", "case__category").filter(scope=key.scope, key=key.key).first()
     if row is None:
@@ -381,7 +381,7 @@ def _intake_key_earlier(key: _IntakeKey) -> Registration | None:
     return Registration(case=row.case, replayed=True)
 
 
-def _intake_key_claim(key: _IntakeKey, case_id: UUID) -> None:
+def _intake_key_claim(key: _KeyedRequest, case_id: UUID) -> None:
     # ON CONFLICT DO NOTHING waits for a concurrent transaction holding the same key and then
     # returns no row if it committed: the caller's registration is rolled back and replays it.
     with connection.cursor() as cursor:
@@ -396,7 +396,7 @@ def _intake_key_claim(key: _IntakeKey, case_id: UUID) -> None:
 
 
 def _case_register(
-    *, actor: User | None, intake: CaseIntake, system: str, forwarded: ForwardedIn | None, key: _IntakeKey | None
+    *, actor: User | None, intake: CaseIntake, system: str, forwarded: ForwardedIn | None, key: _KeyedRequest | None
 ) -> Registration:
     if actor is not None:
         _require(actor, Action.REGISTER)
