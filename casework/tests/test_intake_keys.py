@@ -215,6 +215,24 @@ def test_keys_older_than_the_retention_are_purged_and_then_register_anew(county_
     assert again.status_code == 201 and again.json()["id"] != old["id"]
 
 
+@pytest.mark.django_db
+def test_the_purge_is_dispatched_to_every_county_at_night_and_runs_in_the_county(county_a, staff_api):
+    from banchengshi.schedules import BEAT_SCHEDULE
+    from casework.tasks import intake_keys_purge
+
+    [entry] = [e for e in BEAT_SCHEDULE.values() if e.get("args") == ("casework.intake_keys_purge",)]
+    assert entry["task"] == "platform.dispatch_to_counties" and entry["schedule"].hour == {1}
+    register(staff_api(county_a, "window_clerk"), "purged-by-the-task")
+    with tenant_context(county_a):
+        IntakeKey.objects.filter(key="purged-by-the-task").update(
+            created_at=timezone.now() - datetime.timedelta(days=30)
+        )
+    # As the dispatcher sends it: the county named in the header.
+    assert intake_keys_purge.apply(headers={"_schema_name": county_a.schema_name}).get() >= 1
+    with tenant_context(county_a):
+        assert not IntakeKey.objects.filter(key="purged-by-the-task").exists()
+
+
 # -- real concurrency: committed rows, own connections ----------------------------------------
 
 
