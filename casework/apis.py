@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission
@@ -368,6 +368,35 @@ def _intake(data: dict[str, Any], channel: str) -> services.CaseIntake:
     )
 
 
+# A client that retries a registration after a lost answer sends the same key again (see
+# ``services.case_register_once``); without the header nothing about registration changes.
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_KEY_HEADER,
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]+$"},
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Optional, 1-128 printable ASCII characters (e.g. a UUID), one per registration. A retry with the same key "
+        "and the same body (from the same staff user, connected system, or citizens) answers with the case the first "
+        "request registered, the same status and body shape, and the header `Idempotent-Replayed: true`; nothing is "
+        "written again. The same key with another body is refused: 422 `casework.idempotency_key_reused`; a "
+        "malformed key: 400 `casework.idempotency_key_invalid`. Keys are kept for CASEWORK_INTAKE_KEY_DAYS (7) days."
+    ),
+)
+
+
+def idempotency_key_of(request: Request) -> str | None:
+    return request.headers.get(IDEMPOTENCY_KEY_HEADER)
+
+
+def mark_replayed(response: Any, registration: services.Registration) -> Any:
+    """A retry answered with the earlier registration says so, as Stripe's API does."""
+    if registration.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
+
+
 class CaseRegisterApi(StaffApi):
     class InputSerializer(CaseIntakeInput):
         channel = serializers.ChoiceField(choices=Channel.choices)
@@ -375,18 +404,20 @@ class CaseRegisterApi(StaffApi):
     class OutputSerializer(CaseListOutput):
         tracking_code = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        case = services.case_register(
-            actor=_actor(request), intake=_intake(data.validated_data, data.validated_data["channel"])
+        intake = _intake(data.validated_data, data.validated_data["channel"])
+        registration = services.case_register_once(
+            idempotency_key=idempotency_key_of(request), actor=_actor(request), intake=intake
         )
+        case = registration.case
         # The new case as registered, rendered like a list row (its detail is one GET away). The
         # phone number is the one the clerk just typed: showing it back is not a view to audit.
         full_phone = may(request.staff_profile, Action.SEE_PHONE)  # type: ignore[attr-defined]
         row = case_list_rows([case], full_phone=full_phone)[0] | {"tracking_code": case.tracking_code}
-        return Response(row, status=status.HTTP_201_CREATED)
+        return mark_replayed(Response(row, status=status.HTTP_201_CREATED), registration)
 
 
 class CaseDetailApi(StaffApi):
@@ -920,12 +951,15 @@ class CitizenCaseOutput(serializers.Serializer):
 class CitizenSubmitApi(CitizenApi):
     InputSerializer = CaseIntakeInput
 
-    @extend_schema(request=CaseIntakeInput, responses={201: CitizenCaseOutput})
+    @extend_schema(request=CaseIntakeInput, responses={201: CitizenCaseOutput}, parameters=[IDEMPOTENCY_KEY_PARAMETER])
     def post(self, request: Request) -> Response:
         data = CaseIntakeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        case = services.case_register(actor=None, intake=_intake(data.validated_data, Channel.ONLINE))
-        return Response(CitizenCaseOutput(case).data, status=status.HTTP_201_CREATED)
+        registration = services.case_register_once(
+            idempotency_key=idempotency_key_of(request), actor=None, intake=_intake(data.validated_data, Channel.ONLINE)
+        )
+        response = Response(CitizenCaseOutput(registration.case).data, status=status.HTTP_201_CREATED)
+        return mark_replayed(response, registration)
 
 
 class _TrackInput(serializers.Serializer):

@@ -318,6 +318,28 @@ class CaseEvent(models.Model):
         return str(EVENT_LABELS.get(self.action, self.action))
 
 
+class IntakeKey(models.Model):
+    """A client's ``Idempotency-Key`` on a registration: its retry finds this case instead of making another.
+
+    Keys are per sender (``scope``: a staff user, a connected system, or citizens) in this county's
+    schema; the unique constraint makes two concurrent requests with one key register one case.
+    Only a keyed hash of the request is kept, never the request: it holds personal data.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=128)
+    fingerprint = models.CharField(max_length=64)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    # Purged after CASEWORK_INTAKE_KEY_DAYS (casework.intake_keys_purge, nightly).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="one_case_per_intake_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"
+
+
 class AssignmentRole(models.TextChoices):
     LEAD = "lead", _("Lead (主办)")
     CO_HANDLER = "co_handler", _("Co-handler (协办)")

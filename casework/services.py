@@ -15,7 +15,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -33,6 +33,7 @@ from banchengshi.accounts.models import User
 from banchengshi.accounts.services import user_sessions_end
 from banchengshi.audit.services import audit_record
 from banchengshi.configuration.selectors import config_cached, configuration_snapshot
+from banchengshi.personal_data import blind_indexes
 from banchengshi.sync import ChangeSummary, sync_rows
 from banchengshi.tenancy import current_county
 from casework.errors import (
@@ -62,6 +63,7 @@ from casework.models import (
     FindingStatus,
     FollowUp,
     FollowUpOutcome,
+    IntakeKey,
     LookBack,
     Rating,
     RatingLevel,
@@ -279,10 +281,133 @@ def case_register(
     ``system`` names a connected system that authenticated itself (the 12345 platform, an Open311
     app): it may register on any channel without a staff actor, and is kept on the timeline.
     """
+    return _case_register(actor=actor, intake=intake, system=system, forwarded=forwarded, key=None).case
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What ``case_register_once`` answers: the case, and whether an earlier request had registered it."""
+
+    case: Case
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _KeyedRequest:
+    key: str
+    scope: str
+    # The request's keyed hash under every key of the ring (the current one first), so a key
+    # rotation in the middle of a client's retries still recognises its request.
+    fingerprints: tuple[str, ...]
+
+
+class _IntakeKeyTaken(Exception):
+    """A concurrent request with the same key committed its case first (raised to roll back)."""
+
+
+INTAKE_KEY_RE = re.compile(r"[\x20-\x7e]{1,128}")
+INTAKE_KEY_PURPOSE = "casework.intake_key.fingerprint"
+
+
+def case_register_once(
+    *,
+    idempotency_key: str | None,
+    actor: User | None,
+    intake: CaseIntake,
+    system: str = "",
+    request: dict[str, Any] | None = None,
+) -> Registration:
+    """``case_register`` for a client that may retry: its ``Idempotency-Key`` (as Stripe has it).
+
+    The first request with a key registers the case. A retry with the same key from the same
+    sender (this staff user, this connected system, or citizens) and the same request answers
+    with that case and writes nothing; the same key with another request is refused (422).
+    ``request`` is what the sender sent beside the intake (Open311's location...), so that it
+    counts as part of the request. Two requests at once with one key register one case: the
+    second waits on the key's unique index until the first commits, then answers with its case.
+    With no key (``None``) this is ``case_register``, not one query more.
+    """
+    if idempotency_key is None:
+        return _case_register(actor=actor, intake=intake, system=system, forwarded=None, key=None)
+    keyed = _keyed_request(idempotency_key, actor=actor, system=system, intake=intake, request=request)
+    try:
+        return _case_register(actor=actor, intake=intake, system=system, forwarded=None, key=keyed)
+    except _IntakeKeyTaken:
+        earlier = _intake_key_earlier(keyed)
+        if earlier is None:  # the winner's key was purged in between: nothing sensible to answer
+            raise
+        return earlier
+
+
+def intake_keys_purge(*, now: datetime.datetime | None = None) -> int:
+    """Forget registrations' idempotency keys older than ``CASEWORK_INTAKE_KEY_DAYS`` (nightly, per county)."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.CASEWORK_INTAKE_KEY_DAYS)
+    deleted, _by_model = IntakeKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
+
+
+def _keyed_request(
+    key: str, *, actor: User | None, system: str, intake: CaseIntake, request: dict[str, Any] | None
+) -> _KeyedRequest:
+    if not INTAKE_KEY_RE.fullmatch(key) or not key.strip():
+        raise CaseworkError(
+            CaseworkErrorCode.IDEMPOTENCY_KEY_INVALID,
+            _("The Idempotency-Key header must be 1 to 128 printable ASCII characters."),
+        )
+    # Each sender has its own keys: two clerks (or a clerk and the 12345 platform) may pick the same one.
+    scope = f"user:{actor.pk}" if actor is not None else f"system:{system}" if system else "citizen"
+    canonical = json.dumps(
+        {"intake": asdict(intake), "request": request or {}},
+        sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
+    )  # fmt: skip
+    # Keyed (the field-encryption keyring's hash key): a plain hash of a request whose other
+    # fields sit in the case row would let anyone holding the table guess the sealed phone number.
+    return _KeyedRequest(key=key, scope=scope, fingerprints=tuple(blind_indexes(canonical, purpose=INTAKE_KEY_PURPOSE)))
+
+
+def _intake_key_earlier(key: _KeyedRequest) -> Registration | None:
+    """The case an earlier request with this key registered; or refused when that request was another."""
+    row = IntakeKey.objects.select_related("case__kind", "case__category").filter(scope=key.scope, key=key.key).first()
+    if row is None:
+        return None
+    if row.fingerprint not in key.fingerprints:
+        raise CaseworkError(
+            CaseworkErrorCode.IDEMPOTENCY_KEY_REUSED,
+            _(
+                "This Idempotency-Key was already used for a different request. "
+                "Use a new key for a new registration; nothing was registered."
+            ),
+            http_status=422,
+        )
+    return Registration(case=row.case, replayed=True)
+
+
+def _intake_key_claim(key: _KeyedRequest, case_id: UUID) -> None:
+    # ON CONFLICT DO NOTHING waits for a concurrent transaction holding the same key and then
+    # returns no row if it committed: the caller's registration is rolled back and replays it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO casework_intakekey (scope, key, fingerprint, case_id, created_at) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [key.scope, key.key, key.fingerprints[0], case_id, timezone.now()],
+        )
+        claimed = cursor.fetchone() is not None
+    if not claimed:
+        raise _IntakeKeyTaken
+
+
+def _case_register(
+    *, actor: User | None, intake: CaseIntake, system: str, forwarded: ForwardedIn | None, key: _KeyedRequest | None
+) -> Registration:
     if actor is not None:
         _require(actor, Action.REGISTER)
     elif intake.channel != Channel.ONLINE and not system:
         raise PermissionDeniedError(CaseworkErrorCode.PERMISSION_DENIED, _("Only staff may register at a window."))
+    if key is not None:
+        # Before the number is taken: a retry must not use up a case number.
+        earlier = _intake_key_earlier(key)
+        if earlier is not None:
+            return earlier
     if (intake.channel == Channel.CROSS_REGION) != (forwarded is not None):
         raise _invalid("channel", _("Only a case forwarded by another county arrives by that channel."))
     problems: dict[str, str] = {}
@@ -304,12 +429,18 @@ def case_register(
     # One query for the configuration's generation; reference data, deadline rules, message
     # templates and webhook endpoints then come from memory while it is current (ADR 15).
     with configuration_snapshot():
-        return _case_register(actor=actor, intake=intake, phone=phone, system=system, forwarded=forwarded)
+        return _case_write(actor=actor, intake=intake, phone=phone, system=system, forwarded=forwarded, key=key)
 
 
-def _case_register(
-    *, actor: User | None, intake: CaseIntake, phone: str, system: str, forwarded: ForwardedIn | None
-) -> Case:
+def _case_write(
+    *,
+    actor: User | None,
+    intake: CaseIntake,
+    phone: str,
+    system: str,
+    forwarded: ForwardedIn | None,
+    key: _KeyedRequest | None,
+) -> Registration:
     kind, window, category, cause, departments = _intake_references(intake)
 
     now = timezone.now()
@@ -339,6 +470,10 @@ def _case_register(
             forwarded_from=forwarded.county_code if forwarded else "",
             forward_id=forwarded.forward_id if forwarded else None,
         )
+        if key is not None:
+            # First in the transaction, so a concurrent retry waits here before writing anything
+            # (the key's foreign key to the case is checked at commit).
+            _intake_key_claim(key, case.pk)
         # A new case: its deadlines are known before the row is written, so one INSERT holds them.
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments), complete=True)
         case.save(force_insert=True)
@@ -351,7 +486,7 @@ def _case_register(
             _notify_citizen(case, "case.registered")
         origin = {"channel": intake.channel} | ({"system": system} if system else {})
         _event(case, actor, "registered", "", CaseStatus.REGISTERED, data=origin)
-    return case
+    return Registration(case=case)
 
 
 def _tracking_code(forwarded: ForwardedIn | None) -> str:

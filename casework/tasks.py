@@ -23,3 +23,9 @@ def anonymise_expired() -> int:
     from casework.retention import cases_anonymise_due
 
     return cases_anonymise_due()
+
+
+@shared_task(name="casework.intake_keys_purge")
+def intake_keys_purge() -> int:
+    """Forget registrations' idempotency keys past their week (safe to repeat)."""
+    return services.intake_keys_purge()

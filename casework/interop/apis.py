@@ -32,7 +32,7 @@ from rest_framework.views import APIView
 from banchengshi.accounts.models import User
 from banchengshi.errors import ApplicationError
 from banchengshi.tenancy import current_county
-from casework.apis import IsCountyStaff
+from casework.apis import IsCountyStaff, idempotency_key_of, mark_replayed
 from casework.interop import open311, selectors, services
 from casework.interop.errors import InteropError, InteropErrorCode, NotAllowedError
 from casework.interop.models import ApiClient, RectificationStatus, Scope
@@ -221,13 +221,16 @@ class Open311RequestsApi(Open311Api):
             account_id=values["account_id"],
             attributes=_attributes(request),
         )
-        case = services.open311_request_create(client=client, submission=submission)
+        registration = services.open311_request_create(
+            client=client, submission=submission, idempotency_key=idempotency_key_of(request)
+        )
+        case = registration.case
         notice = _("Registered as %(number)s; the window answers by %(due)s.") % {
             "number": case.number,
             "due": open311.w3c(case.resolution_due_at or case.reply_due_at) or "-",
         }
         row = {"service_request_id": case.number, "service_notice": notice, "account_id": values["account_id"] or None}
-        return open311.respond(fmt, "service_requests", "request", [row])
+        return mark_replayed(open311.respond(fmt, "service_requests", "request", [row]), registration)
 
 
 def _coordinate(value: str, name: str, limit: int) -> Decimal | None:

@@ -19,7 +19,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -347,8 +347,14 @@ class Open311Submission:
     attributes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def open311_request_create(*, client: ApiClient, submission: Open311Submission) -> Case:
-    """GeoReport v2 ``POST requests``: a case of the online channel, registered for the client's app."""
+def open311_request_create(
+    *, client: ApiClient, submission: Open311Submission, idempotency_key: str | None = None
+) -> casework.Registration:
+    """GeoReport v2 ``POST requests``: a case of the online channel, registered for the client's app.
+
+    With an ``idempotency_key`` a retry of the same submission by the same system answers with
+    the case the first one registered (``casework.case_register_once``), writing nothing.
+    """
     category = Category.objects.filter(code=submission.service_code, is_active=True).first()
     if category is None:
         raise _invalid("service_code", _("Unknown service_code “%(code)s”.") % {"code": submission.service_code})
@@ -377,14 +383,20 @@ def open311_request_create(*, client: ApiClient, submission: Open311Submission) 
         company_name=(attributes.get("company_name") or [""])[0],
     )
     with transaction.atomic():
-        case = casework.case_register(actor=None, intake=intake, system=client.source_system)
+        registration = casework.case_register_once(
+            idempotency_key=idempotency_key, actor=None, intake=intake, system=client.source_system,
+            request={"open311": asdict(submission)},
+        )  # fmt: skip
+        if registration.replayed:
+            return registration
+        case = registration.case
         Open311Details.objects.create(
             case=case, client=client, address_string=submission.address_string[:255],
             address_id=submission.address_id[:64], zipcode=submission.zipcode[:12], lat=submission.lat,
             long=submission.long, media_url=submission.media_url[:500], email=submission.email[:254],
             device_id=submission.device_id[:64], account_id=submission.account_id[:64], attributes=attributes,
         )  # fmt: skip
-    return case
+    return registration
 
 
 def _open311_attributes(given: dict[str, list[str]]) -> dict[str, list[str]]:

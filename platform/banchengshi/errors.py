@@ -51,6 +51,8 @@ class PlatformErrorCode(StrEnum):
     CONFLICT = "conflict"
     THROTTLED = "throttled"
     ERROR = "error"
+    SERVER_ERROR = "server_error"
+    SERVICE_UNAVAILABLE = "service_unavailable"
     MISSING_TENANT = "platform.missing_tenant"
     COUNTY_UNAVAILABLE = "platform.county_unavailable"
 

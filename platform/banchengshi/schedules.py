@@ -37,6 +37,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="30", hour="4"),
         "args": ("reporting.refresh_after_anonymisation",),
     },
+    # Registrations' Idempotency-Keys older than CASEWORK_INTAKE_KEY_DAYS, at night.
+    "intake-keys-purge": {
+        "task": "platform.dispatch_to_counties",
+        "schedule": crontab(minute="45", hour="1"),
+        "args": ("casework.intake_keys_purge",),
+    },
     # The counties' figures for the province: days whose cases changed; every day once a night.
     "reporting-snapshot": {
         "task": "platform.dispatch_to_counties",

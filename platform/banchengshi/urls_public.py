@@ -14,3 +14,6 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(urlconf="banchengshi.urls_public"), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Also when routing found no county because the database is down (see banchengshi.core.views).
+handler500 = "banchengshi.core.views.server_error"

@@ -25,9 +25,10 @@ worker) and queues the waiting messages again, and two sweeps wait in the queue;
 (notifications ADR 6, deadline index ADR 5) must turn each duplicate into nothing. Removing the
 relay, the notification claim's condition or the sweep's state change makes these tests fail.
 
-Clients retry what surely did not arrive (the connection was refused; 503); an answer that
-never came or a 500 is not retried: a registration carries no idempotency key, so a retry of a
-request that may have been processed could register the case twice.
+Each registration carries an ``Idempotency-Key``. Clients retry a refused connection, a 503 (the
+database unreachable: possibly after the registration committed) and an answer that never came,
+with the same key: a registration that was processed answers with its case, so none is
+registered twice and every retried one is accepted. A 500 is not retried (it is a bug).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ OVERDUE_LEVELS = {("overdue", 1): 1, ("escalated_for_lateness", 2): 1, ("escalat
 class Outcome:
     county: str
     marker: str
-    status: int  # 0: no answer
+    status: int  # 0: no answer before the load stopped
     case_id: str = ""
 
 
@@ -128,7 +129,7 @@ class Load:
             "category": county["category"],
         }, ensure_ascii=False).encode()  # fmt: skip
         headers = {"Host": county["host"], "Authorization": f"Token {county['token']}",
-                   "Content-Type": "application/json"}  # fmt: skip
+                   "Content-Type": "application/json", "Idempotency-Key": marker}  # fmt: skip
         while not self._stop.is_set():
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
             try:
@@ -142,8 +143,10 @@ class Load:
                     connection.request("POST", "/api/v1/cases/create/", body=body, headers=headers)
                     response = connection.getresponse()
                     data = response.read()
-                except OSError:  # sent, but no answer: it may have been processed
-                    return Outcome(slug, marker, 0)
+                except OSError:  # sent, but no answer: it may have been processed; the key makes a retry safe
+                    self.retries += 1
+                    time.sleep(1)
+                    continue
             finally:
                 connection.close()
             if response.status == 503:

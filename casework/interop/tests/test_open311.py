@@ -22,6 +22,7 @@ def web(county) -> Client:
 
 
 def submit(county, api_key: str, fmt: str = "json", **extra):
+    headers = {name: extra.pop(name) for name in list(extra) if name.startswith("HTTP_")}
     data = {
         "api_key": api_key, "service_code": "simple", "lat": "24.312", "long": "109.411",
         "address_string": "柳州市城中区政务服务中心", "first_name": "女士", "last_name": "廖",
@@ -29,7 +30,7 @@ def submit(county, api_key: str, fmt: str = "json", **extra):
         "attribute[departments][]": ["scjgj", "tcj"], "media_url": "https://example.org/photo.jpg",
         **extra,
     }  # fmt: skip
-    return web(county).post(f"/open311/v2/requests.{fmt}", data)
+    return web(county).post(f"/open311/v2/requests.{fmt}", data, **headers)
 
 
 def test_post_creates_a_case_with_its_contact_attributes_and_location(county_a):
@@ -147,3 +148,31 @@ def test_reads_are_rate_limited_per_address_in_the_specifications_error_format(c
     assert posted.status_code == 403 and posted.json()[0]["code"] == 403  # no api_key: read as usual, not throttled
     other = Client(HTTP_HOST=host(county_a), REMOTE_ADDR=another, HTTP_X_FORWARDED_FOR=another)
     assert other.get("/open311/v2/services.json").status_code == 200
+
+
+def test_post_with_an_idempotency_key_registers_once_and_replays(county_a, clean_cache):
+    from casework.interop.models import Open311Details
+
+    key = issue(county_a, "open311", source="civic-retry").api_key
+    other_app = issue(county_a, "open311", source="civic-other").api_key
+    first = submit(county_a, key, HTTP_IDEMPOTENCY_KEY="app-7f3a")
+    assert first.status_code == 200, first.content
+    with tenant_context(county_a):
+        cases, details = Case.objects.count(), Open311Details.objects.count()
+
+    retry = submit(county_a, key, HTTP_IDEMPOTENCY_KEY="app-7f3a")
+    changed = submit(county_a, key, HTTP_IDEMPOTENCY_KEY="app-7f3a", address_string="另一个地址", fmt="xml")
+    malformed = submit(county_a, key, HTTP_IDEMPOTENCY_KEY="键")
+
+    assert retry.status_code == 200 and retry["Idempotent-Replayed"] == "true"
+    assert retry.json()[0]["service_request_id"] == first.json()[0]["service_request_id"]
+    # The specification's error format, in JSON and XML alike.
+    assert changed.status_code == 422 and changed["Content-Type"].startswith("text/xml")
+    assert "Idempotency-Key" in ET.fromstring(changed.content).find("error/description").text  # noqa: S314
+    assert malformed.status_code == 400 and "ASCII" in malformed.json()[0]["description"]
+    with tenant_context(county_a):
+        assert (Case.objects.count(), Open311Details.objects.count()) == (cases, details)
+    # Another connected system's key of the same name is its own.
+    elsewhere = submit(county_a, other_app, HTTP_IDEMPOTENCY_KEY="app-7f3a")
+    assert elsewhere.status_code == 200 and "Idempotent-Replayed" not in elsewhere
+    assert elsewhere.json()[0]["service_request_id"] != first.json()[0]["service_request_id"]

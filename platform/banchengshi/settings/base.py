@@ -236,6 +236,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(PROJECT_ROOT / "var" / "celerybeat-schedule"
 COUNTY_CONFIG_DIR = PROJECT_ROOT / "tenants" / "counties"
 DEMO_ACCOUNTS_ALLOWED = False
 CASE_ATTACHMENT_MAX_BYTES = env_int("CASE_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+# How long a registration's Idempotency-Key finds its case (at least: the purge runs nightly).
+CASEWORK_INTAKE_KEY_DAYS = env_int("CASEWORK_INTAKE_KEY_DAYS", 7)
 # Connected systems (casework.interop): the largest work-order batch, and how old a signed callback may be.
 INTEROP_INTAKE_MAX_ORDERS = env_int("INTEROP_INTAKE_MAX_ORDERS", 500)
 INTEROP_INTAKE_MAX_BYTES = env_int("INTEROP_INTAKE_MAX_BYTES", 2 * 1024 * 1024)
