@@ -5,11 +5,13 @@ docs/DEPLOY.md says how the image is built where an engine exists.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import pytest
@@ -165,6 +167,24 @@ def test_gunicorn_settings():
     assert callable(conf.on_starting) and callable(conf.child_exit)
     handler = conf.logconfig_dict["handlers"]["console"]
     assert handler["filters"] == ["context", "personal_data"]
+
+
+def test_gunicorn_workers_keep_the_loaded_app_out_of_the_garbage_collector():
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", DEPLOY / "gunicorn.conf.py")
+    assert spec and spec.loader
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    worker = types.SimpleNamespace()
+    try:
+        conf.post_worker_init(worker)
+        after_load = gc.get_freeze_count()
+        assert after_load > 0
+        leftovers = [[] for _ in range(1000)]  # what the first requests leave behind (lazy caches)
+        for _ in range(conf._WARM_AFTER_REQUESTS):
+            conf.post_request(worker, None, {}, None)
+        assert gc.get_freeze_count() >= after_load + len(leftovers)
+    finally:
+        gc.unfreeze()
 
 
 def test_celery_never_loses_a_task_and_never_runs_one_twice_at_once():
