@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -30,9 +31,14 @@ class IntakeForm(forms.Form):
     departments = forms.MultipleChoiceField(
         label=_("departments involved"), required=False, widget=forms.CheckboxSelectMultiple
     )
+    # One key per form shown: a double click or the browser sending the form again registers one
+    # case (the registration's Idempotency-Key; a refused submission stores no key).
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=128)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("submission", uuid.uuid4().hex)
         self.fields["kind"].choices = _choices(selectors.request_kind_list(), blank=False)  # type: ignore[attr-defined]
         self.fields["departments"].choices = _choices(selectors.department_list(), blank=False)  # type: ignore[attr-defined]
 

@@ -86,7 +86,10 @@ def case_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            case = services.case_register(actor=user, intake=_intake(data, data["channel"]))
+            intake = _intake(data, data["channel"])
+            case = services.case_register_once(
+                idempotency_key=data["submission"] or None, actor=user, intake=intake
+            ).case
         except ApplicationError as exc:
             _form_errors(form, exc)
         else:
@@ -468,7 +471,9 @@ def citizen_submit(request: HttpRequest) -> HttpResponse:
             form.add_error(None, _("Too many submissions from this address; please try again later."))
         elif form.is_valid():
             try:
-                case = services.case_register(actor=None, intake=_intake(form.cleaned_data, Channel.ONLINE))
+                intake = _intake(form.cleaned_data, Channel.ONLINE)
+                key = form.cleaned_data["submission"] or None
+                case = services.case_register_once(idempotency_key=key, actor=None, intake=intake).case
             except ApplicationError as exc:
                 _form_errors(form, exc)
     return render(request, "casework/citizen_submit.html", {"county": request.tenant, "form": form, "case": case})  # type: ignore[attr-defined]

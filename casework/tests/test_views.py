@@ -140,6 +140,24 @@ def test_citizen_submits_and_tracks_on_the_pages(county_a):
     assert "不匹配" in html
 
 
+def test_a_form_sent_twice_registers_one_case(county_a):
+    citizen = Client(HTTP_HOST=host_of(county_a))
+    keys = [re.search(r'name="submission" value="(\w+)"', page(citizen.get("/submit/"))) for _ in range(2)]
+    assert keys[0] and keys[1] and keys[0][1] != keys[1][1]  # one key per form shown
+    form = {"matter": "重复提交", "description": "连点两次", "citizen_name": "郑女士", "citizen_phone": "13900008888",
+            "kind": "case", "submission": keys[0][1]}  # fmt: skip
+    codes = [re.search(r'data-testid="tracking-code">(\w+)<', page(citizen.post("/submit/", form))) for _ in range(2)]
+    assert codes[0] and codes[1] and codes[0][1] == codes[1][1]
+    clerk = signed_in(county_a, "window_clerk")
+    token = re.search(r'name="submission" value="(\w+)"', page(clerk.get("/cases/new/")))
+    assert token
+    locations = [register_on_page(clerk, matter="双击登记", submission=token[1]) for _ in range(2)]
+    assert locations[0] == locations[1]
+    with tenant_context(county_a):
+        assert Case.objects.filter(matter="重复提交").count() == 1
+        assert Case.objects.filter(matter="双击登记").count() == 1
+
+
 def test_citizen_form_errors_are_chinese(county_a):
     html = page(Client(HTTP_HOST=host_of(county_a)).post("/submit/", {"matter": ""}))
     assert "此项为必填项" in html
