@@ -17,11 +17,9 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,40 +28,29 @@ from typing import Any
 
 import pytest
 import redis
-from celery import Celery
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
-from banchengshi.schedules import BEAT_SCHEDULE
-from conftest import database_url_for_processes, free_port
+from conftest import database_url_for_processes
 from notifications.models import Channel, Notification, Status
 from sla.sweep.models import DeadlineEntry
 from tenants.config import county_config_read
 from tenants.models import County, Domain
 from tenants.services import county_onboard
+from tests.processes import CeleryWorker, free_port, send_as_beat, wait_for
 
 # The test's own connection only reads (what the other processes committed); the marker also
 # makes pytest-django set the test database up when these tests run alone.
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SECRET = "fault-secret"
 # The claim's lease is longer than the provider's timeout (the rule in production too), and short
 # enough that a claim left by the killed worker is taken back within the test.
 SMS_TIMEOUT_SECONDS = 5
 LEASE_SECONDS = 6
-
-
-
-def _wait_for(condition: Callable[[], bool], *, seconds: float, what: str, log: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {seconds} s waiting for {what}\n{log()}")
-        time.sleep(0.2)
 
 
 class Provider:
@@ -139,7 +126,7 @@ class RedisServer:
             except redis.ConnectionError:
                 return False
 
-        _wait_for(up, seconds=15, what="redis-server to start")
+        wait_for(up, seconds=15, what="redis-server to start")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -150,37 +137,6 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait(10)
         self.process = None
-
-
-class Worker:
-    """``celery -A banchengshi worker`` in a process group of its own, so SIGKILL takes the pool too."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "banchengshi", "worker", "-l", "info", "-c", "1",
-                 "-n", f"{log_path.stem}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        _wait_for(lambda: b" ready." in self.log_path.read_bytes(), seconds=60, what="the worker", log=self.log)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -215,17 +171,18 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str], str], Worker]]:
-    started: list[Worker] = []
+def workers(
+    tmp_path: Path, celery_workers: Callable[..., CeleryWorker]
+) -> Callable[[dict[str, str], str], CeleryWorker]:
+    """``celery -A banchengshi worker`` (prefork, one child) with this environment, logging to a file."""
 
-    def start(env: dict[str, str], name: str) -> Worker:
-        worker = Worker(env, tmp_path / f"fault-{name}-{os.getpid()}.log")
-        started.append(worker)
-        return worker
+    def start(env: dict[str, str], name: str) -> CeleryWorker:
+        log_path = tmp_path / f"fault-{name}-{os.getpid()}.log"
+        options = ["-l", "info", "-c", "1", "-n", f"{log_path.stem}@%h", "--without-mingle", "--without-gossip",
+                   "--without-heartbeat"]  # fmt: skip
+        return celery_workers(env, name=name, options=options, log_path=log_path)
 
-    yield start
-    for worker in started:
-        worker.stop()
+    return start
 
 
 def _process_env(redis_server: RedisServer, provider: Provider) -> dict[str, str]:
@@ -254,16 +211,6 @@ def _change_cases(env: dict[str, str], county: County, count: int) -> list[str]:
     return ids
 
 
-def _beat_sends_the_relay(broker_url: str) -> None:
-    """What celery beat sends every minute (the entry in banchengshi.schedules), sent now."""
-    entry = BEAT_SCHEDULE["notifications-relay"]
-    sender = Celery("fault-beat", broker=broker_url, set_as_current=False)
-    try:
-        sender.send_task(entry["task"], args=entry["args"])
-    finally:
-        sender.close()
-
-
 def _sms_of(county: County, case_ids: list[str]) -> list[Notification]:
     with tenant_context(county):
         return [Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=key) for key in case_ids]
@@ -283,13 +230,13 @@ def test_a_worker_killed_mid_send_and_restarted_sends_the_sms_once(fault_county,
     # The claim was committed before the provider was called, and nobody finished it.
     assert sms.status == Status.SENDING and sms.attempts == 1 and sms.lease_expires_at is not None
     second = workers(env, "second")
-    _wait_for(lambda: timezone.now() > sms.lease_expires_at, seconds=LEASE_SECONDS + 1, what="the lease to run out")
-    _beat_sends_the_relay(redis_server.url)
+    wait_for(lambda: timezone.now() > sms.lease_expires_at, seconds=LEASE_SECONDS + 1, what="the lease to run out")
+    send_as_beat(redis_server.url, "notifications-relay")
 
     def sent() -> bool:
         return _sms_of(fault_county, case_ids)[0].status == Status.SENT
 
-    _wait_for(sent, seconds=40, what="the relay to send the SMS again", log=second.log)
+    wait_for(sent, seconds=40, what="the relay to send the SMS again", log=second.log)
     (sms,) = _sms_of(fault_county, case_ids)
     assert provider.requests.count(sms.idempotency_key) == 2  # the killed attempt and the one after it
     # The relay serves every county: other tests' committed messages may go out too; count ours.
@@ -309,12 +256,12 @@ def test_redis_down_while_cases_change_then_back_every_sms_arrives_once(fault_co
     assert provider.requests == []
 
     redis_server.start()  # empty: nothing that was queued before survives either
-    _beat_sends_the_relay(redis_server.url)
+    send_as_beat(redis_server.url, "notifications-relay")
 
     def all_sent() -> bool:
         return {n.status for n in _sms_of(fault_county, case_ids)} == {Status.SENT}
 
-    _wait_for(all_sent, seconds=50, what="the relay to send every SMS", log=worker.log)
+    wait_for(all_sent, seconds=50, what="the relay to send every SMS", log=worker.log)
     keys = sorted(n.idempotency_key for n in waiting)
     # The relay serves every county: other tests' committed messages may go out too; count ours.
     assert sorted(k for k in provider.requests if k in keys) == keys  # each asked for once

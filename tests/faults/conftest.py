@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.faults.servers import ROOT, PrivatePostgres, PrivateRedis
+from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.processes import ROOT
 
 DATABASE = "banchengshi"
 SMS_SECRET = "fault-suite-secret"

