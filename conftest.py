@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -170,6 +172,26 @@ def celery_workers() -> Iterator[Callable[..., CeleryWorker]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+# Debian's chromium, which Playwright drives in the browser tests (make test installs it where it may).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A chromium of its own for the test, driven by Playwright."""
+    # Per test: Playwright's event loop must be gone before the test's database teardown runs.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )  # fmt: skip
+        yield instance
+        instance.close()
 
 
 def host_of(county: County) -> str:

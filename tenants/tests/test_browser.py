@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,13 +25,12 @@ from django.test import Client
 from django.utils import translation
 from django_tenants.utils import schema_context
 
-from conftest import env_for_processes, web_server
+from conftest import CHROMIUM, env_for_processes, web_server
 from sla.sweep.models import DeadlineEntry
 from tenants.models import BatchStatus, County, CountyBatch, CountyStatus, Domain
 from tenants.tests.test_config import minimal
 from tests.processes import CeleryWorker
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
 CODE = "999950"
@@ -83,20 +81,6 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
 def worker(server: dict[str, Any], celery_workers: Callable[..., CeleryWorker]) -> Callable[[], CeleryWorker]:
     """Starts a real Celery worker on the test database and Redis when the test says so."""
     return lambda: celery_workers(env_for_processes(), name="console")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield instance
-        instance.close()
 
 
 def _shot(page: Any, name: str) -> None:
