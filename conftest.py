@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -24,6 +26,7 @@ from sla.selectors import calendars_forget_all
 from tenants.config import county_config_read
 from tenants.models import County
 from tenants.services import county_onboard
+from tests.processes import CeleryWorker, free_port
 
 
 def county_config_path(slug: str) -> Path:
@@ -98,10 +101,15 @@ def database_url_for_processes(name: str | None = None) -> str:
     return f"postgresql://{auth}@{host}:{db['PORT'] or 5432}/{quote(name)}"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def env_for_processes(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server or worker a test starts: the test settings, database and Redis."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
+        "DATABASE_URL": database_url_for_processes(),
+        "REDIS_URL": settings.REDIS_URL,
+        **(extra or {}),
+    }
 
 
 @contextmanager
@@ -111,17 +119,10 @@ def web_server(*, threads: int = 4, env: dict[str, str] | None = None) -> Iterat
     Only committed rows are visible to it: the caller writes its data with the database unblocked.
     """
     port = free_port()
-    process_env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
-        "DATABASE_URL": database_url_for_processes(),
-        "REDIS_URL": settings.REDIS_URL,
-        **(env or {}),
-    }
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", "1", "--threads", str(threads), "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent, env=process_env,
+        cwd=Path(__file__).resolve().parent, env=env_for_processes(env),
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while True:
@@ -138,6 +139,59 @@ def web_server(*, threads: int = 4, env: dict[str, str] | None = None) -> Iterat
     finally:
         process.terminate()
         process.wait(10)
+
+
+# A solo pool (tasks run in the worker's own process, one at a time) that logs only warnings.
+QUIET_WORKER = (
+    "--pool", "solo", "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle",
+)  # fmt: skip
+
+
+@pytest.fixture
+def celery_workers() -> Iterator[Callable[..., CeleryWorker]]:
+    """``celery_workers(env, name=, options=, log_path=)`` starts a real Celery worker when the test
+    says so (``tests/processes.py``); every one started is stopped after the test.
+
+    With a log file, the worker is waited for until it is ready (its options must log at info
+    level); without one, its output goes to the test's and nothing waits for it.
+    """
+    started: list[CeleryWorker] = []
+
+    def start(
+        env: dict[str, str], *, name: str = "worker", options: Sequence[str] = QUIET_WORKER,
+        log_path: Path | None = None,
+    ) -> CeleryWorker:
+        worker = CeleryWorker(name, options, env, log_path)
+        started.append(worker)
+        if log_path is None:
+            worker.start()
+        else:
+            worker.start_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+# Debian's chromium, which Playwright drives in the browser tests (make test installs it where it may).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A chromium of its own for the test, driven by Playwright."""
+    # Per test: Playwright's event loop must be gone before the test's database teardown runs.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )  # fmt: skip
+        yield instance
+        instance.close()
 
 
 def host_of(county: County) -> str:

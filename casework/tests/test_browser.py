@@ -7,7 +7,6 @@ committed for it to see.
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,8 @@ from django_tenants.utils import tenant_context
 
 from casework.models import Department
 from casework.tests.factories import StaffProfileFactory, UserFactory
-from conftest import web_server
+from conftest import CHROMIUM, web_server
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
 
@@ -46,21 +44,6 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
         StaffProfileFactory(user=handler, role="department_handler", department=Department.objects.get(code="scjgj"))
     with web_server(threads=4) as port:
         yield {"base": f"http://{chengzhong.slug}.localhost:{port}", "accounts": accounts}
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    # Per test: Playwright's event loop must be gone before the test's database teardown runs.
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield instance
-        instance.close()
 
 
 def _login(page: Any, base: str, username: str) -> None:

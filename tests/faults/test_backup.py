@@ -18,7 +18,7 @@ import sys
 from psycopg import sql
 
 from tests.faults.conftest import DATABASE, Installation
-from tests.faults.servers import ROOT
+from tests.processes import ROOT
 
 RESTORED = "banchengshi_restored"
 

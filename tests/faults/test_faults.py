@@ -45,11 +45,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from celery import Celery
 
-from banchengshi.schedules import BEAT_SCHEDULE
 from tests.faults.conftest import SMS_SECRET, Installation
-from tests.faults.servers import BIN, ROOT, Process, SmsProvider, free_port, wait_for
+from tests.processes import BIN, ROOT, CeleryWorker, Process, free_port, send_as_beat, wait_for
+from tests.servers import SmsProvider
 
 # The claim's lease is longer than the provider's timeout (the rule in production too) and short
 # enough that a claim left by a killed worker is taken back soon; the relay queues again after
@@ -179,27 +178,25 @@ class Platform:
         )
         gunicorn = [str(BIN / "gunicorn"), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
                     "banchengshi.wsgi:application"]  # fmt: skip
-        celery = [sys.executable, "-m", "celery", "-A", "banchengshi"]
         self.web = Process("web", gunicorn, env, logs / "web.log")
-        self.worker = Process(
-            "worker",
-            [*celery, "worker", "-l", "info", "-c", "2", "-n", "faults@%h", "--without-mingle", "--without-gossip"],
+        self.worker = CeleryWorker(
+            "worker", ["-l", "info", "-c", "2", "-n", "faults@%h", "--without-mingle", "--without-gossip"],
             env, logs / "worker.log",
         )  # fmt: skip
         self.beat = Process(
-            "beat", [*celery, "beat", "-l", "info", "-s", str(logs / "celerybeat-schedule")], env, logs / "beat.log"
-        )
+            "beat", [sys.executable, "-m", "celery", "-A", "banchengshi", "beat", "-l", "info",
+                     "-s", str(logs / "celerybeat-schedule")],
+            env, logs / "beat.log",
+        )  # fmt: skip
 
     def start_web(self) -> None:
         self.web.start(self._healthy)
 
     def start_worker(self) -> None:
-        offset = len(self.worker.log_bytes())
-        self.worker.start(lambda: b" ready." in self.worker.log_bytes()[offset:])
+        self.worker.start_ready()
 
     def start_beat(self) -> None:
-        offset = len(self.beat.log_bytes())
-        self.beat.start(lambda: b"beat: Starting" in self.beat.log_bytes()[offset:])
+        self.beat.start(self.beat.logged(b"beat: Starting"))
 
     def stop(self) -> None:
         for process in (self.beat, self.worker, self.web):
@@ -218,12 +215,7 @@ class Platform:
 
     def send_as_beat(self, entry: str) -> None:
         """What beat sends for this entry of banchengshi.schedules, sent now."""
-        task = BEAT_SCHEDULE[entry]
-        sender = Celery("fault-beat", broker=self.installation.redis.url, set_as_current=False)
-        try:
-            sender.send_task(task["task"], args=task.get("args", ()))
-        finally:
-            sender.close()
+        send_as_beat(self.installation.redis.url, entry)
 
     def relay_now(self) -> int:
         """The relay of every county, run at once as the periodic task would on another worker."""

@@ -10,12 +10,9 @@ transaction, and is killed there.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +30,10 @@ from casework.forwarding import services as forwarding_services
 from casework.forwarding.models import Forward
 from casework.models import Case, CaseEvent, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
-from conftest import database_url_for_processes
+from conftest import database_url_for_processes, env_for_processes
 from tenants.config import county_config_read
 from tenants.services import county_onboard
+from tests.processes import CeleryWorker, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 # The marker makes pytest-django create the test database; the scenario itself runs in a thread
@@ -45,40 +43,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def worker_factory(django_db_blocker: Any) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
+def worker_factory(django_db_blocker: Any, celery_workers: Callable[..., CeleryWorker]) -> Callable[[], CeleryWorker]:
     with django_db_blocker.unblock():
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
-            "DATABASE_URL": database_url_for_processes(),
-            "REDIS_URL": settings.REDIS_URL,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
+        env = env_for_processes(
+            {"PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        )
     app.control.purge()
-
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "banchengshi", "worker", "--pool", "solo", "--loglevel", "WARNING",
-             "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.2)
+    return lambda: celery_workers(env, name="forwarding")
 
 
 def _blocked_on_envelope(probe: psycopg.Connection[Any]) -> bool:
@@ -109,7 +80,7 @@ def own_counties(django_db_setup: None, django_db_blocker: Any, tmp_path_factory
 
 
 def test_a_worker_killed_mid_delivery_leaves_one_forward_one_case_one_record(
-    own_counties: Any, django_db_blocker: Any, worker_factory: Callable[[], subprocess.Popen[bytes]]
+    own_counties: Any, django_db_blocker: Any, worker_factory: Callable[[], CeleryWorker]
 ) -> None:
     failures: list[BaseException] = []
 
@@ -129,7 +100,7 @@ def test_a_worker_killed_mid_delivery_leaves_one_forward_one_case_one_record(
         raise failures[0]
 
 
-def _scenario(own_counties: Any, django_db_blocker: Any, worker_factory: Callable[[], subprocess.Popen[bytes]]) -> None:
+def _scenario(own_counties: Any, django_db_blocker: Any, worker_factory: Callable[[], CeleryWorker]) -> None:
     county_a, county_b = own_counties
     suffix = str(time.monotonic_ns())[-6:]
     with django_db_blocker.unblock():
@@ -158,9 +129,8 @@ def _scenario(own_counties: Any, django_db_blocker: Any, worker_factory: Callabl
         # Hold the envelope's row lock so the worker stops inside its delivery transaction.
         blocker.execute("SELECT id FROM public.exchange_envelope WHERE id = %s FOR UPDATE", [envelope.pk])
         worker = worker_factory()
-        _wait(lambda: _blocked_on_envelope(probe))
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
+        wait_for(lambda: _blocked_on_envelope(probe), seconds=60, what="the worker to wait for the envelope's lock")
+        worker.kill()
         blocker.rollback()
 
         # The killed worker's message is not redelivered before the broker's visibility timeout;
@@ -170,14 +140,16 @@ def _scenario(own_counties: Any, django_db_blocker: Any, worker_factory: Callabl
             assert Envelope.objects.get(pk=envelope.pk).delivered_at is None
             envelopes_relay(older_than_seconds=0)
             envelopes_relay(older_than_seconds=0)  # and once more: a duplicate changes nothing
-            _wait(lambda: Envelope.objects.get(pk=envelope.pk).delivered_at is not None)
+            wait_for(lambda: Envelope.objects.get(pk=envelope.pk).delivered_at is not None, seconds=60,
+                     what="the new worker to deliver the forward")  # fmt: skip
             with tenant_context(county_b):
                 incoming = Forward.objects.filter(remote_number=case.number)
                 assert incoming.count() == 1
                 forward_id = incoming.get().pk
                 forwarding_services.forward_accept(actor=taker, forward_id=forward_id, kind_code="case")
             accepted = Envelope.objects.get(forward_id=forward_id, kind="accepted")
-            _wait(lambda: Envelope.objects.get(pk=accepted.pk).delivered_at is not None)
+            wait_for(lambda: Envelope.objects.get(pk=accepted.pk).delivered_at is not None, seconds=60,
+                     what="the worker to deliver the acceptance")  # fmt: skip
             envelopes_relay(older_than_seconds=0)
             time.sleep(1)
             with tenant_context(county_b):

