@@ -365,8 +365,9 @@ def _request(
 def _normalise(body: bytes, *values: str) -> bytes:
     for value in values:
         body = body.replace(value.encode(), b"<id>")
-    # Per-request noise: the request id and CSRF tokens of pages.
+    # Per-request noise: the request id, CSRF tokens and registration forms' one-time keys of pages.
     body = re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"csrf", body)
+    body = re.sub(rb'name="submission" value="[^"]+"', b"submission", body)
     return body
 
 
