@@ -253,7 +253,13 @@ def main() -> None:
         print(f"{name:42} {r['rps']:8.1f} {r['p50']:8.1f} {r['p99']:8.1f} {r['errors']:7d}")
     bare, register = results[0][1]["rps"], results[1][1]["rps"]
     print(f"\nregister / bare reference = {register / bare:.2f} (target >= 0.80)")
-    print(f"register / django-helpdesk (38/s measured on this kind of machine) = {register / 38:.1f}x (target >= 5x)")
+    # The issue measured django-helpdesk at 38/s where a bare DRF create reached 178/s; this run's
+    # bare reference shows how much faster this machine and setup are, so both figures are given.
+    print(f"register / django-helpdesk's 38/s as quoted = {register / 38:.1f}x (target >= 5x)")
+    print(
+        f"register / django-helpdesk scaled to this run (38/178 of the bare reference) = "
+        f"{register / (bare * 38 / 178):.1f}x"
+    )
     print("list and queue targets: p99 < 50 ms")
 
 
