@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from casework.models import CaseEvent
+from casework.tests.factories import LIAO_REGISTRATION
 
 pytestmark = pytest.mark.django_db
 
@@ -24,18 +25,7 @@ def actions(case):
 
 
 def register(clerk, **overrides):
-    body = {
-        "matter": "企业登记经营范围“交通安全统筹”",
-        "description": "国民经济行业分类未列此项，市场监督管理局未予登记。",
-        "citizen_name": "廖女士",
-        "citizen_phone": "138 1234 5678",
-        "channel": "window",
-        "kind": "case",
-        "window": "district-hall",
-        "departments": ["scjgj"],
-    }
-    body.update(overrides)
-    return ok(clerk.post("cases/create/", body), 201)
+    return ok(clerk.post("cases/create/", {**LIAO_REGISTRATION, **overrides}), 201)
 
 
 def test_chengzhong_liao_department_side_cause_coordinated_and_approved(county_a, staff_api):

@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 
 from casework import services
 from casework.models import Case, StaffRole
-from casework.tests.factories import StaffProfileFactory, UserFactory
+from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
 from conftest import county_config_path
 from sla.selectors import CaseFacts, case_deadlines, county_calendar
 from tenants.config import county_config_read
@@ -25,18 +25,10 @@ def boss_in(county):
     return user
 
 
-def intake(**changes):
-    values = {
-        "matter": "事项", "description": "x", "citizen_name": "x", "citizen_phone": "13800003333",
-        "channel": "window", "kind_code": "case",
-    } | changes  # fmt: skip
-    return services.CaseIntake(**values)
-
-
 def test_registration_gives_the_rule_deadline_and_assignments_inherit_it(county_a):
     with tenant_context(county_a):
         boss = boss_in(county_a)
-        case = services.case_register(actor=boss, intake=intake(category_code="complex"))
+        case = services.case_register(actor=boss, intake=case_intake(category_code="complex"))
         expected = case_deadlines(facts=CaseFacts(kind_code="case", category_code="complex"), start=case.registered_at)
         assert case.reply_due_at == expected.reply.due_at
         assert county_calendar().working_days_between(case.registered_at, case.reply_due_at) == 10
@@ -50,7 +42,7 @@ def test_shaoyang_company_registration_is_due_in_one_working_day_once_assigned(t
     shaoyang = county_onboard(config=county_config_read(county_config_path("shaoyang"))).county
     with tenant_context(shaoyang):
         boss = boss_in(shaoyang)
-        case = services.case_register(actor=boss, intake=intake(matter="企业开办"))
+        case = services.case_register(actor=boss, intake=case_intake(matter="企业开办"))
         assert case.resolution_due_at is None  # no rule fits yet
         case = services.case_accept_and_assign(
             actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj"
@@ -61,7 +53,7 @@ def test_shaoyang_company_registration_is_due_in_one_working_day_once_assigned(t
 def test_waiting_for_materials_moves_the_deadline_by_the_office_time_waited(county_a):
     with tenant_context(county_a):
         boss = boss_in(county_a)
-        case = services.case_register(actor=boss, intake=intake(category_code="simple"))
+        case = services.case_register(actor=boss, intake=case_intake(category_code="simple"))
         case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
         before = case.reply_due_at
         case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="补充证明")
@@ -80,8 +72,8 @@ def test_the_overdue_filter_counts_running_clocks_only(county_a, staff_api):
     api = staff_api(county_a, "supervisor")
     with tenant_context(county_a):
         boss = boss_in(county_a)
-        late = services.case_register(actor=boss, intake=intake(matter="逾期"))
-        paused = services.case_register(actor=boss, intake=intake(matter="暂停"))
+        late = services.case_register(actor=boss, intake=case_intake(matter="逾期"))
+        paused = services.case_register(actor=boss, intake=case_intake(matter="暂停"))
         paused = services.case_accept(actor=boss, case_id=paused.pk, version=paused.version)
         services.case_request_materials(actor=boss, case_id=paused.pk, version=paused.version, note="等材料")
         yesterday = timezone.now() - datetime.timedelta(days=1)
@@ -99,7 +91,7 @@ def test_the_follow_up_clock_runs_from_the_reply(county_a):
             code="follow-up", name="答复后5个工作日内回访", clock="follow_up", unit="working_days", amount=5
         )
         boss = boss_in(county_a)
-        case = services.case_register(actor=boss, intake=intake(category_code="simple"))
+        case = services.case_register(actor=boss, intake=case_intake(category_code="simple"))
         case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
         assert case.follow_up_due_at is None
         case = services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
@@ -112,7 +104,7 @@ def test_the_follow_up_clock_runs_from_the_reply(county_a):
 def test_classifying_a_paused_case_keeps_where_it_resumes(county_a):
     with tenant_context(county_a):
         boss = boss_in(county_a)
-        case = services.case_register(actor=boss, intake=intake())
+        case = services.case_register(actor=boss, intake=case_intake())
         case = services.case_accept_and_assign(
             actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj"
         )
@@ -125,7 +117,7 @@ def test_classifying_a_paused_case_keeps_where_it_resumes(county_a):
 def test_a_reply_closes_the_co_handlers_still_open(county_a):
     with tenant_context(county_a):
         boss = boss_in(county_a)
-        case = services.case_register(actor=boss, intake=intake())
+        case = services.case_register(actor=boss, intake=case_intake())
         case = services.case_accept_and_assign(
             actor=boss, case_id=case.pk, version=case.version, lead_department_code="scjgj", co_department_codes=["tcj"]
         )
@@ -143,7 +135,7 @@ def test_pause_and_resume_never_fire_the_same_notice_twice_and_rework_gets_fresh
 
     with tenant_context(county_a):
         boss = boss_in(county_a)
-        case = services.case_register(actor=boss, intake=intake(category_code="simple"))
+        case = services.case_register(actor=boss, intake=case_intake(category_code="simple"))
         case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
         past = timezone.now() - datetime.timedelta(hours=1)
         DeadlineEntry.objects.filter(case_id=case.pk).update(due_at=past, warn_at=None, next_check_at=past)

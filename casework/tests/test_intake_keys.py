@@ -26,20 +26,11 @@ from banchengshi.audit.models import AuditRecord
 from banchengshi.audit.services import LOCK_NAMESPACE
 from casework import services
 from casework.models import Case, CaseEvent, CaseSequence, IntakeKey
-from casework.tests.factories import StaffProfileFactory, UserFactory
+from casework.tests.factories import LIAO_REGISTRATION, StaffProfileFactory, UserFactory
 from conftest import database_url_for_processes, host_of, web_server
 from notifications.models import Notification
 
-BODY = {
-    "matter": "企业登记经营范围“交通安全统筹”",
-    "description": "国民经济行业分类未列此项，市场监督管理局未予登记。",
-    "citizen_name": "廖女士",
-    "citizen_phone": "138 1234 5678",
-    "channel": "window",
-    "kind": "case",
-    "window": "district-hall",
-    "departments": ["scjgj"],
-}
+BODY = LIAO_REGISTRATION
 CITIZEN_BODY = {k: v for k, v in BODY.items() if k not in {"channel", "window"}}
 
 

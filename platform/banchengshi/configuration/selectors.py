@@ -11,7 +11,6 @@ Objects from the cache are shared between requests and threads: read them, never
 from __future__ import annotations
 
 import contextvars
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ T = TypeVar("T")
 
 _snapshot: contextvars.ContextVar[tuple[str, int | None] | None] = contextvars.ContextVar("configuration", default=None)
 _cache: dict[tuple[str, str], tuple[int, Any]] = {}
-_lock = threading.Lock()
 
 
 def config_generation() -> int | None:
@@ -64,11 +62,7 @@ def config_cached(name: str, load: Callable[[], T]) -> T:
     hit = _cache.get(key)
     if hit is not None and hit[0] == generation:
         return hit[1]
+    # Threads filling the same entry at once each load it; the last assignment wins, and either is right.
     value = load()
-    with _lock:
-        _cache[key] = (generation, value)
+    _cache[key] = (generation, value)
     return value
-
-
-def config_cache_clear() -> None:
-    _cache.clear()

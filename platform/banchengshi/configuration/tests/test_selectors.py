@@ -17,7 +17,7 @@ from banchengshi.configuration.selectors import config_cached, config_generation
 from casework import services
 from casework.errors import CaseworkError, CaseworkErrorCode
 from casework.models import Department, RequestKind, StaffRole
-from casework.tests.factories import StaffProfileFactory, UserFactory
+from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
 from conftest import database_url_for_processes, host_of, web_server
 from notifications.models import MessageTemplate, Notification, WebhookEndpoint
 from sla.models import DeadlineRule
@@ -26,11 +26,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _intake(**changes: Any) -> services.CaseIntake:
-    values = {
-        "matter": "事项", "description": "x", "citizen_name": "x", "citizen_phone": "13800003333",
-        "channel": "window", "kind_code": "case", "category_code": "simple",
-    } | changes  # fmt: skip
-    return services.CaseIntake(**values)
+    return case_intake(category_code="simple", **changes)
 
 
 def test_every_tracked_table_starts_a_new_generation(county_a):
