@@ -55,6 +55,7 @@ class PlatformErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     MISSING_TENANT = "platform.missing_tenant"
     COUNTY_UNAVAILABLE = "platform.county_unavailable"
+    COUNTY_SUSPENDED = "platform.county_suspended"
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -137,6 +137,12 @@ def test_suspend_and_resume_keep_the_data_and_the_county_pages_say_so(console, c
     assert County.objects.get(pk=county_b.pk).status == CountyStatus.SUSPENDED
     page = client_for(county_b).get("/")
     assert page.status_code == 503 and "暂停" in page.content.decode()
+    # Programs (the 12345 platform, Open311 apps) get a stable code, and no invitation to retry.
+    for path in ("/api/v1/cases/", "/open311/v2/services.json"):
+        answer = client_for(county_b).get(path)
+        assert answer.status_code == 503 and "Retry-After" not in answer
+        assert answer.json()["error"]["code"] == "platform.county_suspended"
+        assert "暂停" in answer.json()["error"]["message"]
 
     console.post(f"/console/counties/{county_b.code}/resume/")
     assert County.objects.get(pk=county_b.pk).status == CountyStatus.ACTIVE

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from banchengshi.core import health
+from banchengshi.core.views import API_PREFIXES
+from banchengshi.errors import PlatformErrorCode
 from banchengshi.tenancy import switch_to_public
 
 _tenant_cache: dict[str, tuple[float, Any]] = {}
@@ -64,5 +67,21 @@ class CountyRoutingMiddleware(TenantMainMiddleware):
         response = super().process_request(request)
         tenant = getattr(request, "tenant", None)
         if response is None and tenant is not None and not tenant.is_serving:
-            return render(request, "banchengshi/county_suspended.html", {"county": tenant}, status=503)
+            return county_suspended(request, tenant)
         return response
+
+
+def county_suspended(request: HttpRequest, county: Any) -> HttpResponse:
+    """503 for a county the provincial operators suspended: JSON for programs, a page for people.
+
+    No ``Retry-After``: a suspension lasts until an operator resumes the county, which no client
+    can be told, and a retrying 12345 platform or Open311 app should stop and report instead.
+    """
+    if request.path.startswith(API_PREFIXES):
+        message = _("This county's service is suspended. Its data is kept; please contact the provincial operators.")
+        return JsonResponse(
+            {"error": {"code": str(PlatformErrorCode.COUNTY_SUSPENDED), "message": message}},
+            status=503,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    return render(request, "banchengshi/county_suspended.html", {"county": county}, status=503)
