@@ -113,16 +113,22 @@ def env_for_processes(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 @contextmanager
-def web_server(*, threads: int = 4, env: dict[str, str] | None = None) -> Iterator[int]:
+def web_server(
+    *, threads: int = 4, workers: int = 1, deployed: bool = False, env: dict[str, str] | None = None
+) -> Iterator[int]:
     """A gunicorn of the project on the test database and Redis (for browsers and HTTP clients); yields its port.
 
+    ``deployed`` runs it with the deployment's ``deploy/gunicorn.conf.py`` (its hooks: metrics in
+    multiprocess mode, the frozen heap), the command line still setting address and size.
     Only committed rows are visible to it: the caller writes its data with the database unblocked.
     """
+    root = Path(__file__).resolve().parent
     port = free_port()
+    config = ["--config", str(root / "deploy" / "gunicorn.conf.py")] if deployed else []
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "1", "--threads", str(threads), "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent, env=env_for_processes(env),
+        [sys.executable, "-m", "gunicorn", *config, "banchengshi.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--log-level", "warning"],
+        cwd=root, env=env_for_processes(env),
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while True:

@@ -5,14 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 import redis
@@ -30,12 +24,11 @@ from banchengshi.observability import metrics
 from banchengshi.observability.logs import ContextFilter, JsonFormatter, PersonalDataFilter, configure_logging
 from banchengshi.observability.scrub import scrub_data, scrub_text
 from banchengshi.observability.sentry import sentry_init
-from conftest import database_url_for_processes, free_port, host_of
+from conftest import free_port, host_of, web_server
 from sla.sweep.models import DeadlineEntry, Escalation
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PHONE = "13812345678"
 
 # --- a URLconf of this module, for the county host: a page that logs and one that fails ----------
@@ -369,62 +362,21 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
 
 def test_gunicorn_with_two_workers_reports_the_requests_of_both(tmp_path, two_counties):
     """Requests spread over two workers; one scrape counts them all (prometheus multiprocess mode)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
-        "DATABASE_URL": database_url_for_processes(),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
-        "METRICS_TOKEN": "gunicorn-secret",
-        "PORT": str(port),
-        "GUNICORN_BIND_HOST": "127.0.0.1",
-        "WEB_CONCURRENCY": "2",
-        "GUNICORN_THREADS": "1",
-    }
-    gunicorn = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config",
-            str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"),
-            "banchengshi.wsgi:application",
-        ],
-        env=env,
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert gunicorn.poll() is None, gunicorn.stderr.read().decode() if gunicorn.stderr else ""
-            assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
-            time.sleep(0.3)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"), "METRICS_TOKEN": "gunicorn-secret"}
+    with web_server(workers=2, threads=1, deployed=True, env=env) as port:
+        base = f"http://127.0.0.1:{port}"
         requests = 40
         for _ in range(requests):
             assert _get(base + "/healthz")[0] == 200
         assert _get(base + "/metrics")[0] == 403
         status, body = _get(base + "/metrics", token="gunicorn-secret")
-        assert status == 200
-        text = body.decode()
-        served = _sample(
-            text, "banchengshi_http_request_duration_seconds_count", method="GET", route="/healthz", status="2xx"
-        )
-        # Every probe counted, whichever worker answered it (plus the ones that polled for start).
-        assert served is not None and served >= requests + 1
-        assert len(list((tmp_path / "prometheus").glob("histogram_*.db"))) >= 1
-    finally:
-        gunicorn.send_signal(signal.SIGTERM)
-        try:
-            gunicorn.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            gunicorn.kill()
-            gunicorn.wait()
+    assert status == 200
+    served = _sample(
+        body.decode(), "banchengshi_http_request_duration_seconds_count", method="GET", route="/healthz", status="2xx"
+    )
+    # Every probe counted, whichever worker answered it.
+    assert served is not None and served >= requests
+    assert len(list((tmp_path / "prometheus").glob("histogram_*.db"))) >= 1
 
 
 def test_a_worker_serves_its_own_metrics_and_liveness_with_the_same_protection(metrics_settings, county_b):
