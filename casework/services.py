@@ -33,6 +33,7 @@ from banchengshi.accounts.models import User
 from banchengshi.accounts.services import user_sessions_end
 from banchengshi.audit.services import audit_record
 from banchengshi.configuration.selectors import config_cached, configuration_snapshot
+from banchengshi.core.rows import row_insert
 from banchengshi.personal_data import blind_indexes
 from banchengshi.sync import ChangeSummary, sync_rows
 from banchengshi.tenancy import current_county
@@ -476,11 +477,11 @@ def _case_write(
             _intake_key_claim(key, case.pk)
         # A new case: its deadlines are known before the row is written, so one INSERT holds them.
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments), complete=True)
-        case.save(force_insert=True)
-        if departments:
-            # A new case has no links yet: one INSERT instead of the related manager's SELECT + INSERT.
-            through = Case.departments_involved.through
-            through.objects.bulk_create([through(case_id=case.pk, department_id=d.pk) for d in departments])
+        row_insert(case)
+        # A new case has no links yet: INSERTs, without the related manager's SELECT first.
+        through = Case.departments_involved.through
+        for department in departments:
+            row_insert(through(case_id=case.pk, department_id=department.pk))
         _deadline_index_update(case, new=True)
         if forwarded is None:  # the citizen already has the tracking code from the first county
             _notify_citizen(case, "case.registered")
@@ -1401,7 +1402,7 @@ def _event(
     )
     if case.forward_id is not None and action not in FORWARD_SILENT_ACTIONS:
         _forward_progress_publish(case, action)
-    event = CaseEvent.objects.create(
+    event = CaseEvent(
         case=case,
         actor=actor,
         actor_label=label,
@@ -1411,6 +1412,7 @@ def _event(
         note=note,
         data=data or {},
     )
+    row_insert(event)
     # Last: appending to the audit chain locks the county's trail until commit, so as little as
     # possible comes after it.
     audit_record(

@@ -19,12 +19,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
+from banchengshi.core.rows import row_insert
 from banchengshi.personal_data import seal
 from notifications.channels import sms_backend, webhook_post
 from notifications.errors import (
@@ -95,22 +96,7 @@ def _insert_once(notification: Notification) -> bool:
     One statement, where catching the IntegrityError needed a savepoint around the INSERT (two
     more round trips on every case change).
     """
-    meta = Notification._meta
-    fields = list(meta.concrete_fields)
-    quote = connection.ops.quote_name
-    values = [f.get_db_prep_save(f.pre_save(notification, add=True), connection) for f in fields]
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({quote(str(meta.get_field('idempotency_key').column))}) DO NOTHING RETURNING 1"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        inserted = cursor.fetchone() is not None
-    if inserted:
-        notification._state.adding = False
-        notification._state.db = connection.alias
-    return inserted
+    return row_insert(notification, skip_on_conflict="idempotency_key")
 
 
 def _queue(notification_id: UUID) -> bool:

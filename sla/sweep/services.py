@@ -9,6 +9,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from banchengshi.core.rows import row_insert
 from banchengshi.tenancy import current_schema
 from sla.calendar import SHANGHAI, WorkCalendar
 from sla.sweep.models import DeadlineEntry, Escalation
@@ -75,7 +76,10 @@ def deadline_index_sync(
         else:
             entry.due_at = due_at
         entry.next_check_at = _next_check(entry, calendar)
-        entry.save()
+        if entry.pk is None:
+            row_insert(entry)
+        else:
+            entry.save()
     for entry in existing.values():
         entry.delete()
 

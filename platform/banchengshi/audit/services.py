@@ -15,6 +15,7 @@ from banchengshi.audit.chain import GENESIS, canonical, link
 from banchengshi.audit.context import current
 from banchengshi.audit.errors import AuditError, AuditErrorCode
 from banchengshi.audit.models import AuditRecord, Outcome
+from banchengshi.core.rows import row_insert
 from banchengshi.tenancy import current_schema
 
 # One advisory lock per schema serializes appends: the lock is taken, then (in a new statement,
@@ -77,7 +78,7 @@ def audit_record(
             prev_hash=prev_hash,
         )
         record.hash = link(prev_hash, canonical(**_fields(record)))
-        record.save(force_insert=True)
+        row_insert(record)
     return record
 
 
