@@ -198,7 +198,7 @@ def helpdesk_venv() -> Path:
         return python
     shutil.rmtree(HELPDESK_VENV, ignore_errors=True)
     HELPDESK_VENV.parent.mkdir(parents=True, exist_ok=True)
-    print(f"installing django-helpdesk {HELPDESK_VERSION} into {HELPDESK_VENV.relative_to(ROOT)}", flush=True)
+    print(f"installing django-helpdesk {HELPDESK_VERSION} into {HELPDESK_VENV}", flush=True)
     base = shutil.which("python3.11") or sys.executable
     subprocess.run([base, "-m", "venv", str(HELPDESK_VENV)], check=True, capture_output=True)  # noqa: S603
     failure = ""
@@ -473,6 +473,9 @@ def main() -> None:
         if ours:
             measure(lists)
 
+    if not results:
+        print("nothing was measured")
+        return
     workers = "2 sync workers" if args.sync else "2 workers x 4 threads (deploy/gunicorn.conf.py)"
     if ours:
         print(f"\ncasework API, {args.cases:,} cases in the county, gunicorn {workers}, {args.connections} connections")
