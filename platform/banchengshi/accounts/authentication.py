@@ -17,6 +17,7 @@ from django_tenants.utils import get_public_schema_name
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from banchengshi.core.rows import joined_get
 from banchengshi.tenancy import current_schema
 
 
@@ -30,11 +31,10 @@ class TwoFactorTokenAuthentication(TokenAuthentication):
 
         # In a county the user's role comes with the token (settings name the relation, which
         # exists in county schemas only): one query, not two.
-        related = ["user"]
+        related = ("user",)
         if current_schema() != get_public_schema_name():
-            related += getattr(settings, "ACCOUNTS_TOKEN_SELECT_RELATED", [])
-        model: Any = self.get_model()
-        token = model.objects.select_related(*related).filter(key=key).first()
+            related += tuple(getattr(settings, "ACCOUNTS_TOKEN_SELECT_RELATED", ()))
+        token = joined_get(self.get_model(), related, key)
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user = token.user

@@ -1,15 +1,24 @@
-"""One model instance INSERTed with SQL built once per model, not compiled on every save().
+"""Rows written and read on every request with SQL built once per process, not compiled per call.
+
+``row_insert``: one model instance INSERTed with SQL built once per model, not by ``save()``.
 
 Registering a case writes six rows, and compiling each INSERT through ``Model.save()`` took
 about a tenth of its CPU (``benchmarks/bench_casework_api.py``). Values still pass through each
 field's own ``pre_save`` and ``get_db_prep_save`` (sealing, keyed hashes, JSON, time zones), so
 a row holds exactly what ``save()`` would have written. No ``pre_save``/``post_save`` signal is
 sent: nothing may listen to them here (services call what follows explicitly).
+
+``joined_get``: one row by primary key with related rows joined, as ``select_related(...).
+filter(pk=...).first()`` answers it; every API request reads its token this way, and compiling
+that four-table join cost more CPU than running it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.db import connection, models
 from django.db.models.expressions import DatabaseDefault
@@ -59,3 +68,78 @@ def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
     instance._state.adding = False
     instance._state.db = connection.alias
     return True
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """One table of a joined read: its model, its columns' place in the row, and how it hangs on its parent."""
+
+    model: type[models.Model]
+    attnames: tuple[str, ...]
+    start: int
+    parent: int  # index of the parent in the plan; -1 for the row asked for
+    relation: Any  # the forward field or reverse one-to-one relation from the parent (None for the root)
+
+
+@cache
+def _joined_plan(model: type[models.Model], related: tuple[str, ...]) -> tuple[str, tuple[_Joined, ...]]:
+    quote = connection.ops.quote_name
+    plan = [_Joined(model, tuple(f.attname for f in model._meta.concrete_fields), 0, -1, None)]
+    columns = [f"t0.{quote(str(f.column))}" for f in model._meta.concrete_fields]
+    joins: list[str] = []
+    place: dict[tuple[str, ...], int] = {(): 0}
+    for chain in related:
+        names = tuple(chain.split("__"))
+        for depth in range(1, len(names) + 1):
+            if names[:depth] in place:
+                continue
+            parent = place[names[: depth - 1]]
+            parent_meta = plan[parent].model._meta
+            relation = parent_meta.get_field(names[depth - 1])
+            target: type[models.Model] = relation.related_model  # type: ignore[assignment]
+            alias = f"t{len(plan)}"
+            if isinstance(relation, models.OneToOneRel):  # reverse: the child's column points here
+                on = f"{alias}.{quote(str(relation.field.column))} = t{parent}.{quote(str(parent_meta.pk.column))}"
+            elif isinstance(relation, models.ForeignKey):  # forward, one-to-one included
+                on = f"{alias}.{quote(str(target._meta.pk.column))} = t{parent}.{quote(str(relation.column))}"
+            else:
+                raise ValueError(f"{chain}: only foreign keys and one-to-one relations can be joined")
+            joins.append(f"LEFT JOIN {quote(target._meta.db_table)} {alias} ON {on}")
+            fields = target._meta.concrete_fields
+            plan.append(_Joined(target, tuple(f.attname for f in fields), len(columns), parent, relation))
+            columns += [f"{alias}.{quote(str(f.column))}" for f in fields]
+            place[names[:depth]] = len(plan) - 1
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)} t0 {' '.join(joins)} "  # noqa: S608
+        f"WHERE t0.{quote(str(model._meta.pk.column))} = %s LIMIT 1"
+    )
+    return sql, tuple(plan)
+
+
+def joined_get(model: type[models.Model], related: Sequence[str], pk: Any) -> Any:
+    """``model.objects.select_related(*related).filter(pk=pk).first()``, with the SQL built once.
+
+    ``related`` holds ``select_related`` paths of foreign keys and one-to-one relations (reverse
+    ones included); a missing related row is cached as None, as select_related caches it.
+    """
+    sql, plan = _joined_plan(model, tuple(related))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    instances: list[models.Model | None] = []
+    for step in plan:
+        values = row[step.start : step.start + len(step.attnames)]
+        parent = instances[step.parent] if step.parent >= 0 else None
+        if step.parent >= 0 and parent is None:
+            instances.append(None)  # its parent is missing, so is it; nothing to cache it on
+            continue
+        pk_value = values[step.attnames.index(step.model._meta.pk.attname)]
+        instance = None if pk_value is None else step.model.from_db(connection.alias, list(step.attnames), values)
+        instances.append(instance)
+        if parent is not None:
+            step.relation.set_cached_value(parent, instance)
+            if instance is not None and isinstance(step.relation, models.OneToOneRel):
+                step.relation.field.set_cached_value(instance, parent)
+    return instances[0]

@@ -1,4 +1,5 @@
-"""``row_insert`` writes the row ``save()`` would have written, with the SQL built once."""
+"""``row_insert`` writes the row ``save()`` would have written, ``joined_get`` reads what
+``select_related`` reads; each with its SQL built once."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from uuid import UUID
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
+from rest_framework.authtoken.models import Token
 
-from banchengshi.core.rows import row_insert
-from casework.models import Case, CaseEvent
+from banchengshi.core.rows import joined_get, row_insert
+from casework.models import Case, CaseEvent, Department
 from casework.services import case_register
-from casework.tests.factories import case_intake
+from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +64,24 @@ def test_a_conflict_on_the_named_field_inserts_nothing_and_says_so(county_a):
         assert row_insert(again, skip_on_conflict="idempotency_key") is False
         assert again._state.adding is True
         assert list(Notification.objects.filter(idempotency_key="rows-test-1").values_list("body", flat=True)) == ["一"]
+
+
+def test_a_joined_read_gives_what_select_related_gives(county_a):
+    path = ("user__staff_profile__department",)
+    with tenant_context(county_a):
+        handler = StaffProfileFactory(role="department_handler", department=Department.objects.first()).user
+        clerk = StaffProfileFactory(role="window_clerk", department=None).user
+        nobody = UserFactory()
+        for user in (handler, clerk, nobody):
+            token = Token.objects.create(user=user)
+            expected = Token.objects.select_related(*path).get(pk=token.pk)
+            got = joined_get(Token, path, token.pk)
+            with CaptureQueriesContext(connection) as queries:
+                assert got.user == expected.user and got.user.name == expected.user.name
+                profile = got.user._state.fields_cache["staff_profile"]
+                assert profile == getattr(expected.user, "staff_profile", None)
+                if profile is not None:
+                    assert profile.user is got.user
+                    assert profile.department == expected.user.staff_profile.department
+            assert len(queries) == 0  # everything came with the one query
+        assert joined_get(Token, path, "no-such-token") is None
