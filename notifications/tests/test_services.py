@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -147,6 +148,60 @@ def test_the_relay_finds_what_the_queue_missed(county_a, provider):
         _boss, case = _register(county_a)
         due = services.notifications_relay(limit=10_000)
         assert Notification.objects.get(idempotency_key__startswith=str(case.pk)).pk in due
+
+
+def _record_publishes(monkeypatch) -> list[tuple[str, str]]:
+    """The tasks the outbox queues (still sent to Redis), as (task, county schema)."""
+    sent: list[tuple[str, str]] = []
+    real = services.county_apply_async
+
+    def recording(task, *, schema_name, kwargs=None):
+        sent.append((task.name, schema_name))
+        real(task, schema_name=schema_name, kwargs=kwargs)
+
+    monkeypatch.setattr(services, "county_apply_async", recording)
+    return sent
+
+
+def test_a_burst_of_new_messages_wakes_one_flush_which_queues_them_all(
+    county_a, provider, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = _record_publishes(monkeypatch)
+    flush = ("notifications.flush", county_a.schema_name)
+    with tenant_context(county_a):
+        boss, _case = _register(county_a)
+        cache.delete(services._wake_key(county_a.schema_name))
+        intake = casework.CaseIntake(
+            matter="营业执照", description="x", citizen_name="吴女士", citizen_phone="13912345678",
+            channel="window", kind_code="case",
+        )  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            burst = [casework.case_register(actor=boss, intake=intake) for _ in range(3)]
+        assert sent == [flush]  # three messages committed, one task: the others ride along
+
+        queued = services.notifications_flush()  # what the worker runs
+        messages = [Notification.objects.get(idempotency_key__startswith=str(case.pk)).pk for case in burst]
+        assert set(messages) <= set(queued)
+        assert Notification.objects.filter(pk__in=messages, relayed_at__isnull=False).count() == len(messages)
+
+        # The flush took the flag down before reading: a message after it wakes the next flush.
+        with django_capture_on_commit_callbacks(execute=True):
+            casework.case_register(actor=boss, intake=intake)
+        assert sent.count(flush) == 2
+
+
+def test_a_message_written_while_redis_is_down_is_kept_and_the_relay_queues_it(
+    county_a, provider, settings, django_capture_on_commit_callbacks, caplog
+):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    with tenant_context(county_a):
+        with django_capture_on_commit_callbacks(execute=True):
+            _boss, case = _register(county_a)  # the wake fails after commit; the request does not
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk))
+        assert "relay will send them" in caplog.text
+        assert sms.pk in services.notifications_relay(limit=10_000)
 
 
 def test_assignment_reaches_the_department_handlers_inbox(county_a, provider):
