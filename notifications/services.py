@@ -19,7 +19,6 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -27,6 +26,7 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
+from banchengshi.core.redis_client import shared_redis
 from banchengshi.core.rows import row_insert
 from banchengshi.personal_data import seal
 from banchengshi.tasks import county_apply_async
@@ -109,7 +109,7 @@ WAKE_SECONDS = 30
 
 
 def _wake_key(schema_name: str) -> str:
-    return f"notifications:wake:{schema_name}"
+    return f"bcs:notifications:wake:{schema_name}"
 
 
 def _wake(schema_name: str) -> None:
@@ -125,11 +125,11 @@ def _wake(schema_name: str) -> None:
 
     key = _wake_key(schema_name)
     try:
-        if cache.add(key, 1, timeout=WAKE_SECONDS):
+        if shared_redis().set(key, 1, nx=True, ex=WAKE_SECONDS):
             try:
                 county_apply_async(flush, schema_name=schema_name)
             except Exception:
-                cache.delete(key)  # a later message tries again, rather than waiting out the flag
+                shared_redis().delete(key)  # a later message tries again, rather than waiting out the flag
                 raise
     except Exception:  # noqa: BLE001 - Redis is down: the periodic relay delivers it later
         logger.warning("new messages of %s not queued; the relay will send them", schema_name)
@@ -138,7 +138,7 @@ def _wake(schema_name: str) -> None:
 def notifications_flush() -> list[UUID]:
     """Queue this county's due messages for delivery: the task a burst of new messages wakes."""
     # First: from here on a new message wakes another flush (see ``_wake``).
-    cache.delete(_wake_key(connection.schema_name))
+    shared_redis().delete(_wake_key(connection.schema_name))
     return notifications_relay()
 
 

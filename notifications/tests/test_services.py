@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from banchengshi.core.redis_client import shared_redis
 from casework import services as casework
 from casework.models import StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
@@ -170,7 +170,7 @@ def test_a_burst_of_new_messages_wakes_one_flush_which_queues_them_all(
     flush = ("notifications.flush", county_a.schema_name)
     with tenant_context(county_a):
         boss, _case = _register(county_a)
-        cache.delete(services._wake_key(county_a.schema_name))
+        shared_redis().delete(services._wake_key(county_a.schema_name))
         intake = casework.CaseIntake(
             matter="营业执照", description="x", citizen_name="吴女士", citizen_phone="13912345678",
             channel="window", kind_code="case",
@@ -193,9 +193,7 @@ def test_a_burst_of_new_messages_wakes_one_flush_which_queues_them_all(
 def test_a_message_written_while_redis_is_down_is_kept_and_the_relay_queues_it(
     county_a, provider, settings, django_capture_on_commit_callbacks, caplog
 ):
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
-    }
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
     with tenant_context(county_a):
         with django_capture_on_commit_callbacks(execute=True):
             _boss, case = _register(county_a)  # the wake fails after commit; the request does not

@@ -22,6 +22,9 @@ from banchengshi.tenancy import current_schema
 # so with a fresh snapshot under READ COMMITTED) the head of the chain is read. The lock is held
 # until the surrounding transaction ends, so the next appender sees this record.
 LOCK_NAMESPACE = 0x41554454  # "AUDT"
+APPEND_HEAD_SQL = (
+    "SELECT pg_advisory_xact_lock(%s, hashtext(%s)); SELECT seq, hash FROM audit_auditrecord ORDER BY seq DESC LIMIT 1"
+)
 
 # Details are ids and codes. A mainland mobile number or a resident ID number in them is a bug.
 PERSONAL_DATA = re.compile(r"(?<!\d)(1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
@@ -59,8 +62,10 @@ def audit_record(
     # a failure here fails the caller's change too, which is what an unauditable change should do.
     with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_NAMESPACE, schema])
-            cursor.execute("SELECT seq, hash FROM audit_auditrecord ORDER BY seq DESC LIMIT 1")
+            # Both statements in one round trip: PostgreSQL still runs the second with a snapshot
+            # of its own, taken after the first has the lock (a simple-protocol query string).
+            cursor.execute(APPEND_HEAD_SQL, [LOCK_NAMESPACE, schema])
+            cursor.nextset()
             head = cursor.fetchone()
         seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
         record = AuditRecord(
