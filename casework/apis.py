@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from banchengshi.accounts.models import User
 from banchengshi.audit.services import audit_record
+from banchengshi.core.fields import CopiedFieldsSerializer
 from casework import selectors, services
 from casework.errors import CaseworkErrorCode, PermissionDeniedError
 from casework.forwarding.selectors import forwards_handled_elsewhere
@@ -299,7 +300,7 @@ def _case_response(request: Request, case: Case, code: int = status.HTTP_200_OK)
 
 
 class CaseListApi(StaffApi):
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(CopiedFieldsSerializer):
         status = serializers.CharField(required=False, default="")
         kind = serializers.CharField(required=False, default="")
         category = serializers.CharField(required=False, default="")
@@ -337,7 +338,7 @@ class CaseListApi(StaffApi):
         )
 
 
-class CaseIntakeInput(serializers.Serializer):
+class CaseIntakeInput(CopiedFieldsSerializer):
     matter = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000)
     citizen_name = serializers.CharField(max_length=64)

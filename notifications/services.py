@@ -20,7 +20,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -30,6 +30,7 @@ from banchengshi.core.redis_client import shared_redis
 from banchengshi.core.rows import row_insert
 from banchengshi.personal_data import seal
 from banchengshi.tasks import county_apply_async
+from banchengshi.tenancy import current_schema
 from notifications.channels import sms_backend, webhook_post
 from notifications.errors import (
     NotificationsError,
@@ -89,7 +90,7 @@ def notification_enqueue(
     if not _insert_once(notification):
         return None
     if notification.status == Status.PENDING and notification.next_attempt_at <= now:
-        schema_name = connection.schema_name
+        schema_name = current_schema()
         transaction.on_commit(lambda: _wake(schema_name))
     return notification
 
@@ -138,7 +139,7 @@ def _wake(schema_name: str) -> None:
 def notifications_flush() -> list[UUID]:
     """Queue this county's due messages for delivery: the task a burst of new messages wakes."""
     # First: from here on a new message wakes another flush (see ``_wake``).
-    shared_redis().delete(_wake_key(connection.schema_name))
+    shared_redis().delete(_wake_key(current_schema()))
     return notifications_relay()
 
 
