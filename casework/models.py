@@ -240,6 +240,8 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["status", "-registered_at"], name="case_status_registered"),
             models.Index(fields=["-registered_at"], name="case_registered"),
+            # A rare channel (online, 帮代办) would otherwise be found by walking the newest cases.
+            models.Index(fields=["channel", "-registered_at"], name="case_channel_registered"),
             models.Index(fields=["citizen_phone_index"], name="case_phone_index"),
             models.Index(fields=["citizen_name"], name="case_citizen_name", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["resolution_due_at"], name="case_resolution_due"),

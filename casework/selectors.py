@@ -195,10 +195,12 @@ def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:
         running = OPEN_STATUSES - {CaseStatus.WAITING_MATERIALS}
         late = Q(status__in=running, resolution_due_at__lt=timezone.now())
         cases = cases.filter(late) if filters.overdue else cases.exclude(late)
+    # Dates are the county's (Asia/Shanghai) days, compared as instants: the index on
+    # registered_at serves the range, and the planner can estimate it (a cast to a date it cannot).
     if filters.registered_from:
-        cases = cases.filter(registered_at__date__gte=filters.registered_from)
-    if filters.registered_to:
-        cases = cases.filter(registered_at__date__lte=filters.registered_to)
+        cases = cases.filter(registered_at__gte=_local_midnight(filters.registered_from))
+    if filters.registered_to and filters.registered_to < datetime.date.max:
+        cases = cases.filter(registered_at__lt=_local_midnight(filters.registered_to + datetime.timedelta(days=1)))
     if filters.q:
         cases = cases.filter(_search(filters.q))
     return cases.order_by("-registered_at")
@@ -281,3 +283,7 @@ def case_lookup_by_tracking(*, tracking_code: str, phone_last4: str) -> Case:
     if case is None or len(last4) != 4 or not hmac.compare_digest(case.citizen_phone[-4:].encode(), last4.encode()):
         raise NotFoundError(CaseworkErrorCode.LOOKUP_FAILED, _("No case matches this tracking code and phone number."))
     return case
+
+
+def _local_midnight(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=timezone.get_current_timezone())

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from casework import services
-from casework.models import StaffRole
+from casework.models import Case, StaffRole
+from casework.selectors import CaseFilters, case_list_for_actor
 from casework.tests.factories import StaffProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +95,24 @@ def test_assignment_rows_match_their_documented_serializer(county_a):
         _register(boss, 2)
         assignments = list(Assignment.objects.select_related("department"))
         assert [dict(row) for row in AssignmentOutput(assignments, many=True).data] == assignment_rows(assignments)
+
+
+def test_the_date_range_means_the_countys_calendar_days(county_a):
+    """23:30 and 00:30 in Shanghai are two days, though both are the same UTC day (15:30, 16:30)."""
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-days")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        _register(boss, 2)
+        late, early = Case.objects.order_by("number")
+        utc = datetime.UTC
+        Case.objects.filter(pk=late.pk).update(registered_at=datetime.datetime(2026, 11, 23, 15, 30, tzinfo=utc))
+        Case.objects.filter(pk=early.pk).update(registered_at=datetime.datetime(2026, 11, 23, 16, 30, tzinfo=utc))
+
+        def numbers(**dates):
+            return {c.number for c in case_list_for_actor(actor=boss, filters=CaseFilters(**dates))}
+
+        day, next_day = datetime.date(2026, 11, 23), datetime.date(2026, 11, 24)
+        assert numbers(registered_from=day, registered_to=day) == {late.number}
+        assert numbers(registered_from=next_day) == {early.number}
+        assert numbers(registered_to=day) == {late.number}
+        assert numbers(registered_from=day, registered_to=datetime.date.max) == {late.number, early.number}
