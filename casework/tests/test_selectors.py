@@ -103,13 +103,14 @@ def test_the_date_range_means_the_countys_calendar_days(county_a):
         boss = UserFactory(username="boss-days")
         StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
         _register(boss, 2)
-        late, early = Case.objects.order_by("number")
+        late, early = Case.objects.filter(registered_by=boss).order_by("number")
         utc = datetime.UTC
         Case.objects.filter(pk=late.pk).update(registered_at=datetime.datetime(2026, 11, 23, 15, 30, tzinfo=utc))
         Case.objects.filter(pk=early.pk).update(registered_at=datetime.datetime(2026, 11, 23, 16, 30, tzinfo=utc))
 
         def numbers(**dates):
-            return {c.number for c in case_list_for_actor(actor=boss, filters=CaseFilters(**dates))}
+            found = {c.number for c in case_list_for_actor(actor=boss, filters=CaseFilters(**dates))}
+            return found & {late.number, early.number}
 
         day, next_day = datetime.date(2026, 11, 23), datetime.date(2026, 11, 24)
         assert numbers(registered_from=day, registered_to=day) == {late.number}
