@@ -116,6 +116,8 @@ DATABASES = {
         env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/banchengshi"), conn_max_age=CONN_MAX_AGE
     )
 }
+# What django-tenants wraps: Django's PostgreSQL backend with a faster timestamptz loader.
+ORIGINAL_BACKEND = "banchengshi.database"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
