@@ -61,7 +61,14 @@ class PlatformErrorCode(StrEnum):
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every API error as ``{"error": {"code", "message", "details"?}}``."""
     if isinstance(exc, ApplicationError):
-        return Response({"error": exc.as_dict()}, status=exc.http_status)
+        refused = Response({"error": exc.as_dict()}, status=exc.http_status)
+        view, request = context.get("view"), context.get("request")
+        if exc.http_status == 401 and view is not None and request is not None:
+            # As DRF does for its own 401s: say how to authenticate (RFC 9110).
+            challenge = view.get_authenticate_header(request)
+            if challenge:
+                refused["WWW-Authenticate"] = challenge
+        return refused
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

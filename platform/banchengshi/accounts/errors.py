@@ -13,6 +13,7 @@ class AccountsErrorCode(StrEnum):
     PASSWORD_EXPIRED = "accounts.password_expired"  # noqa: S105 - an error code
     # A token of a person who must use a second factor and has no authenticator (ADR 12).
     TWO_FACTOR_REQUIRED = "accounts.two_factor_required"
+    TOKEN_EXPIRED = "accounts.token_expired"  # noqa: S105 - an error code
 
 
 class AccountsError(ApplicationError):
@@ -25,3 +26,7 @@ class LockedOutError(AccountsError):
 
 class TwoFactorRequiredError(AccountsError):
     http_status = status.HTTP_403_FORBIDDEN
+
+
+class TokenExpiredError(AccountsError):
+    http_status = status.HTTP_401_UNAUTHORIZED

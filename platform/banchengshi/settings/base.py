@@ -156,6 +156,8 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60)
 # whatever happens, and after ACCOUNTS_IDLE_TIMEOUT_SECONDS without a request.
 ACCOUNTS_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
 ACCOUNTS_PASSWORD_MAX_AGE_DAYS = env_int("PASSWORD_MAX_AGE_DAYS", 90)
+# An API token works this long after it was issued; then a new one is issued (api_token_issue).
+ACCOUNTS_TOKEN_MAX_AGE_DAYS = env_int("API_TOKEN_MAX_AGE_DAYS", 90)
 ACCOUNTS_LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)  # per account and per address
 ACCOUNTS_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
 # Operators, county admins and supervisors sign in with a TOTP code. Production forces it on.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pyotp
 import pytest
 from django.core.management import CommandError, call_command
@@ -110,3 +112,31 @@ def test_the_commands_apply_the_rule(county_a, staff, two_factor_on, capsys):
     key = capsys.readouterr().out.strip()
     with tenant_context(county_a):
         assert Token.objects.get(user=boss).key == key
+
+
+def test_a_token_works_for_its_lifetime_then_is_refused_with_its_own_code(county_a, staff, settings):
+    settings.ACCOUNTS_TOKEN_MAX_AGE_DAYS = 30
+    person = staff(StaffRole.WINDOW_CLERK)
+    with tenant_context(county_a):
+        token = api_token_issue(user=person, issued_by="test")
+        Token.objects.filter(pk=token.pk).update(created=timezone.now() - datetime.timedelta(days=29, hours=23))
+    assert _api(county_a, token.key).get("/api/v1/cases/").status_code == 200
+    with tenant_context(county_a):
+        Token.objects.filter(pk=token.pk).update(created=timezone.now() - datetime.timedelta(days=30, minutes=1))
+    expired = _api(county_a, token.key).get("/api/v1/cases/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert expired.status_code == 401 and expired["WWW-Authenticate"] == "Token"
+    assert expired.json()["error"]["code"] == "accounts.token_expired"
+    assert "已过期" in expired.json()["error"]["message"] and "30" in expired.json()["error"]["message"]
+    with tenant_context(county_a):  # a new token works again, and the old one stays refused
+        fresh = api_token_issue(user=person, issued_by="test")
+    assert _api(county_a, fresh.key).get("/api/v1/cases/").status_code == 200
+    assert _api(county_a, token.key).get("/api/v1/cases/").status_code == 401
+
+
+def test_the_issue_command_prints_the_key_alone_on_stdout_and_the_expiry_beside_it(county_a, staff, capsys):
+    person = staff(StaffRole.WINDOW_CLERK)
+    call_command("api_token_issue", person.username, "--schema", county_a.schema_name, "--by", "ops")
+    out, err = capsys.readouterr()
+    with tenant_context(county_a):
+        assert out.strip() == Token.objects.get(user=person).key
+    assert "valid until" in err and "(90 days)" in err

@@ -1,6 +1,9 @@
+import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from banchengshi.accounts.errors import AccountsError
@@ -10,7 +13,8 @@ from banchengshi.accounts.services import api_token_issue
 
 class Command(BaseCommand):
     help = (
-        "Issue an API token for a person or a system account (an older token stops working). A role that "
+        "Issue an API token for a person or a system account (an older token stops working; a token works for "
+        "API_TOKEN_MAX_AGE_DAYS days, 90 unless set). A role that "
         "signs in with a second factor needs an authenticator and a current code from it (ADR 12)."
     )
 
@@ -30,3 +34,6 @@ class Command(BaseCommand):
             except AccountsError as exc:
                 raise CommandError(f"{exc.code}: {exc.message}") from exc
         self.stdout.write(token.key)
+        # On stderr, so that scripts reading the key from stdout keep working.
+        expires = timezone.localtime(token.created + datetime.timedelta(days=settings.ACCOUNTS_TOKEN_MAX_AGE_DAYS))
+        self.stderr.write(f"valid until {expires:%Y-%m-%d %H:%M} ({settings.ACCOUNTS_TOKEN_MAX_AGE_DAYS} days)")
