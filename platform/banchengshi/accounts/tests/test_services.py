@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
+import pyotp
 import pytest
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 from django_tenants.utils import tenant_context
+from rest_framework.authtoken.models import Token
 
-from banchengshi.accounts.models import UserSession
+from banchengshi.accounts.models import TotpDevice, UserSession
 from banchengshi.accounts.services import password_generate
 from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.accounts.validators import character_classes
+from banchengshi.audit.models import AuditRecord
 from casework import services as casework_services
 from casework.models import StaffRole
 
@@ -57,3 +64,25 @@ def test_deactivation_ends_every_session_of_that_person(county_a, staff, browser
         assert not Session.objects.filter(session_key__in=keys).exists()
         assert not UserSession.objects.filter(user=clerk).exists()
     assert clients[0].get("/work/").status_code == 302
+
+
+def test_the_reset_command_removes_a_lost_authenticator_ends_the_sessions_and_is_audited(county_a, staff, browser_for):
+    clerk = staff(StaffRole.WINDOW_CLERK)
+    client = browser_for(county_a)
+    assert client.post("/accounts/login/", {"username": clerk.username, "password": PASSWORD}).status_code == 302
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    with tenant_context(county_a):
+        TotpDevice.objects.create(user=clerk, secret=pyotp.random_base32(), confirmed_at=timezone.now())
+        token = Token.objects.create(user=clerk)
+    out = StringIO()
+    call_command("two_factor_reset", clerk.username, "--schema", county_a.schema_name, "--by", "张科长", stdout=out)
+    assert out.getvalue().strip() == "authenticator removed; sessions ended"
+    with tenant_context(county_a):
+        assert not TotpDevice.objects.filter(user=clerk).exists()
+        assert not Session.objects.filter(session_key=key).exists()
+        assert not Token.objects.filter(pk=token.pk).exists()  # issued against the lost phone
+        record = AuditRecord.objects.get(action="auth.2fa.reset", object_id=str(clerk.pk))
+        assert record.actor_label == "command:张科长" and record.details == {"removed": True}
+    assert client.get("/work/").status_code == 302  # signed out
+    with pytest.raises(CommandError, match="no user nobody"):
+        call_command("two_factor_reset", "nobody", "--schema", county_a.schema_name, "--by", "张科长")
