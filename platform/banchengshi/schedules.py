@@ -54,6 +54,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(hour="3", minute="15"),
         "args": ("reporting.refresh_snapshot", {"rebuild": True}),
     },
+    # A copy of every audit trail's head outside the database, so that deleting the newest records
+    # is found (audit_verify --anchors).
+    "audit-anchor-heads": {"task": "audit.anchor_heads", "schedule": crontab(minute="50", hour="23")},
     "county-heartbeat": {
         "task": "platform.dispatch_to_counties",
         "schedule": crontab(minute="*/5"),

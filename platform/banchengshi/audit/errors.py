@@ -9,6 +9,7 @@ class AuditErrorCode(StrEnum):
     INVALID = "audit.invalid"
     PERMISSION_DENIED = "audit.permission_denied"
     NOT_FOUND = "audit.not_found"
+    ANCHORS_INVALID = "audit.anchors_invalid"
 
 
 class AuditError(ApplicationError):

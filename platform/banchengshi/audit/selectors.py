@@ -73,6 +73,57 @@ def audit_get_for_actor(*, actor: Any, record_id: Any) -> AuditRecord:
     return record
 
 
+def audited_schemas() -> list[str]:
+    """Every schema with an audit table: public and each county, straight from the catalogue."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'audit_auditrecord' "
+            "ORDER BY table_schema = 'public' DESC, table_schema"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """The newest record of one schema's trail: what an anchor keeps outside the database."""
+
+    schema: str
+    seq: int
+    hash: str
+    at: datetime.datetime | None
+
+
+HEADS_PER_QUERY = 500
+
+
+def audit_heads(schemas: list[str]) -> list[AuditHead]:
+    """The head of each schema's trail (seq 0 and the genesis hash for an empty one)."""
+    quote = connection.ops.quote_name
+    heads: dict[str, AuditHead] = {}
+    for start in range(0, len(schemas), HEADS_PER_QUERY):
+        part = schemas[start : start + HEADS_PER_QUERY]
+        # One statement for many schemas: names come from the catalogue and are quoted.
+        sql = " UNION ALL ".join(
+            f"(SELECT %s, seq, hash, at FROM {quote(schema)}.audit_auditrecord ORDER BY seq DESC LIMIT 1)"  # noqa: S608
+            for schema in part
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, part)
+            for schema, seq, hash_, at in cursor.fetchall():
+                heads[schema] = AuditHead(schema=schema, seq=seq, hash=hash_, at=at)
+    return [heads.get(schema, AuditHead(schema=schema, seq=0, hash=GENESIS, at=None)) for schema in schemas]
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head as it was kept outside the database on ``anchored_at``."""
+
+    schema: str
+    seq: int
+    hash: str
+    anchored_at: str = ""
+
+
 @dataclass
 class ChainReport:
     schema: str
@@ -86,15 +137,17 @@ class ChainReport:
         return not self.problems
 
 
-def audit_chain_verify(*, chunk_size: int = 5000) -> ChainReport:
+def audit_chain_verify(*, chunk_size: int = 5000, anchors: list[Anchor] | tuple[Anchor, ...] = ()) -> ChainReport:
     """Recompute the chain of the current schema and name every record that does not fit.
 
     A changed record fails its own hash; a removed or inserted one breaks the next record's link
     or the sequence. A purge leaves a record naming the last purged hash, which anchors the rest.
-    Removing the newest records leaves a shorter but consistent chain: compare ``head_seq`` and
-    ``head_hash`` with a copy kept elsewhere (docs/SECURITY.md).
+    Removing the newest records leaves a shorter but consistent chain: ``anchors`` (heads kept
+    outside the database by ``audit_heads_anchor``) catch that, and a record rewritten together
+    with every hash after it.
     """
     report = ChainReport(schema=str(getattr(connection, "schema_name", "")))
+    kept = {anchor.seq: anchor for anchor in anchors if anchor.schema == report.schema}
     expected_prev: str | None = None
     expected_seq: int | None = None
     for record in _in_order(chunk_size):
@@ -107,9 +160,25 @@ def audit_chain_verify(*, chunk_size: int = 5000) -> ChainReport:
             report.problems.append(_("Record %(seq)d does not link to the record before it.") % {"seq": record.seq})
         if record_hash(record) != record.hash:
             report.problems.append(_("Record %(seq)d was changed after it was written.") % {"seq": record.seq})
+        anchor = kept.get(record.seq)
+        if anchor is not None and anchor.hash != record.hash:
+            report.problems.append(
+                _("Record %(seq)d differs from the copy of it kept outside the database on %(date)s.")
+                % {"seq": record.seq, "date": anchor.anchored_at}
+            )
         expected_prev, expected_seq = record.hash, record.seq + 1
         report.checked += 1
         report.head_seq, report.head_hash = record.seq, record.hash
+    for anchor in sorted(kept.values(), key=lambda a: a.seq):
+        if anchor.seq > report.head_seq:
+            report.problems.append(
+                _(
+                    "The trail ends at record %(head)d, but record %(seq)d was kept outside the database on %(date)s: "
+                    "newer records are missing."
+                )
+                % {"head": report.head_seq, "seq": anchor.seq, "date": anchor.anchored_at}
+            )
+            break
     return report
 
 

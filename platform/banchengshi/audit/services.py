@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import json
+import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -15,8 +18,11 @@ from banchengshi.audit.chain import GENESIS, canonical, link
 from banchengshi.audit.context import current
 from banchengshi.audit.errors import AuditError, AuditErrorCode
 from banchengshi.audit.models import AuditRecord, Outcome
+from banchengshi.audit.selectors import Anchor, audit_heads, audited_schemas
 from banchengshi.core.rows import row_insert
 from banchengshi.tenancy import current_schema
+
+logger = logging.getLogger(__name__)
 
 # One advisory lock per schema serializes appends: the lock is taken, then (in a new statement,
 # so with a fresh snapshot under READ COMMITTED) the head of the chain is read. The lock is held
@@ -85,6 +91,61 @@ def audit_record(
         record.hash = link(prev_hash, canonical(**_fields(record)))
         row_insert(record)
     return record
+
+
+def audit_heads_anchor(*, now: datetime.datetime | None = None) -> Path:
+    """Keep every schema's head outside the database: one JSON line per schema in the day's file.
+
+    A superuser who deletes the newest records leaves a shorter chain that still verifies by
+    itself; ``audit_verify --anchors`` compares it with these files (under ``AUDIT_ANCHOR_DIR``, the
+    media volume unless set: backed up with it, not with the database). Run again the same day,
+    it rewrites that day's file whole.
+    """
+    now = now or timezone.now()
+    directory = Path(settings.AUDIT_ANCHOR_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = timezone.localtime(now)
+    lines = [
+        json.dumps(
+            {
+                "schema": head.schema,
+                "seq": head.seq,
+                "hash": head.hash,
+                "at": head.at.isoformat() if head.at else None,
+                "anchored_at": stamp.isoformat(),
+            },
+            sort_keys=True,
+        )  # fmt: skip
+        for head in audit_heads(audited_schemas())
+    ]
+    target = directory / f"anchors-{stamp:%Y-%m-%d}.jsonl"
+    partial = target.with_suffix(".jsonl.partial")
+    partial.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    partial.replace(target)  # a reader never sees half a file
+    logger.info("audit heads of %d schemas anchored in %s", len(lines), target)
+    return target
+
+
+def audit_anchors_read(path: Path) -> list[Anchor]:
+    """Anchors from a file of ``audit_heads_anchor``, or every such file of a directory."""
+    files = sorted(path.glob("anchors-*.jsonl")) if path.is_dir() else [path]
+    anchors: list[Anchor] = []
+    for file in files:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                anchors.append(
+                    Anchor(schema=str(row["schema"]), seq=int(row["seq"]), hash=str(row["hash"]),
+                           anchored_at=str(row.get("anchored_at", ""))[:10])
+                )  # fmt: skip
+            except (ValueError, KeyError, TypeError) as exc:
+                raise AuditError(
+                    AuditErrorCode.ANCHORS_INVALID,
+                    _("%(file)s, line %(line)d: not an audit anchor.") % {"file": file.name, "line": number},
+                ) from exc
+    return anchors
 
 
 def audit_purge(*, before: datetime.datetime) -> int:

@@ -184,6 +184,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(PROJECT_ROOT / "var" / "static")))
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(PROJECT_ROOT / "var" / "media")))
+# Where the nightly copy of every trail's head goes: outside the database (the media volume).
+AUDIT_ANCHOR_DIR = Path(env_str("AUDIT_ANCHOR_DIR", str(MEDIA_ROOT / "audit-anchors")))
 # Stored files go under MEDIA_ROOT/<schema>/, so county files never share a directory.
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
 STORAGES = {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
 import threading
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -17,7 +19,8 @@ from banchengshi.audit.db import app_role_restrict
 from banchengshi.audit.errors import AuditError
 from banchengshi.audit.models import AuditRecord
 from banchengshi.audit.selectors import audit_chain_verify
-from banchengshi.audit.services import audit_purge, audit_record
+from banchengshi.audit.services import audit_heads_anchor, audit_purge, audit_record
+from banchengshi.audit.tasks import anchor_heads
 
 
 def _some(county: Any, n: int = 3) -> list[AuditRecord]:
@@ -202,3 +205,56 @@ def test_concurrent_appends_keep_one_unbroken_chain(two_counties, django_db_bloc
     assert not errors
     assert report.intact, report.problems
     assert appended == 60
+
+
+def _anchor_lines(path: Any) -> dict[str, dict[str, Any]]:
+    return {row["schema"]: row for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def test_the_nightly_anchor_keeps_every_schemas_head_outside_the_database(county_a, county_b, settings, tmp_path):
+    settings.AUDIT_ANCHOR_DIR = tmp_path / "anchors"
+    records = _some(county_a, 2)
+    path = anchor_heads.apply().get()  # the scheduled task, from the public schema
+    heads = _anchor_lines(Path(path))
+    assert {"public", county_a.schema_name, county_b.schema_name} <= set(heads)
+    assert heads[county_a.schema_name]["seq"] == records[-1].seq
+    assert heads[county_a.schema_name]["hash"] == records[-1].hash
+    assert Path(path).name == f"anchors-{timezone.localdate():%Y-%m-%d}.jsonl"
+    _some(county_a, 1)
+    assert audit_heads_anchor() == Path(path)  # the same day: the file is rewritten whole, not appended to
+    assert _anchor_lines(Path(path))[county_a.schema_name]["seq"] == records[-1].seq + 1
+
+
+def test_anchors_find_the_newest_records_deleted_which_the_chain_alone_cannot(county_a, settings, tmp_path, capsys):
+    settings.AUDIT_ANCHOR_DIR = tmp_path
+    records = _some(county_a, 3)
+    audit_heads_anchor()
+    call_command("audit_verify", schema=[county_a.schema_name], anchors=tmp_path)
+    with tenant_context(county_a), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditrecord DISABLE TRIGGER audit_auditrecord_append_only")
+        cursor.execute("DELETE FROM audit_auditrecord WHERE seq = %s", [records[-1].seq])
+        cursor.execute("ALTER TABLE audit_auditrecord ENABLE TRIGGER audit_auditrecord_append_only")
+    call_command("audit_verify", schema=[county_a.schema_name])  # a shorter chain still verifies by itself
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("audit_verify", schema=[county_a.schema_name], anchors=tmp_path)
+    assert "较新的记录缺失" in capsys.readouterr().out  # newer records are missing
+
+
+def test_anchors_find_a_record_that_differs_from_its_copy(county_a, settings, tmp_path, capsys):
+    settings.AUDIT_ANCHOR_DIR = tmp_path
+    records = _some(county_a, 2)
+    path = audit_heads_anchor()
+    # As if the records had been rewritten with every hash after them recomputed: the copy disagrees.
+    rows = _anchor_lines(path)
+    rows[county_a.schema_name]["hash"] = "f" * 64
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows.values()), encoding="utf-8")
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("audit_verify", schema=[county_a.schema_name], anchors=path)
+    assert f"第 {records[-1].seq} 条记录与" in capsys.readouterr().out  # differs from its copy
+
+
+def test_a_file_that_is_not_anchors_is_refused_with_its_line(county_a, tmp_path):
+    bad = tmp_path / "anchors-2026-11-24.jsonl"
+    bad.write_text('{"schema": "public", "seq": 1, "hash": "x"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(CommandError, match="第 2 行"):
+        call_command("audit_verify", schema=[county_a.schema_name], anchors=tmp_path)
