@@ -7,6 +7,7 @@ from celery import shared_task
 from django_tenants.utils import tenant_context
 
 from banchengshi.celery import app
+from banchengshi.schedules import BEAT_SCHEDULE
 from banchengshi.tasks import CountyUnavailableError, MissingTenantError, dispatch_to_counties
 from banchengshi.tenancy import current_schema
 
@@ -112,3 +113,11 @@ def test_a_county_task_in_another_countys_schema_refuses_to_run(county_a, county
 def test_a_county_task_called_in_process_without_a_message_refuses_to_run(county_a):
     with tenant_context(county_a), pytest.raises(MissingTenantError):
         which_schema()
+
+
+def test_every_scheduled_task_and_every_dispatched_county_task_is_registered():
+    app.loader.import_default_modules()  # what a worker does at start: every app's tasks module
+    names = {entry["task"] for entry in BEAT_SCHEDULE.values()}
+    names |= {entry["args"][0] for entry in BEAT_SCHEDULE.values() if entry["task"] == "platform.dispatch_to_counties"}
+    assert "audit.anchor_heads" in names
+    assert sorted(name for name in names if name not in app.tasks) == []
