@@ -15,6 +15,16 @@ class CodeForm(forms.Form):
     )
 
 
+class RecoveryCodeForm(forms.Form):
+    recovery_code = forms.CharField(
+        label=_("Recovery code"), max_length=20, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+
+class PasswordConfirmForm(forms.Form):
+    password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput)
+
+
 class EnrollForm(CodeForm):
     # Asked when someone already signed in replaces their authenticator: an unlocked screen is not enough.
     password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput, required=False)

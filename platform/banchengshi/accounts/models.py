@@ -52,6 +52,23 @@ class TotpDevice(models.Model):
         return f"TOTP {self.user_id}"
 
 
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the authenticator (a lost phone). Only a keyed hash is kept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
+        indexes = [models.Index(fields=["user", "code_hash"], name="accounts_recovery_user_hash")]
+
+    def __str__(self) -> str:
+        return f"recovery {self.user_id}"
+
+
 class UserSession(models.Model):
     """Which server-side sessions belong to whom, so all of a person's sessions can be ended at once."""
 

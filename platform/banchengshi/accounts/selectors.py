@@ -8,11 +8,15 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from banchengshi.accounts.models import TotpDevice
+from banchengshi.accounts.models import RecoveryCode, TotpDevice
 
 
 def has_authenticator(user: Any) -> bool:
     return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def recovery_codes_left(user: Any) -> int:
+    return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
 
 
 def password_expired(user: Any) -> bool:

@@ -29,12 +29,12 @@ from django.utils.translation import gettext as _
 from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.errors import AccountsError, AccountsErrorCode, LockedOutError, TwoFactorRequiredError
-from banchengshi.accounts.models import TotpDevice, User, UserSession
+from banchengshi.accounts.models import RecoveryCode, TotpDevice, User, UserSession
 from banchengshi.accounts.policy import two_factor_required
 from banchengshi.accounts.selectors import has_authenticator
 from banchengshi.audit.models import Outcome
 from banchengshi.audit.services import audit_record
-from banchengshi.personal_data import is_sealed, seal, unseal
+from banchengshi.personal_data import blind_index, blind_indexes, is_sealed, seal, unseal
 
 # Session keys this package keeps.
 AUTH_AT = "accounts.auth_at"  # when the person signed in (epoch seconds)
@@ -305,6 +305,7 @@ def totp_reset(*, user: User, actor_label: str) -> bool:
     """Remove a person's authenticator (lost phone); they enroll again at their next sign-in."""
     with transaction.atomic():
         deleted, _rows = TotpDevice.objects.filter(user=user).delete()
+        RecoveryCode.objects.filter(user=user).delete()  # they stood in for the authenticator removed
         user_sessions_end(user_id=user.pk)
         # A token was issued against the lost authenticator: it goes with it (ADR 12).
         Token.objects.filter(user=user).delete()
@@ -313,6 +314,75 @@ def totp_reset(*, user: User, actor_label: str) -> bool:
             details={"removed": bool(deleted)},
         )  # fmt: skip
     return bool(deleted)
+
+
+# -- recovery codes -----------------------------------------------------------------------------
+
+RECOVERY_CODE_COUNT = 10
+RECOVERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off paper
+RECOVERY_CODE_LENGTH = 10  # 50 bits each
+RECOVERY_CODE_PURPOSE = "accounts.recovery_code"
+FRESH_RECOVERY_CODES = "accounts.fresh_recovery_codes"  # session key: shown once, then gone
+FRESH_RECOVERY_CODES_PURPOSE = "accounts.session.fresh_recovery_codes"
+
+
+def _recovery_normal(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def recovery_codes_issue(*, user: User) -> list[str]:
+    """Ten new one-time codes for signing in without the authenticator; the older ones stop working.
+
+    Only their keyed hashes are stored (the keyring's, ADR 14), so the table does not yield them.
+    """
+    codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _i in range(RECOVERY_CODE_LENGTH))
+             for _n in range(RECOVERY_CODE_COUNT)]  # fmt: skip
+    with transaction.atomic():
+        RecoveryCode.objects.filter(user=user).delete()
+        RecoveryCode.objects.bulk_create(
+            RecoveryCode(user=user, code_hash=blind_index(code, purpose=RECOVERY_CODE_PURPOSE)) for code in codes
+        )
+        audit_record(
+            action="auth.2fa.recovery_codes_issued", actor=user, object_type="user", object_id=user.pk,
+            details={"count": len(codes)},
+        )  # fmt: skip
+    return [f"{code[:5]}-{code[5:]}" for code in codes]
+
+
+def recovery_code_use(*, user: User, code: str) -> int | None:
+    """Sign-in with a recovery code instead of the authenticator's: the code is used up.
+
+    Answers how many unused codes are left, or None for a wrong (or used) code.
+    """
+    normal = _recovery_normal(code)
+    if len(normal) != RECOVERY_CODE_LENGTH:
+        return None
+    with transaction.atomic():
+        row = (
+            RecoveryCode.objects.select_for_update()
+            .filter(user=user, used_at__isnull=True, code_hash__in=blind_indexes(normal, purpose=RECOVERY_CODE_PURPOSE))
+            .first()
+        )
+        if row is None:
+            return None
+        row.used_at = timezone.now()
+        row.save(update_fields=["used_at"])
+        left = RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+        audit_record(
+            action="auth.2fa.recovery_used", actor=user, object_type="user", object_id=user.pk, details={"left": left}
+        )
+    return left
+
+
+def recovery_codes_keep_for_display(session: Any, codes: list[str]) -> None:
+    """Hold new codes (sealed) in the session for the one page that shows them."""
+    session[FRESH_RECOVERY_CODES] = seal(" ".join(codes), purpose=FRESH_RECOVERY_CODES_PURPOSE)
+
+
+def recovery_codes_take_for_display(session: Any) -> list[str]:
+    """The new codes, once: the page that shows them takes them out of the session."""
+    stored = session.pop(FRESH_RECOVERY_CODES, "")
+    return unseal(stored, purpose=FRESH_RECOVERY_CODES_PURPOSE).split() if is_sealed(stored) else []
 
 
 # -- API tokens ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -26,7 +26,7 @@ from banchengshi.accounts import forms, services
 from banchengshi.accounts.errors import AccountsError, LockedOutError
 from banchengshi.accounts.models import User
 from banchengshi.accounts.policy import two_factor_required
-from banchengshi.accounts.selectors import has_authenticator, password_expired
+from banchengshi.accounts.selectors import has_authenticator, password_expired, recovery_codes_left
 from banchengshi.audit.models import Outcome
 from banchengshi.audit.services import audit_record
 from banchengshi.ratelimit import client_address
@@ -97,6 +97,8 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     user, next_url = pending
     if not has_authenticator(user):
         return redirect("two-factor-setup")
+    if request.method == "POST" and "recovery_code" in request.POST:
+        return _recovery_sign_in(request, user, next_url)
     form = forms.CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         address = client_address(request)
@@ -112,7 +114,37 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
             messages.error(request, _lockout_message())
             return redirect("login")
         form.add_error("code", _("The code is not right. Check the time on your phone."))
-    return render(request, "accounts/two_factor_verify.html", {"form": form})
+    return render(request, "accounts/two_factor_verify.html", {"form": form, "recovery_form": forms.RecoveryCodeForm()})
+
+
+def _recovery_sign_in(request: HttpRequest, user: User, next_url: str) -> HttpResponse:
+    """The second step with a recovery code (a lost phone): counted like a wrong code when wrong."""
+    recovery_form = forms.RecoveryCodeForm(request.POST)
+    if recovery_form.is_valid():
+        address = client_address(request)
+        try:
+            services.login_lock_check(username=user.get_username(), address=address)
+        except LockedOutError as exc:
+            return _locked(request, exc)
+        left = services.recovery_code_use(user=user, code=recovery_form.cleaned_data["recovery_code"])
+        if left is not None:
+            services.login_complete(request=request, user=user, method="recovery_code")
+            messages.warning(
+                request,
+                _(
+                    "You signed in with a recovery code; %(left)d remain. If your phone is lost, set up "
+                    "the authenticator again on a new one and print new codes."
+                )
+                % {"left": left},
+            )
+            return redirect(_next_url(request, next_url, user))
+        if services.login_failure_record(username=user.get_username(), address=address, user=user, reason="recovery"):
+            request.session.pop(services.PENDING, None)
+            messages.error(request, _lockout_message())
+            return redirect("login")
+        recovery_form.add_error("recovery_code", _("This recovery code is not right, or it was used already."))
+    context = {"form": forms.CodeForm(), "recovery_form": recovery_form, "recovery_open": True}
+    return render(request, "accounts/two_factor_verify.html", context)
 
 
 @sensitive_post_parameters()
@@ -142,9 +174,13 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
                 request.session.pop(services.ENROLL_SECRET, None)
                 if signed_in:
                     messages.success(request, _("Your authenticator is set up."))
-                    return redirect(settings.LOGIN_REDIRECT_URL)
-                services.login_complete(request=request, user=user, method="totp_enrolled")
-                return redirect(_next_url(request, next_url, user))
+                else:
+                    services.login_complete(request=request, user=user, method="totp_enrolled")
+                codes = services.recovery_codes_issue(user=user)
+                services.recovery_codes_keep_for_display(request.session, codes)
+                # Shown once, on their own page, before the person goes on.
+                target = _next_url(request, next_url, user)
+                return redirect(f"{resolve_url('recovery-codes')}?{urlencode({'next': target})}")
     uri = services.totp_uri(user=user, secret=secret)
     context: dict[str, Any] = {
         "form": form,
@@ -154,6 +190,34 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         "qr": segno.make(uri, error="m").svg_inline(scale=4),
     }
     return render(request, "accounts/two_factor_setup.html", context)
+
+
+@sensitive_post_parameters()
+@csrf_protect
+@never_cache
+@login_required
+def recovery_codes_page(request: HttpRequest) -> HttpResponse:
+    """The new recovery codes, shown once; or how many are left, and new ones for the password."""
+    user = cast(User, request.user)
+    fresh = services.recovery_codes_take_for_display(request.session)
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = resolve_url(settings.LOGIN_REDIRECT_URL)
+    if fresh:
+        return render(request, "accounts/recovery_codes.html", {"codes": fresh, "next": next_url})
+    if not has_authenticator(user):
+        return redirect("two-factor-setup")
+    form = forms.PasswordConfirmForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not user.check_password(form.cleaned_data["password"]):
+            form.add_error("password", _("The current password is not right."))
+        else:
+            services.recovery_codes_keep_for_display(request.session, services.recovery_codes_issue(user=user))
+            return redirect("recovery-codes")
+    context = {"form": form, "left": recovery_codes_left(user)}
+    return render(request, "accounts/recovery_codes.html", context)
 
 
 @sensitive_post_parameters()

@@ -15,8 +15,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 from rest_framework.authtoken.models import Token
 
-from banchengshi.accounts.models import TotpDevice, UserSession
-from banchengshi.accounts.services import password_generate
+from banchengshi.accounts.models import RecoveryCode, TotpDevice, UserSession
+from banchengshi.accounts.services import password_generate, recovery_codes_issue
 from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.accounts.validators import character_classes
 from banchengshi.audit.models import AuditRecord
@@ -73,6 +73,7 @@ def test_the_reset_command_removes_a_lost_authenticator_ends_the_sessions_and_is
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
     with tenant_context(county_a):
         TotpDevice.objects.create(user=clerk, secret=pyotp.random_base32(), confirmed_at=timezone.now())
+        recovery_codes_issue(user=clerk)
         token = Token.objects.create(user=clerk)
     out = StringIO()
     call_command("two_factor_reset", clerk.username, "--schema", county_a.schema_name, "--by", "张科长", stdout=out)
@@ -81,6 +82,7 @@ def test_the_reset_command_removes_a_lost_authenticator_ends_the_sessions_and_is
         assert not TotpDevice.objects.filter(user=clerk).exists()
         assert not Session.objects.filter(session_key=key).exists()
         assert not Token.objects.filter(pk=token.pk).exists()  # issued against the lost phone
+        assert not RecoveryCode.objects.filter(user=clerk).exists()  # they stood in for it
         record = AuditRecord.objects.get(action="auth.2fa.reset", object_id=str(clerk.pk))
         assert record.actor_label == "command:张科长" and record.details == {"removed": True}
     assert client.get("/work/").status_code == 302  # signed out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 import pyotp
@@ -12,8 +13,15 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
-from banchengshi.accounts.models import TotpDevice, User, UserSession
-from banchengshi.accounts.services import AUTH_AT, ENROLL_SECRET, ENROLL_SECRET_PURPOSE, SEEN_AT
+from banchengshi.accounts.models import RecoveryCode, TotpDevice, User, UserSession
+from banchengshi.accounts.services import (
+    AUTH_AT,
+    ENROLL_SECRET,
+    ENROLL_SECRET_PURPOSE,
+    SEEN_AT,
+    recovery_code_use,
+    recovery_codes_issue,
+)
 from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.audit.models import AuditRecord
 from banchengshi.personal_data import is_sealed, unseal
@@ -198,7 +206,11 @@ def test_admins_and_supervisors_enroll_a_second_factor_then_need_it(county_a, st
         client.post("/accounts/two-factor/", {"code": "000000" if totp.now() != "000000" else "111111"}).status_code
         == 200
     )
-    assert client.post("/accounts/two-factor/", {"code": totp.now()})["Location"] == "/"
+    enrolled = client.post("/accounts/two-factor/", {"code": totp.now()})
+    assert enrolled["Location"] == "/accounts/recovery-codes/?next=%2F"  # the recovery codes, once
+    codes = re.findall(r"<code>([2-9A-Z]{5}-[2-9A-Z]{5})</code>", client.get(enrolled["Location"]).content.decode())
+    assert len(set(codes)) == 10
+    assert "<code>" not in client.get(enrolled["Location"]).content.decode()  # not shown again
     assert client.get("/work/").status_code == 200
 
     later = browser_for(county_a)
@@ -244,3 +256,74 @@ def test_operators_on_the_console_need_a_second_factor(two_counties, browser_for
 
     client = Client(HTTP_HOST=settings.COUNTY_DOMAIN_SUFFIX, REMOTE_ADDR="10.8.0.1")
     assert sign_in(client, "op-2fa")["Location"] == "/accounts/two-factor/"
+
+
+def _with_authenticator_and_codes(county: Any, person: Any) -> tuple[pyotp.TOTP, list[str]]:
+    secret = pyotp.random_base32()
+    with tenant_context(county):
+        TotpDevice.objects.create(user=person, secret=secret, confirmed_at=timezone.now())
+        codes = recovery_codes_issue(user=person)
+    return pyotp.TOTP(secret), codes
+
+
+def test_a_lost_phone_signs_in_once_per_recovery_code(county_a, staff, browser_for, two_factor_on):
+    person = staff(StaffRole.SUPERVISOR)
+    _totp, codes = _with_authenticator_and_codes(county_a, person)
+    client = browser_for(county_a)
+    assert sign_in(client, person.username)["Location"] == "/accounts/login/verify/"
+    page = client.get("/accounts/login/verify/").content.decode()
+    assert 'name="recovery_code"' in page and "手机丢了？用恢复码登录" in page
+    # Typed as people type: lower case, without the dash.
+    done = client.post("/accounts/login/verify/", {"recovery_code": codes[0].lower().replace("-", " ")})
+    assert done["Location"] == "/" and client.get("/work/").status_code == 200
+    assert "未用的恢复码：9 个" in client.get("/accounts/recovery-codes/").content.decode()
+
+    again = browser_for(county_a)
+    sign_in(again, person.username)
+    refused = again.post("/accounts/login/verify/", {"recovery_code": codes[0]})
+    assert refused.status_code == 200 and "已经用过" in refused.content.decode()
+    assert again.get("/work/").status_code == 302
+    logged = actions(county_a)
+    assert ("auth.2fa.recovery_used", "success") in logged and ("auth.2fa.recovery_codes_issued", "success") in logged
+    with tenant_context(county_a):
+        login = AuditRecord.objects.filter(action="auth.login", outcome="success", object_id=str(person.pk)).first()
+        assert login.details == {"method": "recovery_code"}
+
+
+def test_wrong_recovery_codes_count_towards_the_lockout(county_a, staff, browser_for, two_factor_on):
+    person = staff(StaffRole.SUPERVISOR)
+    _with_authenticator_and_codes(county_a, person)
+    client = browser_for(county_a)
+    for _attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT - 1):
+        sign_in(client, person.username)
+        assert client.post("/accounts/login/verify/", {"recovery_code": "AAAAA-BBBBB"}).status_code == 200
+    sign_in(client, person.username)
+    assert client.post("/accounts/login/verify/", {"recovery_code": "AAAAA-BBBBB"})["Location"] == "/accounts/login/"
+
+
+def test_new_recovery_codes_need_the_password_and_replace_the_old_ones(county_a, staff, browser_for, two_factor_on):
+    person = staff(StaffRole.SUPERVISOR)
+    totp, old = _with_authenticator_and_codes(county_a, person)
+    client = browser_for(county_a)
+    sign_in(client, person.username)
+    client.post("/accounts/login/verify/", {"code": totp.now()})
+    assert client.get("/work/").status_code == 200
+    wrong = client.post("/accounts/recovery-codes/", {"password": "not-the-password"})
+    assert wrong.status_code == 200 and "<code>" not in wrong.content.decode()
+    made = client.post("/accounts/recovery-codes/", {"password": PASSWORD})
+    assert made["Location"] == "/accounts/recovery-codes/"
+    new = re.findall(r"<code>([2-9A-Z]{5}-[2-9A-Z]{5})</code>", client.get(made["Location"]).content.decode())
+    assert len(new) == 10 and not set(new) & set(old)
+    with tenant_context(county_a):
+        assert recovery_code_use(user=person, code=old[1]) is None
+        assert recovery_code_use(user=person, code=new[1]) == 9
+        assert RecoveryCode.objects.filter(user=person).count() == 10
+        stored = set(RecoveryCode.objects.filter(user=person).values_list("code_hash", flat=True))
+        assert not stored & {code.replace("-", "") for code in new}  # keyed hashes, not the codes
+
+
+def test_without_an_authenticator_the_recovery_page_leads_to_setting_one_up(county_a, staff, browser_for):
+    clerk = staff(StaffRole.WINDOW_CLERK)
+    client = browser_for(county_a)
+    sign_in(client, clerk.username)
+    assert client.get("/accounts/recovery-codes/")["Location"] == "/accounts/two-factor/"
