@@ -171,7 +171,8 @@ def staff_create(
     if User.objects.filter(username=username).exists():
         raise _invalid("username", _("This username is already taken in this county."))
     department = _role_department(role, department_code)
-    candidate = User(username=username, name=name.strip())
+    # A password an administrator chose is known to two people: its owner replaces it first thing.
+    candidate = User(username=username, name=name.strip(), must_change_password=actor is not None)
     try:
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:

@@ -56,7 +56,10 @@ class SessionSecurityMiddleware:
         return self.get_response(request)
 
     def _password_expired(self, request: HttpRequest) -> HttpResponse:
-        message = _("Your password has expired. Please change it.")
+        if getattr(request.user, "must_change_password", False):
+            message = _("An administrator set this password. Choose your own before you go on.")
+        else:
+            message = _("Your password has expired. Please change it.")
         if _is_api(request):
             body = {"error": {"code": str(AccountsErrorCode.PASSWORD_EXPIRED), "message": message}}
             return JsonResponse(body, status=403)

@@ -20,6 +20,8 @@ class User(AbstractUser):
     name = models.CharField(_("name"), max_length=64, blank=True)
     # Passwords expire after ACCOUNTS_PASSWORD_MAX_AGE_DAYS; stamped by every set_password.
     password_changed_at = models.DateTimeField(_("password changed at"), default=timezone.now)
+    # Set when an administrator chose the password: the person replaces it at their first sign-in.
+    must_change_password = models.BooleanField(_("must change password"), default=False)
 
     class Meta:
         verbose_name = _("user")

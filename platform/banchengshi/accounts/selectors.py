@@ -20,6 +20,9 @@ def recovery_codes_left(user: Any) -> int:
 
 
 def password_expired(user: Any) -> bool:
+    """Too old, or chosen by an administrator: the person changes it before anything else."""
+    if getattr(user, "must_change_password", False):
+        return True
     changed = getattr(user, "password_changed_at", None)
     if changed is None or settings.ACCOUNTS_PASSWORD_MAX_AGE_DAYS <= 0:
         return False

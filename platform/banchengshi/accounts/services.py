@@ -223,7 +223,8 @@ def password_change(*, request: HttpRequest, user: User, old_password: str, new_
         )
     with transaction.atomic():
         user.set_password(new_password)
-        user.save(update_fields=["password", "password_changed_at"])
+        user.must_change_password = False
+        user.save(update_fields=["password", "password_changed_at", "must_change_password"])
         update_session_auth_hash(request, user)  # keeps this session (with a new id), others end
         user_sessions_end(user_id=user.pk, keep_session_key=request.session.session_key or "")
         _session_register(request, user)

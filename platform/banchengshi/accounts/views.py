@@ -237,7 +237,8 @@ def password_change_page(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Your password was changed."))
             return redirect(settings.LOGIN_REDIRECT_URL)
-    return render(request, "accounts/password_change.html", {"form": form, "expired": password_expired(user)})
+    context = {"form": form, "expired": password_expired(user), "chosen_by_admin": user.must_change_password}
+    return render(request, "accounts/password_change.html", context)
 
 
 @require_POST

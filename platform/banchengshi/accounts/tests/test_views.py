@@ -25,6 +25,7 @@ from banchengshi.accounts.services import (
 from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.audit.models import AuditRecord
 from banchengshi.personal_data import is_sealed, unseal
+from casework import services as casework_services
 from casework.models import StaffRole
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +328,30 @@ def test_without_an_authenticator_the_recovery_page_leads_to_setting_one_up(coun
     client = browser_for(county_a)
     sign_in(client, clerk.username)
     assert client.get("/accounts/recovery-codes/")["Location"] == "/accounts/two-factor/"
+
+
+def test_a_password_an_administrator_chose_is_replaced_at_the_first_sign_in(county_a, staff, browser_for):
+    admin = staff(StaffRole.COUNTY_ADMIN)
+    with tenant_context(county_a):
+        casework_services.staff_create(
+            actor=admin, username="new-clerk", name="新同事", role=StaffRole.WINDOW_CLERK, password=PASSWORD
+        )
+        onboarded = casework_services.staff_create(
+            actor=None, username="onboarded", name="开通", role=StaffRole.WINDOW_CLERK, password=PASSWORD
+        )
+    assert not onboarded.user.must_change_password  # the platform's own accounts (onboarding, demo)
+    client = browser_for(county_a)
+    assert sign_in(client, "new-clerk")["Location"] == "/accounts/password/"
+    assert client.get("/work/")["Location"] == "/accounts/password/"
+    api = client.get("/api/v1/cases/")
+    assert api.status_code == 403 and api.json()["error"]["code"] == "accounts.password_expired"
+    assert "管理员" in api.json()["error"]["message"]
+    assert "此密码由管理员设置" in client.get("/accounts/password/").content.decode()
+    new = "Mine-0wn-pass"
+    changed = client.post(
+        "/accounts/password/", {"old_password": PASSWORD, "new_password": new, "new_password_again": new}
+    )
+    assert changed.status_code == 302
+    assert client.get("/work/").status_code == 200
+    with tenant_context(county_a):
+        assert not User.objects.get(username="new-clerk").must_change_password
