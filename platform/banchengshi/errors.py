@@ -59,7 +59,34 @@ class PlatformErrorCode(StrEnum):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Render every API error as ``{"error": {"code", "message", "details"?}}``."""
+    """Render every API error as ``{"error": {"code", "message", "details"?}}``; audit refusals."""
+    response = _render(exc, context)
+    if response is not None and response.status_code == status.HTTP_403_FORBIDDEN:
+        _audit_refusal(context, str(response.data["error"]["code"]))
+    return response
+
+
+def _audit_refusal(context: dict[str, Any], code: str) -> None:
+    """A signed-in person asked for something their role may not do: the auditors see it (等保 8.1.4.3).
+
+    Only the route's pattern is kept (no ids, no query string). A 404 is not recorded: it answers
+    alike for what does not exist and what may not be seen, and typos would bury the rest.
+    """
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if request is None or user is None or not user.is_authenticated:
+        return
+    from banchengshi.audit.models import Outcome
+    from banchengshi.audit.services import audit_record
+
+    match = getattr(request, "resolver_match", None)
+    audit_record(
+        action="access.denied", actor=user, outcome=Outcome.DENIED, object_type="api",
+        details={"route": match.route if match is not None else "", "method": request.method, "code": code},
+    )  # fmt: skip
+
+
+def _render(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         refused = Response({"error": exc.as_dict()}, status=exc.http_status)
         view, request = context.get("view"), context.get("request")

@@ -123,3 +123,17 @@ def test_on_the_console_only_superusers_read_the_platform_trail(two_counties):
         client = APIClient(HTTP_HOST=settings.COUNTY_DOMAIN_SUFFIX)
         client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[username]}")
         assert client.get("/api/v1/audit/records/").status_code == expected
+
+
+def test_a_refused_request_is_recorded_for_the_auditors(county_a):
+    clerk = api_as(county_a, StaffRole.WINDOW_CLERK, "curious-clerk")
+    assert clerk.get("/api/v1/audit/records/?q=13812345678").status_code == 403
+    with tenant_context(county_a):
+        record = AuditRecord.objects.filter(action="access.denied").order_by("-seq").first()
+    assert record is not None and record.outcome == "denied" and record.actor_label == "curious-clerk"
+    assert record.details == {"route": "api/v1/audit/records/", "method": "GET", "code": "audit.permission_denied"}
+    # Without a signed-in person (401) nothing is recorded here: sign-in failures have their own records.
+    before = record.seq
+    assert api_as(county_a, None).get("/api/v1/audit/records/").status_code == 401
+    with tenant_context(county_a):
+        assert not AuditRecord.objects.filter(action="access.denied", seq__gt=before).exists()
