@@ -3,6 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from banchengshi.accounts.models import PlatformRole
 from tenants.services import BREAK_GLASS_MAX_MINUTES
 
 
@@ -44,7 +45,8 @@ class CountyAdminForm(forms.Form):
 
 
 class OperatorForm(CountyAdminForm):
-    pass
+    # 三权分立: each account holds one of the three roles.
+    role = forms.ChoiceField(label=_("Role"), choices=PlatformRole.choices, initial=PlatformRole.OPERATOR)
 
 
 class BreakGlassForm(forms.Form):

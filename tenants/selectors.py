@@ -12,6 +12,8 @@ from django.http import Http404
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from banchengshi.accounts.models import PlatformRole
+from banchengshi.accounts.policy import has_platform_role
 from sla.sweep.models import DeadlineEntry
 from tenants.models import BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus
 
@@ -26,7 +28,13 @@ def county_schema_names_active() -> list[str]:
 
 
 def is_operator(actor: Any) -> bool:
-    return bool(actor is not None and actor.is_authenticated and actor.is_staff)
+    """A system administrator of the province: counties, onboarding, configuration (not accounts, not the trail)."""
+    return has_platform_role(actor, PlatformRole.OPERATOR)
+
+
+def is_security_admin(actor: Any) -> bool:
+    """A security administrator: the operators' accounts, nothing of the counties."""
+    return has_platform_role(actor, PlatformRole.SECURITY_ADMIN)
 
 
 def county_get_for_operator(*, actor: Any, code: str) -> County:

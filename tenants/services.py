@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
+from banchengshi.accounts.models import PlatformRole
 from banchengshi.accounts.services import password_generate
 from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
@@ -33,6 +34,7 @@ from tenants.config import DIVISION_CODE_RE, CountyConfig, county_config_parse
 from tenants.errors import CountyConfigError, TenantsErrorCode
 from tenants.migrator import RenderedPlan, county_schema_create, plan_render
 from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus, Domain
+from tenants.selectors import is_operator, is_security_admin
 
 
 @dataclass
@@ -396,10 +398,20 @@ BREAK_GLASS_MAX_MINUTES = 240
 
 
 def operator_require(actor: Any) -> None:
-    """Console writes are for provincial operators (staff accounts of the public schema)."""
-    if not (actor is not None and actor.is_authenticated and actor.is_staff):
+    """Console writes about counties are for the province's system administrators (三权分立)."""
+    if not is_operator(actor):
         raise ApplicationError(
             TenantsErrorCode.PERMISSION_DENIED, _("Only provincial operators may do this."), http_status=403
+        )
+
+
+def security_admin_require(actor: Any) -> None:
+    """Operator accounts are the security administrator's: nobody grants themselves a role."""
+    if not is_security_admin(actor):
+        raise ApplicationError(
+            TenantsErrorCode.PERMISSION_DENIED,
+            _("Only the platform's security administrators manage operator accounts."),
+            http_status=403,
         )
 
 
@@ -538,17 +550,25 @@ def county_admin_create(*, actor: Any, county: County, username: str, name: str,
     _audit(actor=actor, action="tenants.county_admin_created", county=county)
 
 
-def operator_create(*, actor: Any, username: str, name: str, password: str) -> Any:
-    """Create a provincial operator: a staff account of the public schema, never a superuser."""
-    operator_require(actor)
+def operator_create(*, actor: Any, username: str, name: str, password: str, role: str = PlatformRole.OPERATOR) -> Any:
+    """Create a provincial operator with one platform role: a staff account of the public schema, never a superuser."""
+    security_admin_require(actor)
+    if role not in PlatformRole.values:
+        raise ApplicationError(TenantsErrorCode.PERMISSION_DENIED, _("Unknown platform role."), http_status=400)
     user_model = get_user_model()
     with schema_context(get_public_schema_name()):
         if user_model.objects.filter(username=username).exists():
             raise ApplicationError(
                 TenantsErrorCode.COUNTY_CONFLICT, _("This user name is already taken."), http_status=409
             )
-        user = user_model.objects.create_user(username=username, password=password, name=name, is_staff=True)
-        audit_record(action="tenants.operator_created", actor=actor, object_type="accounts.user", object_id=user.pk)
+        user = user_model.objects.create_user(
+            username=username, password=password, name=name, is_staff=True, platform_role=role,
+            must_change_password=True,
+        )  # fmt: skip
+        audit_record(
+            action="tenants.operator_created", actor=actor, object_type="accounts.user", object_id=user.pk,
+            details={"role": role},
+        )  # fmt: skip
     return user
 
 
@@ -593,7 +613,7 @@ def break_glass_revoke(*, actor: Any, grant: BreakGlassGrant) -> None:
 
 def operator_deactivate(*, actor: Any, user_id: int) -> None:
     """Close an operator's account (never one's own: the last operator cannot lock everyone out)."""
-    operator_require(actor)
+    security_admin_require(actor)
     user_model = get_user_model()
     with schema_context(get_public_schema_name()), transaction.atomic():
         user = user_model.objects.filter(pk=user_id, is_staff=True).first()

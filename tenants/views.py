@@ -43,6 +43,7 @@ from tenants.selectors import (
     county_overview,
     county_registry_row,
     is_operator,
+    is_security_admin,
 )
 from tenants.services import (
     break_glass_grant,
@@ -73,6 +74,18 @@ def operator_only(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not is_operator(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def security_admin_only(view: View) -> View:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_security_admin(request.user):
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -392,7 +405,7 @@ def counties_api(request: HttpRequest) -> JsonResponse:
     )
 
 
-@operator_only
+@security_admin_only
 def operators(request: HttpRequest) -> HttpResponse:
     from django.contrib.auth import get_user_model
 

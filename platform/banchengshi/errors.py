@@ -73,7 +73,10 @@ def _audit_refusal(context: dict[str, Any], code: str) -> None:
     alike for what does not exist and what may not be seen, and typos would bury the rest.
     """
     request = context.get("request")
-    user = getattr(request, "user", None)
+    try:
+        user = getattr(request, "user", None)
+    except ApplicationError:  # the credentials themselves were refused (a token without its second factor)
+        return
     if request is None or user is None or not user.is_authenticated:
         return
     from banchengshi.audit.models import Outcome

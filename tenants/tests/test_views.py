@@ -14,21 +14,24 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
+from banchengshi.accounts.models import PlatformRole
 from banchengshi.audit.models import AuditRecord
+from banchengshi.errors import ApplicationError
 from casework.models import StaffProfile, StaffRole
 from conftest import county_config_path, host_of
 from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus
-from tenants.services import county_batch_run
+from tenants.services import county_batch_run, operator_create
 from tenants.tests.test_config import minimal
 
 pytestmark = pytest.mark.django_db
 
 
-def console_user(*, staff: bool = True):
+def console_user(*, staff: bool = True, role: str = PlatformRole.OPERATOR):
     with schema_context("public"):
         return get_user_model().objects.create_user(
-            username=f"op-{uuid.uuid4().hex[:6]}", password="Long-enough-pass-1", name="运维", is_staff=staff
-        )
+            username=f"op-{uuid.uuid4().hex[:6]}", password="Long-enough-pass-1", name="运维", is_staff=staff,
+            platform_role=role,
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -167,12 +170,25 @@ def test_removal_waits_for_the_retention_hold(console, operator):
     assert AuditRecord.objects.filter(action="tenants.county_removed", object_id=county.code).exists()
 
 
-def test_operators_create_operators_and_a_countys_first_admin(console, county_a):
-    console.post("/console/operators/", {"username": "op-new", "name": "新运维", "password": "Another-long-pass-2"})
+def test_security_admins_manage_operator_accounts_and_operators_onboard_counties(console, county_a):
+    """三权分立: the system administrator (operator) runs counties, the security administrator the accounts."""
+    security = Client(HTTP_HOST="localhost")
+    security.force_login(console_user(role=PlatformRole.SECURITY_ADMIN))
+    assert console.get("/console/operators/").status_code == 404  # an operator grants nobody a role
+    assert "/console/operators/" not in console.get("/").content.decode()
+    assert security.get(f"/console/counties/{county_a.code}/").status_code == 404  # nor runs counties
+    security.post(
+        "/console/operators/",
+        {"username": "op-new", "name": "新审计", "password": "Another-long-pass-2", "role": "auditor"},
+    )
     new = get_user_model().objects.get(username="op-new")
-    assert new.is_staff and not new.is_superuser
-    console.post("/console/operators/", {"deactivate": new.pk})
+    assert new.is_staff and not new.is_superuser and new.platform_role == PlatformRole.AUDITOR
+    assert new.must_change_password  # the security admin chose it
+    assert AuditRecord.objects.filter(action="tenants.operator_created", details__role="auditor").exists()
+    security.post("/console/operators/", {"deactivate": new.pk})
     assert not get_user_model().objects.get(pk=new.pk).is_active
+    with pytest.raises(ApplicationError):
+        operator_create(actor=console_user(), username="self-made", name="x", password="Another-long-pass-2")
     console.post(
         f"/console/counties/{county_a.code}/admin/",
         {"username": "first-admin", "name": "管理员", "password": "Admin-long-pass-3"},

@@ -9,6 +9,14 @@ from banchengshi.personal_data import EncryptedTextField
 TOTP_SECRET_PURPOSE = "accounts.totpdevice.secret"  # noqa: S105 - associated data, not a secret
 
 
+class PlatformRole(models.TextChoices):
+    """What a provincial operator (a staff account of the public schema) may do: 三权分立."""
+
+    OPERATOR = "operator", _("system administrator: counties and their configuration")
+    SECURITY_ADMIN = "security_admin", _("security administrator: operator accounts")
+    AUDITOR = "auditor", _("audit administrator: the platform's audit trail")
+
+
 class User(AbstractUser):
     """A person who signs in: a provincial operator (public schema) or county staff (county schema).
 
@@ -22,6 +30,10 @@ class User(AbstractUser):
     password_changed_at = models.DateTimeField(_("password changed at"), default=timezone.now)
     # Set when an administrator chose the password: the person replaces it at their first sign-in.
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    # Only for staff accounts of the public schema (operators); county roles live in casework.
+    platform_role = models.CharField(
+        _("platform role"), max_length=16, choices=PlatformRole.choices, default=PlatformRole.OPERATOR
+    )
 
     class Meta:
         verbose_name = _("user")

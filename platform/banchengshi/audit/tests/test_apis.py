@@ -114,12 +114,18 @@ def test_the_auditors_page_lists_and_links_the_export(county_a, clean_cache):
     assert other.get("/audit/").status_code == 403
 
 
-def test_on_the_console_only_superusers_read_the_platform_trail(two_counties):
+def test_on_the_console_only_audit_administrators_read_the_platform_trail(two_counties):
+    """三权分立: the system and security administrators do not read the trail of what they do."""
     with schema_context("public"):
-        root = User.objects.create_user(username="audit-root", password="x", is_superuser=True, is_staff=True)
-        staff = User.objects.create_user(username="audit-staff", password="x", is_staff=True)
-        tokens = {u.username: Token.objects.create(user=u).key for u in (root, staff)}
-    for username, expected in (("audit-root", 200), ("audit-staff", 403)):
+        people = [
+            User.objects.create_user(username="audit-root", password="x", is_superuser=True, is_staff=True),
+            User.objects.create_user(username="audit-reader", password="x", is_staff=True, platform_role="auditor"),
+            User.objects.create_user(username="audit-staff", password="x", is_staff=True, platform_role="operator"),
+            User.objects.create_user(username="audit-sec", password="x", is_staff=True, platform_role="security_admin"),
+        ]
+        tokens = {u.username: Token.objects.create(user=u).key for u in people}
+    expected_by_user = {"audit-root": 200, "audit-reader": 200, "audit-staff": 403, "audit-sec": 403}
+    for username, expected in expected_by_user.items():
         client = APIClient(HTTP_HOST=settings.COUNTY_DOMAIN_SUFFIX)
         client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[username]}")
         assert client.get("/api/v1/audit/records/").status_code == expected
