@@ -131,6 +131,17 @@ def test_the_log_filter_removes_phone_numbers_from_message_extras_and_traceback(
     assert "bad number [phone]" in line["exc"]
 
 
+def test_an_object_among_the_extras_is_scrubbed_when_it_becomes_text(json_lines):
+    class Request:  # as django.request logs a 403 or 404: the request object, its query string in its repr
+        def __str__(self) -> str:
+            return f"<WSGIRequest: GET '/api/v1/cases/?q={PHONE}'>"
+
+    logging.getLogger("tests.observability.object").warning("Forbidden: /api/v1/cases/", extra={"request": Request()})
+    (line,) = [line for line in json_lines() if line["logger"] == "tests.observability.object"]
+    assert PHONE not in json.dumps(line, ensure_ascii=False)
+    assert line["request"] == "<WSGIRequest: GET '/api/v1/cases/?q=[phone]'>"
+
+
 def test_every_configured_handler_gets_the_scrubbing_filter():
     stream = io.StringIO()
     configure_logging(

@@ -83,7 +83,9 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # An object among the extras (django.request's "request": its repr holds the query string,
+        # a searched phone number included) becomes text only here, after the filter ran: scrub it now.
+        return json.dumps(entry, ensure_ascii=False, default=lambda value: scrub_text(str(value)))
 
 
 FILTERS = {
