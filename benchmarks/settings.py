@@ -13,3 +13,6 @@ LOGGING = {
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"citizen": "1000000/second"}}  # noqa: F405
 INTEROP_OPEN311_READ_RATE = "1000000/second"
+# Never quiet: at night (22:00-08:00 in Shanghai) a citizen SMS is held and registration skips the
+# outbox wake, which would make night-time figures look cheaper than the day's.
+SMS_QUIET_HOURS = (24, 0)
