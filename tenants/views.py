@@ -68,28 +68,25 @@ PER_PAGE = 100
 View = Callable[..., HttpResponseBase]
 
 
-def operator_only(view: View) -> View:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not is_operator(request.user):
-            raise Http404
-        return view(request, *args, **kwargs)
+def _console_role_only(allowed: Callable[[Any], bool]) -> Callable[[View], View]:
+    """Console pages of one platform role (ADR 19): sign in first; any other account gets 404."""
 
-    return wrapped
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not allowed(request.user):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
-def security_admin_only(view: View) -> View:
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not is_security_admin(request.user):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return wrapped
+operator_only = _console_role_only(is_operator)
+security_admin_only = _console_role_only(is_security_admin)
 
 
 def _error(request: HttpRequest, exc: ApplicationError) -> None:
