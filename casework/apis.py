@@ -832,6 +832,15 @@ class StaffOutput(serializers.Serializer):
     last_login = serializers.DateTimeField(source="user.last_login", allow_null=True)
 
 
+class StaffCreatedOutput(StaffOutput):
+    # Shown once, to the admin who created the account: handed over apart from the password.
+    enrollment_code = serializers.CharField(
+        source="user.enrollment_code",
+        help_text="For roles that sign in with a second factor: the code the person's first authenticator "
+        "needs besides the password (valid 7 days). Empty otherwise.",
+    )
+
+
 class StaffListApi(StaffApi):
     @extend_schema(responses=StaffOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -851,7 +860,7 @@ class StaffCreateApi(StaffApi):
         name = serializers.CharField(max_length=64)
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(request=InputSerializer, responses={201: StaffOutput})
+    @extend_schema(request=InputSerializer, responses={201: StaffCreatedOutput})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -860,7 +869,7 @@ class StaffCreateApi(StaffApi):
             actor=_actor(request), username=values["username"], name=values["name"], role=values["role"],
             password=values["password"], department_code=values["department"],
         )  # fmt: skip
-        return Response(StaffOutput(profile).data, status=status.HTTP_201_CREATED)
+        return Response(StaffCreatedOutput(profile).data, status=status.HTTP_201_CREATED)
 
 
 class StaffRoleApi(StaffApi):

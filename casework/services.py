@@ -30,7 +30,8 @@ from django.utils.translation import gettext_lazy
 from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import User
-from banchengshi.accounts.services import user_sessions_end
+from banchengshi.accounts.policy import two_factor_required
+from banchengshi.accounts.services import enrollment_code_issue, user_sessions_end
 from banchengshi.audit.services import audit_record
 from banchengshi.configuration.selectors import config_cached, configuration_snapshot
 from banchengshi.core.rows import row_insert
@@ -184,7 +185,11 @@ def staff_create(
             action="staff.created", actor=actor, object_type="user", object_id=candidate.pk,
             details={"role": role, "department": department_code},
         )  # fmt: skip
-        return StaffProfile.objects.create(user=candidate, role=role, department=department)
+        profile = StaffProfile.objects.create(user=candidate, role=role, department=department)
+        if actor is not None and two_factor_required(candidate):
+            # The admin chose the password; the first authenticator needs this code besides it.
+            candidate.enrollment_code = enrollment_code_issue(user=candidate, actor=actor)
+        return profile
 
 
 def staff_role_set(*, actor: User, profile_id: UUID, role: str, department_code: str = "") -> StaffProfile:

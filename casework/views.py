@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from banchengshi.accounts.models import User
+from banchengshi.accounts.services import enrollment_code_notice
 from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from banchengshi.ratelimit import allow, client_address
@@ -393,7 +394,7 @@ def staff_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.staff_create(
+            created = services.staff_create(
                 actor=user, username=data["username"], name=data["name"], role=data["role"],
                 password=data["password"], department_code=data["department"],
             )  # fmt: skip
@@ -401,6 +402,8 @@ def staff_page(request: HttpRequest) -> HttpResponse:
             _form_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
+            if created.user.enrollment_code:
+                messages.warning(request, enrollment_code_notice(created.user.enrollment_code))
             return redirect("staff-page")
     return render(
         request,

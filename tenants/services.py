@@ -21,7 +21,8 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
 
 from banchengshi.accounts.models import PlatformRole
-from banchengshi.accounts.services import password_generate
+from banchengshi.accounts.policy import two_factor_required
+from banchengshi.accounts.services import enrollment_code_issue, password_generate
 from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
@@ -569,6 +570,8 @@ def operator_create(*, actor: Any, username: str, name: str, password: str, role
             action="tenants.operator_created", actor=actor, object_type="accounts.user", object_id=user.pk,
             details={"role": role},
         )  # fmt: skip
+        if two_factor_required(user):
+            user.enrollment_code = enrollment_code_issue(user=user, actor=actor)
     return user
 
 

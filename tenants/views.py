@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_tenants.utils import tenant_context
 
+from banchengshi.accounts.services import enrollment_code_notice
 from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from casework.models import Case
@@ -417,11 +418,13 @@ def operators(request: HttpRequest) -> HttpResponse:
     form = forms.OperatorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            operator_create(actor=request.user, **form.cleaned_data)
+            created = operator_create(actor=request.user, **form.cleaned_data)
         except ApplicationError as exc:
             _error(request, exc)
         else:
             messages.success(request, _("The operator account was created."))
+            if created.enrollment_code:
+                messages.warning(request, enrollment_code_notice(created.enrollment_code))
             return redirect("console-operators")
     people = get_user_model().objects.filter(is_staff=True).order_by("username")
     return render(request, "tenants/operators.html", {"form": form, "people": people})

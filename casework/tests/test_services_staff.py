@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pyotp
 import pytest
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from banchengshi.accounts.models import User
+from banchengshi.accounts.models import TotpDevice, User
 from casework import services
 from casework.errors import CaseworkError, PermissionDeniedError
 from casework.models import StaffRole
@@ -79,3 +81,23 @@ def test_the_same_username_in_two_counties_is_two_people(county_a, county_b):
             services.staff_create(actor=None, username="same", name="同名", role="leader", password="Xk3!pass-2026")
     with tenant_context(county_a):
         assert User.objects.filter(username="same").count() == 1
+
+
+def test_the_staff_api_hands_the_enrollment_code_to_the_admin_once(county_a, staff_api, settings):
+    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True
+    api = staff_api(county_a, "county_admin", username="enroll-admin")
+    with tenant_context(county_a):
+        TotpDevice.objects.create(
+            user=User.objects.get(username="enroll-admin"), secret=pyotp.random_base32(), confirmed_at=timezone.now()
+        )
+    body = {"username": "api-boss", "name": "新科长", "role": "supervisor", "password": "Xk3!pass-2026"}
+    created = api.post("staff/create/", body)
+    assert created.status_code == 201
+    code = created.json()["enrollment_code"]
+    assert len(code) == 11 and code[5] == "-"
+    clerk = api.post("staff/create/", body | {"username": "api-clerk", "role": "window_clerk"})
+    assert clerk.json()["enrollment_code"] == ""  # no second factor, no code
+    assert "enrollment_code" not in api.get("staff/").content.decode()  # shown once, at creation
+    with tenant_context(county_a):
+        boss = User.objects.get(username="api-boss")
+        assert boss.enrollment_code_hash and boss.must_change_password

@@ -268,3 +268,12 @@ def test_the_county_list_shows_status_staff_and_open_cases(console, county_a, co
 def test_anyone_else_sees_the_registry_without_figures(two_counties):
     page = Client(HTTP_HOST="localhost").get("/").content.decode()
     assert "柳州市城中区" in page and "在办案件" not in page and "/console/counties/" not in page
+
+
+def test_a_new_operator_sets_up_the_authenticator_with_a_code_handed_over_apart(two_counties, settings):
+    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True  # operators always sign in with a second factor
+    security = console_user(role=PlatformRole.SECURITY_ADMIN)
+    with schema_context("public"):
+        created = operator_create(actor=security, username="op-coded", name="新运维", password="Another-long-pass-2")
+        assert len(created.enrollment_code) == 11
+        assert get_user_model().objects.get(pk=created.pk).enrollment_code_hash

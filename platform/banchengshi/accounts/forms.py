@@ -28,6 +28,11 @@ class PasswordConfirmForm(forms.Form):
 class EnrollForm(CodeForm):
     # Asked when someone already signed in replaces their authenticator: an unlocked screen is not enough.
     password = forms.CharField(label=_("Current password"), strip=False, widget=forms.PasswordInput, required=False)
+    # Asked for a first authenticator when an administrator issued one (handed over apart from the password).
+    enrollment_code = forms.CharField(
+        label=_("Enrollment code from your administrator"), max_length=20, required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )  # fmt: skip
 
 
 class PasswordChangeForm(forms.Form):

@@ -30,6 +30,12 @@ class User(AbstractUser):
     password_changed_at = models.DateTimeField(_("password changed at"), default=timezone.now)
     # Set when an administrator chose the password: the person replaces it at their first sign-in.
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    # An enrollment code an administrator handed over apart from the password: while set, the
+    # first authenticator is set up only with it, so knowing the password is not enough.
+    enrollment_code_hash = models.CharField(max_length=64, blank=True)
+    enrollment_code_expires_at = models.DateTimeField(null=True, blank=True)
+    # Not stored: the code just issued to this account, for the administrator to hand over once.
+    enrollment_code: str = ""
     # Only for staff accounts of the public schema (operators); county roles live in casework.
     platform_role = models.CharField(
         _("platform role"), max_length=16, choices=PlatformRole.choices, default=PlatformRole.OPERATOR

@@ -276,13 +276,70 @@ def _matching_step(secret: str, code: str) -> int | None:
     return None
 
 
-def totp_enroll(*, user: User, secret: str, code: str) -> TotpDevice:
-    """Confirm a new authenticator with its first code; replaces an older one."""
+ENROLLMENT_CODE_DAYS = 7
+ENROLLMENT_CODE_PURPOSE = "accounts.enrollment_code"
+
+
+def enrollment_code_issue(*, user: User, actor: Any = None, actor_label: str = "") -> str:
+    """A one-time code the administrator hands over apart from the password (a call, a note).
+
+    Until it is used, this person's first authenticator can be set up only with it: whoever
+    learns the password alone cannot put their own phone on the account. Valid for
+    ``ENROLLMENT_CODE_DAYS`` days; a new one replaces it.
+    """
+    code = "".join(secrets.choice(RECOVERY_ALPHABET) for _i in range(RECOVERY_CODE_LENGTH))
+    user.enrollment_code_hash = blind_index(code, purpose=ENROLLMENT_CODE_PURPOSE)
+    user.enrollment_code_expires_at = timezone.now() + datetime.timedelta(days=ENROLLMENT_CODE_DAYS)
+    user.save(update_fields=["enrollment_code_hash", "enrollment_code_expires_at"])
+    audit_record(
+        action="auth.2fa.enrollment_code_issued", actor=actor, actor_label=actor_label, object_type="user",
+        object_id=user.pk,
+    )  # fmt: skip
+    return f"{code[:5]}-{code[5:]}"
+
+
+def enrollment_code_notice(code: str) -> str:
+    """What the administrator reads once, beside the new account."""
+    return _(
+        "Enrollment code: %(code)s. Give it to the person yourself, apart from the password: their first "
+        "sign-in sets up the authenticator only with it (valid 7 days). It is not shown again."
+    ) % {"code": code}
+
+
+def enrollment_code_needed(user: User) -> bool:
+    """A first authenticator waits for the code an administrator handed over."""
+    return bool(user.enrollment_code_hash) and not has_authenticator(user)
+
+
+def totp_enroll(*, user: User, secret: str, code: str, enrollment_code: str = "") -> TotpDevice:
+    """Confirm a new authenticator with its first code; replaces an older one.
+
+    A person with an enrollment code pending (``enrollment_code_issue``) also gives that code.
+    """
+    if enrollment_code_needed(user):
+        expired = user.enrollment_code_expires_at is None or user.enrollment_code_expires_at <= timezone.now()
+        matches = user.enrollment_code_hash in blind_indexes(
+            _recovery_normal(enrollment_code), purpose=ENROLLMENT_CODE_PURPOSE
+        )
+        if expired or not matches:
+            audit_record(
+                action="auth.2fa.enrolled", actor=user, outcome=Outcome.DENIED,
+                details={"reason": "enrollment_code_expired" if matches else "enrollment_code"},
+            )  # fmt: skip
+            message = (
+                _("This enrollment code has expired. Ask your administrator for a new one.")
+                if matches
+                else _("The enrollment code your administrator gave you is not right.")
+            )
+            raise AccountsError(AccountsErrorCode.BAD_CODE, message)
     step = _matching_step(secret, code)
     if step is None:
         audit_record(action="auth.2fa.enrolled", actor=user, outcome=Outcome.FAILURE)
         raise AccountsError(AccountsErrorCode.BAD_CODE, _("The code is not right. Check the time on your phone."))
     with transaction.atomic():
+        if user.enrollment_code_hash:
+            user.enrollment_code_hash, user.enrollment_code_expires_at = "", None
+            user.save(update_fields=["enrollment_code_hash", "enrollment_code_expires_at"])
         device, _created = TotpDevice.objects.update_or_create(
             user=user, defaults={"secret": secret, "confirmed_at": timezone.now(), "last_step": step}
         )

@@ -167,7 +167,10 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
             form.add_error("password", _("The current password is not right."))
         else:
             try:
-                services.totp_enroll(user=user, secret=secret, code=form.cleaned_data["code"])
+                services.totp_enroll(
+                    user=user, secret=secret, code=form.cleaned_data["code"],
+                    enrollment_code=form.cleaned_data["enrollment_code"],
+                )  # fmt: skip
             except AccountsError as exc:
                 form.add_error("code", exc.message)
             else:
@@ -185,6 +188,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {
         "form": form,
         "signed_in": signed_in,
+        "needs_enrollment_code": services.enrollment_code_needed(user),
         "uri": uri,
         "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         "qr": segno.make(uri, error="m").svg_inline(scale=4),

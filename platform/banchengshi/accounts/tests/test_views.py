@@ -355,3 +355,49 @@ def test_a_password_an_administrator_chose_is_replaced_at_the_first_sign_in(coun
     assert client.get("/work/").status_code == 200
     with tenant_context(county_a):
         assert not User.objects.get(username="new-clerk").must_change_password
+
+
+def test_a_first_authenticator_needs_the_enrollment_code_an_admin_handed_over(
+    county_a, staff, browser_for, two_factor_on
+):
+    admin = staff(StaffRole.COUNTY_ADMIN)
+    with tenant_context(county_a):
+        profile = casework_services.staff_create(
+            actor=admin, username="new-boss", name="新科长", role=StaffRole.SUPERVISOR, password=PASSWORD
+        )
+        clerk = casework_services.staff_create(
+            actor=admin, username="new-clerk-2", name="新窗口", role=StaffRole.WINDOW_CLERK, password=PASSWORD
+        )
+    code = profile.user.enrollment_code
+    assert re.fullmatch(r"[2-9A-Z]{5}-[2-9A-Z]{5}", code) and clerk.user.enrollment_code == ""
+    client = browser_for(county_a)
+    assert sign_in(client, "new-boss")["Location"] == "/accounts/two-factor/"  # the password alone is not enough
+    assert 'name="enrollment_code"' in client.get("/accounts/two-factor/").content.decode()
+    totp = pyotp.TOTP(unseal(client.session[ENROLL_SECRET], purpose=ENROLL_SECRET_PURPOSE))
+    without = client.post("/accounts/two-factor/", {"code": totp.now()})
+    assert without.status_code == 200 and "管理员" in without.content.decode()
+    wrong = client.post("/accounts/two-factor/", {"code": totp.now(), "enrollment_code": "AAAAA-BBBBB"})
+    assert wrong.status_code == 200
+    done = client.post("/accounts/two-factor/", {"code": totp.now(), "enrollment_code": code.lower().replace("-", "")})
+    assert done["Location"].startswith("/accounts/recovery-codes/")
+    with tenant_context(county_a):
+        assert User.objects.get(username="new-boss").enrollment_code_hash == ""  # used up
+        denied = AuditRecord.objects.filter(action="auth.2fa.enrolled", outcome="denied", object_id="")
+        assert denied.count() >= 2
+
+
+def test_an_expired_enrollment_code_is_refused(county_a, staff, browser_for, two_factor_on):
+    admin = staff(StaffRole.COUNTY_ADMIN)
+    with tenant_context(county_a):
+        profile = casework_services.staff_create(
+            actor=admin, username="late-boss", name="晚到", role=StaffRole.SUPERVISOR, password=PASSWORD
+        )
+        User.objects.filter(pk=profile.user_id).update(enrollment_code_expires_at=timezone.now())
+    client = browser_for(county_a)
+    sign_in(client, "late-boss")
+    client.get("/accounts/two-factor/")
+    totp = pyotp.TOTP(unseal(client.session[ENROLL_SECRET], purpose=ENROLL_SECRET_PURPOSE))
+    expired = client.post(
+        "/accounts/two-factor/", {"code": totp.now(), "enrollment_code": profile.user.enrollment_code}
+    )
+    assert expired.status_code == 200 and "已过期" in expired.content.decode()

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import schema_context
 
 from banchengshi.accounts.models import User
-from banchengshi.accounts.services import totp_reset
+from banchengshi.accounts.services import enrollment_code_issue, totp_reset
 
 
 class Command(BaseCommand):
@@ -21,4 +21,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"{options['schema']}: no user {options['username']}")
             removed = totp_reset(user=user, actor_label=f"command:{options['by']}"[:150])
+            # The new phone is set up with a code handed over apart from the password.
+            code = enrollment_code_issue(user=user, actor_label=f"command:{options['by']}"[:150])
         self.stdout.write("authenticator removed; sessions ended" if removed else "no authenticator; sessions ended")
+        self.stdout.write(f"enrollment code for the new authenticator (give it to the person, valid 7 days): {code}")
