@@ -276,6 +276,24 @@ def _matching_step(secret: str, code: str) -> int | None:
     return None
 
 
+# One-time codes (enrollment and recovery): read off paper or a call, typed in any case.
+ONE_TIME_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
+ONE_TIME_CODE_LENGTH = 10  # 50 bits each
+
+
+def _one_time_code() -> str:
+    return "".join(secrets.choice(ONE_TIME_ALPHABET) for _i in range(ONE_TIME_CODE_LENGTH))
+
+
+def _one_time_shown(code: str) -> str:
+    return f"{code[:5]}-{code[5:]}"
+
+
+def _one_time_normal(code: str) -> str:
+    """What was typed, as it was issued: upper case, without dashes or spaces."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
 ENROLLMENT_CODE_DAYS = 7
 ENROLLMENT_CODE_PURPOSE = "accounts.enrollment_code"
 
@@ -287,7 +305,7 @@ def enrollment_code_issue(*, user: User, actor: Any = None, actor_label: str = "
     learns the password alone cannot put their own phone on the account. Valid for
     ``ENROLLMENT_CODE_DAYS`` days; a new one replaces it.
     """
-    code = "".join(secrets.choice(RECOVERY_ALPHABET) for _i in range(RECOVERY_CODE_LENGTH))
+    code = _one_time_code()
     user.enrollment_code_hash = blind_index(code, purpose=ENROLLMENT_CODE_PURPOSE)
     user.enrollment_code_expires_at = timezone.now() + datetime.timedelta(days=ENROLLMENT_CODE_DAYS)
     user.save(update_fields=["enrollment_code_hash", "enrollment_code_expires_at"])
@@ -295,7 +313,7 @@ def enrollment_code_issue(*, user: User, actor: Any = None, actor_label: str = "
         action="auth.2fa.enrollment_code_issued", actor=actor, actor_label=actor_label, object_type="user",
         object_id=user.pk,
     )  # fmt: skip
-    return f"{code[:5]}-{code[5:]}"
+    return _one_time_shown(code)
 
 
 def enrollment_code_notice(code: str) -> str:
@@ -319,7 +337,7 @@ def totp_enroll(*, user: User, secret: str, code: str, enrollment_code: str = ""
     if enrollment_code_needed(user):
         expired = user.enrollment_code_expires_at is None or user.enrollment_code_expires_at <= timezone.now()
         matches = user.enrollment_code_hash in blind_indexes(
-            _recovery_normal(enrollment_code), purpose=ENROLLMENT_CODE_PURPOSE
+            _one_time_normal(enrollment_code), purpose=ENROLLMENT_CODE_PURPOSE
         )
         if expired or not matches:
             audit_record(
@@ -377,15 +395,9 @@ def totp_reset(*, user: User, actor_label: str) -> bool:
 # -- recovery codes -----------------------------------------------------------------------------
 
 RECOVERY_CODE_COUNT = 10
-RECOVERY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off paper
-RECOVERY_CODE_LENGTH = 10  # 50 bits each
 RECOVERY_CODE_PURPOSE = "accounts.recovery_code"
 FRESH_RECOVERY_CODES = "accounts.fresh_recovery_codes"  # session key: shown once, then gone
 FRESH_RECOVERY_CODES_PURPOSE = "accounts.session.fresh_recovery_codes"
-
-
-def _recovery_normal(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
 def recovery_codes_issue(*, user: User) -> list[str]:
@@ -393,8 +405,7 @@ def recovery_codes_issue(*, user: User) -> list[str]:
 
     Only their keyed hashes are stored (the keyring's, ADR 14), so the table does not yield them.
     """
-    codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _i in range(RECOVERY_CODE_LENGTH))
-             for _n in range(RECOVERY_CODE_COUNT)]  # fmt: skip
+    codes = [_one_time_code() for _n in range(RECOVERY_CODE_COUNT)]
     with transaction.atomic():
         RecoveryCode.objects.filter(user=user).delete()
         RecoveryCode.objects.bulk_create(
@@ -404,7 +415,7 @@ def recovery_codes_issue(*, user: User) -> list[str]:
             action="auth.2fa.recovery_codes_issued", actor=user, object_type="user", object_id=user.pk,
             details={"count": len(codes)},
         )  # fmt: skip
-    return [f"{code[:5]}-{code[5:]}" for code in codes]
+    return [_one_time_shown(code) for code in codes]
 
 
 def recovery_code_use(*, user: User, code: str) -> int | None:
@@ -412,8 +423,8 @@ def recovery_code_use(*, user: User, code: str) -> int | None:
 
     Answers how many unused codes are left, or None for a wrong (or used) code.
     """
-    normal = _recovery_normal(code)
-    if len(normal) != RECOVERY_CODE_LENGTH:
+    normal = _one_time_normal(code)
+    if len(normal) != ONE_TIME_CODE_LENGTH:
         return None
     with transaction.atomic():
         row = (
