@@ -164,7 +164,10 @@ def celery_workers() -> Iterator[Callable[..., CeleryWorker]]:
     started: list[CeleryWorker] = []
 
     def start(
-        env: dict[str, str], *, name: str = "worker", options: Sequence[str] = QUIET_WORKER,
+        env: dict[str, str],
+        *,
+        name: str = "worker",
+        options: Sequence[str] = QUIET_WORKER,
         log_path: Path | None = None,
     ) -> CeleryWorker:
         worker = CeleryWorker(name, options, env, log_path)

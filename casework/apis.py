@@ -832,12 +832,13 @@ class StaffOutput(serializers.Serializer):
     last_login = serializers.DateTimeField(source="user.last_login", allow_null=True)
 
 
-class StaffCreatedOutput(StaffOutput):
-    # Shown once, to the admin who created the account: handed over apart from the password.
+class StaffEnrollmentOutput(StaffOutput):
+    # Shown once, to the admin who created or promoted the account: handed over apart from the password.
     enrollment_code = serializers.CharField(
         source="user.enrollment_code",
-        help_text="For roles that sign in with a second factor: the code the person's first authenticator "
-        "needs besides the password (valid 7 days). Empty otherwise.",
+        help_text="For an account created in, or promoted into, a role that signs in with a second factor and "
+        "with no authenticator yet: the code its first authenticator needs besides the password (valid 7 days). "
+        "Empty otherwise.",
     )
 
 
@@ -860,7 +861,7 @@ class StaffCreateApi(StaffApi):
         name = serializers.CharField(max_length=64)
         password = serializers.CharField(max_length=128, write_only=True)
 
-    @extend_schema(request=InputSerializer, responses={201: StaffCreatedOutput})
+    @extend_schema(request=InputSerializer, responses={201: StaffEnrollmentOutput})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -869,11 +870,11 @@ class StaffCreateApi(StaffApi):
             actor=_actor(request), username=values["username"], name=values["name"], role=values["role"],
             password=values["password"], department_code=values["department"],
         )  # fmt: skip
-        return Response(StaffCreatedOutput(profile).data, status=status.HTTP_201_CREATED)
+        return Response(StaffEnrollmentOutput(profile).data, status=status.HTTP_201_CREATED)
 
 
 class StaffRoleApi(StaffApi):
-    @extend_schema(request=_RoleInput, responses=StaffOutput)
+    @extend_schema(request=_RoleInput, responses=StaffEnrollmentOutput)
     def post(self, request: Request, profile_id: str) -> Response:
         profile = selectors.staff_get_for_actor(actor=_actor(request), profile_id=profile_id)
         data = _RoleInput(data=request.data)
@@ -882,7 +883,7 @@ class StaffRoleApi(StaffApi):
             actor=_actor(request), profile_id=profile.pk, role=data.validated_data["role"],
             department_code=data.validated_data["department"],
         )  # fmt: skip
-        return Response(StaffOutput(profile).data)
+        return Response(StaffEnrollmentOutput(profile).data)
 
 
 class StaffDeactivateApi(StaffApi):

@@ -31,10 +31,11 @@ from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import User
 from banchengshi.accounts.policy import two_factor_required
+from banchengshi.accounts.selectors import has_authenticator
 from banchengshi.accounts.services import enrollment_code_issue, user_sessions_end
 from banchengshi.audit.services import audit_record
 from banchengshi.configuration.selectors import config_cached, configuration_snapshot
-from banchengshi.core.rows import row_insert
+from banchengshi.core.rows import row_insert, rows_batched
 from banchengshi.personal_data import blind_indexes
 from banchengshi.sync import ChangeSummary, sync_rows
 from banchengshi.tenancy import current_county
@@ -193,7 +194,12 @@ def staff_create(
 
 
 def staff_role_set(*, actor: User, profile_id: UUID, role: str, department_code: str = "") -> StaffProfile:
-    """Change what a staff member may do (a county admin's decision)."""
+    """Change what a staff member may do (a county admin's decision).
+
+    Promoted into a role that signs in with a second factor, someone with no authenticator yet
+    gets an enrollment code, as a new account of that role does (``profile.user.enrollment_code``,
+    shown once to the admin): the password alone must not be enough to put a phone on the account.
+    """
     _require(actor, Action.MANAGE_STAFF)
     department = _role_department(role, department_code)
     with transaction.atomic():
@@ -204,9 +210,14 @@ def staff_role_set(*, actor: User, profile_id: UUID, role: str, department_code:
             action="staff.role_set", actor=actor, object_type="user", object_id=profile.user_id,
             details={"from": profile.role, "to": role, "department": department_code},
         )  # fmt: skip
+        promoted = profile.role != role
         profile.role = role
         profile.department = department
         profile.save(update_fields=["role", "department"])
+        user = profile.user
+        user._staff_profile = profile  # type: ignore[attr-defined]  # the role just set, not one read before
+        if promoted and two_factor_required(user) and not has_authenticator(user):
+            user.enrollment_code = enrollment_code_issue(user=user, actor=actor)
     return profile
 
 
@@ -483,16 +494,19 @@ def _case_write(
             _intake_key_claim(key, case.pk)
         # A new case: its deadlines are known before the row is written, so one INSERT holds them.
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments), complete=True)
-        row_insert(case)
-        # A new case has no links yet: INSERTs, without the related manager's SELECT first.
-        through = Case.departments_involved.through
-        for department in departments:
-            row_insert(through(case_id=case.pk, department_id=department.pk))
-        _deadline_index_update(case, new=True)
-        if forwarded is None:  # the citizen already has the tracking code from the first county
-            _notify_citizen(case, "case.registered")
-        origin = {"channel": intake.channel} | ({"system": system} if system else {})
-        _event(case, actor, "registered", "", CaseStatus.REGISTERED, data=origin)
+        # The rows travel together: the case, its links, its deadline entries and its event go with
+        # the audit chain's head read, the audit record with the SMS (ADR 20).
+        with rows_batched():
+            row_insert(case)
+            # A new case has no links yet: INSERTs, without the related manager's SELECT first.
+            through = Case.departments_involved.through
+            for department in departments:
+                row_insert(through(case_id=case.pk, department_id=department.pk))
+            _deadline_index_update(case, new=True)
+            origin = {"channel": intake.channel} | ({"system": system} if system else {})
+            _event(case, actor, "registered", "", CaseStatus.REGISTERED, data=origin)
+            if forwarded is None:  # the citizen already has the tracking code from the first county
+                _notify_citizen(case, "case.registered")
     return Registration(case=case)
 
 

@@ -429,10 +429,12 @@ def staff_step(request: HttpRequest, profile_id: UUID, step: str) -> HttpRespons
             form = forms.StaffRoleForm(request.POST)
             if not form.is_valid():
                 raise ApplicationError(CaseworkErrorCode.INVALID, _("Please complete the form."))
-            services.staff_role_set(
+            changed = services.staff_role_set(
                 actor=user, profile_id=target.pk, role=form.cleaned_data["role"],
                 department_code=form.cleaned_data["department"],
             )  # fmt: skip
+            if changed.user.enrollment_code:
+                messages.warning(request, enrollment_code_notice(changed.user.enrollment_code))
         else:
             raise Http404(step)
     except ApplicationError as exc:

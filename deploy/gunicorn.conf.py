@@ -90,7 +90,6 @@ def child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
-
 # A full collection of the oldest generation walks every object of the loaded app (about 140,000
 # after Django, DRF and the project are imported: 50-60 ms here), stalling every thread of the
 # worker: the casework benchmark's p99 spikes. Objects alive once the app is loaded and warm

@@ -8,6 +8,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from banchengshi.accounts.models import TotpDevice, User
+from banchengshi.accounts.services import enrollment_code_needed, totp_enroll
+from banchengshi.errors import ApplicationError
 from casework import services
 from casework.errors import CaseworkError, PermissionDeniedError
 from casework.models import StaffRole
@@ -101,3 +103,30 @@ def test_the_staff_api_hands_the_enrollment_code_to_the_admin_once(county_a, sta
     with tenant_context(county_a):
         boss = User.objects.get(username="api-boss")
         assert boss.enrollment_code_hash and boss.must_change_password
+
+
+def test_promotion_into_a_second_factor_role_hands_the_admin_an_enrollment_code(county_a, staff_api, settings):
+    """Promoted, someone with no authenticator yet sets one up only with a code, as a new account would."""
+    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True
+    api = staff_api(county_a, "county_admin", username="promote-admin")
+    with tenant_context(county_a):
+        TotpDevice.objects.create(
+            user=User.objects.get(username="promote-admin"), secret=pyotp.random_base32(), confirmed_at=timezone.now()
+        )
+    body = {"username": "clerk-to-boss", "name": "晋升", "role": "window_clerk", "password": "Xk3!pass-2026"}
+    clerk = api.post("staff/create/", body).json()
+    assert clerk["enrollment_code"] == ""
+    promoted = api.post(f"staff/{clerk['id']}/role/", {"role": "supervisor"})
+    assert promoted.status_code == 200
+    code = promoted.json()["enrollment_code"]
+    assert len(code) == 11 and code[5] == "-"
+    with tenant_context(county_a):
+        user = User.objects.get(username="clerk-to-boss")
+        assert enrollment_code_needed(user)
+        secret = pyotp.random_base32()
+        with pytest.raises(ApplicationError):  # the password alone does not put a phone on the account
+            totp_enroll(user=user, secret=secret, code=pyotp.TOTP(secret).now())
+        totp_enroll(user=user, secret=secret, code=pyotp.TOTP(secret).now(), enrollment_code=code)
+    # Already enrolled, demoted, promoted again, or changing department: no new code.
+    assert api.post(f"staff/{clerk['id']}/role/", {"role": "leader"}).json()["enrollment_code"] == ""
+    assert api.post(f"staff/{clerk['id']}/role/", {"role": "supervisor"}).json()["enrollment_code"] == ""

@@ -259,3 +259,19 @@ def test_inbox_count_in_the_header_and_the_admins_undelivered_messages(county_a)
     html = page(admin.post("/outbox/", {"notification": str(sms.pk)}, follow=True))
     assert "将重新发送" in html
     assert supervisor.get("/outbox/").status_code == 403
+
+
+def test_a_promotion_on_the_staff_page_shows_the_enrollment_code_once(county_a, settings):
+    admin = signed_in(county_a, "county_admin", username="page-promoter")
+    with tenant_context(county_a):
+        from casework.models import StaffProfile
+
+        profile = StaffProfileFactory(user=UserFactory(username="page-promoted"), role="window_clerk")
+    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True  # from now on; the admin's session is already signed in
+    html = page(admin.post(f"/staff/{profile.pk}/role/", {"role": "supervisor", "department": ""}, follow=True))
+    assert "绑定码" in html
+    code = re.search(r"[0-9A-Z]{5}-[0-9A-Z]{5}", html)
+    assert code is not None, html
+    assert code.group(0) not in page(admin.get("/staff/"))  # shown once
+    with tenant_context(county_a):
+        assert StaffProfile.objects.get(pk=profile.pk).user.enrollment_code_hash

@@ -10,27 +10,41 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from banchengshi.audit.chain import GENESIS, canonical, link
+from banchengshi.audit.chain import GENESIS, canonical
 from banchengshi.audit.context import current
 from banchengshi.audit.errors import AuditError, AuditErrorCode
 from banchengshi.audit.models import AuditRecord, Outcome
 from banchengshi.audit.selectors import Anchor, audit_heads, audited_schemas
-from banchengshi.core.rows import row_insert
+from banchengshi.core.rows import statement_defer
 from banchengshi.tenancy import current_schema
 
 logger = logging.getLogger(__name__)
 
 # One advisory lock per schema serializes appends: the lock is taken, then (in a new statement,
-# so with a fresh snapshot under READ COMMITTED) the head of the chain is read. The lock is held
-# until the surrounding transaction ends, so the next appender sees this record.
+# so with a fresh snapshot under READ COMMITTED) the record is inserted after the head of the
+# chain. The lock is held until the surrounding transaction ends, so the next appender sees this
+# record. Both statements go in one round trip (a simple-protocol query string); the link is
+# computed by PostgreSQL from the head it reads: sha256(previous hash + canonical text), the
+# record's number spliced into the text the service built (ADR 20).
 LOCK_NAMESPACE = 0x41554454  # "AUDT"
-APPEND_HEAD_SQL = (
-    "SELECT pg_advisory_xact_lock(%s, hashtext(%s)); SELECT seq, hash FROM audit_auditrecord ORDER BY seq DESC LIMIT 1"
+APPEND_SQL = (
+    "SELECT pg_advisory_xact_lock(%s, hashtext(%s));\n"
+    "INSERT INTO audit_auditrecord (seq, at, schema, actor_id, actor_label, action, object_type, object_id, "
+    "source_address, outcome, details, prev_hash, hash) "
+    "SELECT COALESCE(head.seq, 0) + 1, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, COALESCE(head.hash, %s), "
+    "encode(sha256(convert_to("
+    "COALESCE(head.hash, %s) || %s || (COALESCE(head.seq, 0) + 1)::text || %s, 'UTF8')), 'hex') "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL "
+    "(SELECT seq, hash FROM audit_auditrecord ORDER BY seq DESC LIMIT 1) AS head ON true "
+    "RETURNING id, seq, prev_hash, hash"
 )
+# The record's number in its canonical text: the last such key, since the details (the only
+# place another "seq" could be) sort before it and strings keep their quotes escaped.
+SEQ_SLOT = ',"seq":0,"source_address":'
 
 # Details are ids and codes. A mainland mobile number or a resident ID number in them is a bug.
 PERSONAL_DATA = re.compile(r"(?<!\d)(1[3-9]\d{9}|\d{17}[\dXx])(?!\d)")
@@ -64,32 +78,38 @@ def audit_record(
     if source_address is None:
         source_address = context.address if context is not None else ""
     schema = current_schema()
-    # No savepoint inside the caller's transaction (two round trips fewer on every case change):
-    # a failure here fails the caller's change too, which is what an unauditable change should do.
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            # Both statements in one round trip: PostgreSQL still runs the second with a snapshot
-            # of its own, taken after the first has the lock (a simple-protocol query string).
-            cursor.execute(APPEND_HEAD_SQL, [LOCK_NAMESPACE, schema])
-            cursor.nextset()
-            head = cursor.fetchone()
-        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        record = AuditRecord(
-            seq=seq,
-            at=timezone.now(),
-            schema=schema,
-            actor_id=actor.pk if actor is not None else None,
-            actor_label=(actor.get_username() if actor is not None else actor_label or "system")[:150],
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            source_address=source_address[:64],
-            outcome=str(outcome),
-            details=values,
-            prev_hash=prev_hash,
-        )
-        record.hash = link(prev_hash, canonical(**_fields(record)))
-        row_insert(record)
+    record = AuditRecord(
+        at=timezone.now(),
+        schema=schema,
+        actor_id=actor.pk if actor is not None else None,
+        actor_label=(actor.get_username() if actor is not None else actor_label or "system")[:150],
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        source_address=source_address[:64],
+        outcome=str(outcome),
+        details=values,
+    )
+    before, slot, after = canonical(**_fields(record, seq=0)).rpartition(SEQ_SLOT)
+    assert slot, "the canonical text has a record number"  # noqa: S101 - canonical() always writes it
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [
+        LOCK_NAMESPACE, schema,
+        *(field.get_db_prep_save(getattr(record, field.attname), db) for field in APPEND_FIELDS),
+        GENESIS, GENESIS, f'{before},"seq":', f',"source_address":{after}',
+    ]  # fmt: skip
+    if statement_defer(APPEND_SQL, params):
+        return record  # sent with the transaction's next statement: its number is not known here
+    # In the caller's transaction, without a savepoint: a failure here fails the caller's change
+    # too, which is what an unauditable change should do. Outside one, the two statements of one
+    # query string are a transaction of their own.
+    with db.cursor() as cursor:
+        cursor.execute(APPEND_SQL, params)
+        cursor.nextset()
+        row = cursor.fetchone()
+    assert row is not None  # noqa: S101 - INSERT … SELECT from a one-row FROM always inserts one row
+    record.pk, record.seq, record.prev_hash, record.hash = row
+    record._state.adding = False
     return record
 
 
@@ -181,9 +201,20 @@ def audit_purge(*, before: datetime.datetime) -> int:
     return int(count)
 
 
-def _fields(record: AuditRecord) -> dict[str, Any]:
+# The columns APPEND_SQL sets from the record, in its order.
+APPEND_FIELDS: tuple[models.Field[Any, Any], ...] = tuple(
+    field
+    for name in (
+        "at", "schema", "actor_id", "actor_label", "action", "object_type", "object_id", "source_address",
+        "outcome", "details",
+    )
+    if isinstance(field := AuditRecord._meta.get_field(name), models.Field)
+)  # fmt: skip
+
+
+def _fields(record: AuditRecord, *, seq: int | None = None) -> dict[str, Any]:
     return {
-        "seq": record.seq,
+        "seq": record.seq if seq is None else seq,
         "at": record.at,
         "schema": record.schema,
         "actor_id": record.actor_id,

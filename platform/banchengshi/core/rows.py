@@ -11,16 +11,22 @@ sent: nothing may listen to them here (services call what follows explicitly).
 ``joined_get``: one row by primary key with related rows joined, as ``select_related(...).
 filter(pk=...).first()`` answers it; every API request reads its token this way, and compiling
 that four-table join cost more CPU than running it.
+
+``rows_batched``: inside a transaction, INSERTs whose answer nobody needs wait and travel with the
+next statement that does need one (or with the last one, at the end of the block): a registration
+sends its six rows in two round trips instead of six, and each round trip costs PostgreSQL about
+80 µs of CPU besides the statement's own work (ADR 20).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.fields import AutoFieldMixin
 
@@ -39,13 +45,24 @@ def _insert_statement(model: type[models.Model], conflict: str) -> tuple[str, tu
     returning = quote(str(meta.pk.column)) if generated else "1"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}){on_conflict} RETURNING {returning}"
+        f"VALUES ({', '.join(['%s'] * len(fields))}){on_conflict}"
     )
-    return sql, fields, generated
+    return f"{sql} RETURNING {returning}", fields, generated
+
+
+# The statements waiting in the current ``rows_batched`` block, kept on the connection (one per thread).
+_PENDING = "_bcs_rows_pending"
+
+
+class _Waiting(list[tuple[str, int]]):
+    """Statement texts with their values in them, each with how many statements (results) it holds."""
 
 
 def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
     """INSERT ``instance`` as ``save(force_insert=True)`` would, in one statement.
+
+    Inside ``rows_batched`` (and without ``skip_on_conflict``) the statement waits for the next
+    one, and a key the database generates stays unknown: the instance's ``pk`` remains None.
 
     ``skip_on_conflict`` names a unique field: a row already holding the same value there makes
     this insert nothing and answer False (``ON CONFLICT … DO NOTHING``), without the savepoint
@@ -57,8 +74,18 @@ def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
         # A value left to the database's default: the ORM knows how to write DEFAULT for it.
         instance.save(force_insert=True)
         return True
-    prepared = [f.get_db_prep_save(value, connection) for f, value in zip(fields, values, strict=True)]
-    with connection.cursor() as cursor:
+    # The connection itself, not the ``connection`` proxy: each field asks it for its operations,
+    # and every attribute read through the proxy is a context-local lookup (about 90 a registration).
+    db = connections[DEFAULT_DB_ALIAS]
+    prepared = [f.get_db_prep_save(value, db) for f, value in zip(fields, values, strict=True)]
+    pending: _Waiting | None = getattr(db, _PENDING, None)
+    with db.cursor() as cursor:
+        if pending is not None and not skip_on_conflict:
+            # Its answer (the generated key) is not needed: the row goes with the next statement.
+            pending.append((cursor.mogrify(sql.rsplit(" RETURNING ", 1)[0], prepared), 1))
+            instance._state.adding = False
+            instance._state.db = db.alias
+            return True
         cursor.execute(sql, prepared)
         row = cursor.fetchone()
     if row is None:
@@ -66,8 +93,76 @@ def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
     if generated:
         setattr(instance, instance._meta.pk.attname, row[0])
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = db.alias
     return True
+
+
+@contextmanager
+def rows_batched() -> Iterator[None]:
+    """Let ``row_insert`` statements wait and go to the database with the next statement.
+
+    Only inside a transaction, so every waiting row still commits (or rolls back) with the rest.
+    Order is kept: any statement run on this connection inside the block (a read, a savepoint,
+    another INSERT) is sent in one message after the waiting ones, and sees their rows; what is
+    still waiting at the end of the block is sent then. An error in a waiting statement is raised
+    by the statement it travelled with, and fails the transaction as it would have anyway.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("rows_batched() needs a transaction: waiting rows must commit with the rest")
+    if getattr(connection, _PENDING, None) is not None:
+        yield  # the enclosing block sends them
+        return
+    pending = _Waiting()
+    setattr(connection, _PENDING, pending)
+    try:
+        with connection.execute_wrapper(_carrying(pending)):
+            yield
+            if pending:
+                with connection.cursor() as cursor:
+                    cursor.execute(_take(pending, escape=False))
+    finally:
+        setattr(connection, _PENDING, None)
+
+
+def statement_defer(sql: str, params: Sequence[Any]) -> bool:
+    """Inside ``rows_batched``: let statements whose answers nobody needs wait (True). Outside: False.
+
+    ``sql`` may hold several statements separated by semicolons (none inside its literals: values
+    are parameters), so that the statement that carries them can skip each one's result.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    pending: _Waiting | None = getattr(db, _PENDING, None)
+    if pending is None:
+        return False
+    with db.cursor() as cursor:
+        pending.append((cursor.mogrify(sql, params), sql.strip().rstrip(";").count(";") + 1))
+    return True
+
+
+def _take(pending: _Waiting, *, escape: bool) -> str:
+    text = ";\n".join(statement for statement, _count in pending)
+    pending.clear()
+    # Values are already in the text: before a statement with parameters, its own % must stay literal.
+    return text.replace("%", "%%") if escape else text
+
+
+def _carrying(pending: _Waiting) -> Callable[..., Any]:
+    def execute_with_waiting(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not pending:
+            return execute(sql, params, many, context)
+        if many:  # executemany sends its statement once per row: the waiting rows go first, alone
+            carried = _take(pending, escape=False)
+            context["cursor"].execute(carried)
+            return execute(sql, params, many, context)
+        count = sum(statements for _text, statements in pending)
+        carried = _take(pending, escape=params is not None)
+        result = execute(f"{carried};\n{sql}", params, many, context)
+        cursor = context["cursor"]
+        for _skip in range(count):  # past the waiting rows' results, to the caller's own
+            cursor.nextset()
+        return result
+
+    return execute_with_waiting
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 from rest_framework.authtoken.models import Token
 
-from banchengshi.core.rows import joined_get, row_insert
+from banchengshi.core.rows import joined_get, row_insert, rows_batched, statement_defer
 from casework.models import Case, CaseEvent, Department
 from casework.services import case_register
 from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
@@ -85,3 +85,94 @@ def test_a_joined_read_gives_what_select_related_gives(county_a):
                     assert profile.department == expected.user.staff_profile.department
             assert len(queries) == 0  # everything came with the one query
         assert joined_get(Token, path, "no-such-token") is None
+
+
+def _event(case: Case, note: str) -> CaseEvent:
+    return CaseEvent(case=case, actor=None, actor_label="系统", action="noted", note=note, data={"说明": note})
+
+
+def test_batched_rows_wait_for_the_next_statement_which_sees_them_and_gets_its_own_answer(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        with CaptureQueriesContext(connection) as sent, transaction.atomic(), rows_batched():
+            start = len(sent)
+            first, second = _event(case, "100% 办结"), _event(case, "第二条; 含分号")
+            row_insert(first)
+            row_insert(second)
+            assert first.pk is None and first._state.adding is False  # its key is not known yet
+            assert len(sent) == start  # nothing has gone to the database yet
+            # A read carries both rows in its one round trip, sees them, and reads its own result.
+            notes = list(CaseEvent.objects.filter(case=case, action="noted").values_list("note", flat=True))
+            assert len(sent) == start + 1
+            assert sorted(notes) == ["100% 办结", "第二条; 含分号"]
+            row_insert(_event(case, "末尾"))
+            assert len(sent) == start + 1
+        # What still waited went at the end of the block, before the transaction ended.
+        assert "末尾" in sent[start + 1]["sql"]
+        assert CaseEvent.objects.filter(case=case, action="noted").count() == 3
+
+
+def test_a_statement_holding_several_gets_each_of_their_results_skipped(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        with transaction.atomic(), rows_batched():
+            assert statement_defer("SELECT 1; SELECT 2;", []) is True
+            row_insert(_event(case, "一"))
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT %s", ["mine"])
+                assert cursor.fetchone() == ("mine",)
+
+
+def test_a_failing_waiting_row_fails_the_statement_it_travels_with_and_nothing_is_kept(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        fields = [f for f in Case._meta.concrete_fields if not f.primary_key]
+        duplicate = Case(**{f.attname: getattr(case, f.attname) for f in fields})
+        with pytest.raises(IntegrityError), transaction.atomic(), rows_batched():
+            row_insert(_event(case, "不会留下"))
+            row_insert(duplicate)  # same number and tracking code: refused by the unique indexes
+            Case.objects.filter(pk=case.pk).exists()
+        assert not CaseEvent.objects.filter(case=case, note="不会留下").exists()
+
+
+def test_a_rolled_back_savepoint_takes_the_rows_that_waited_inside_it(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        with transaction.atomic(), rows_batched():
+            row_insert(_event(case, "保留"))
+            try:
+                with transaction.atomic():  # SAVEPOINT carries the first row, ROLLBACK TO the second
+                    row_insert(_event(case, "撤销"))
+                    raise RuntimeError
+            except RuntimeError:
+                pass
+        notes = set(CaseEvent.objects.filter(case=case, action="noted").values_list("note", flat=True))
+        assert notes == {"保留"}
+
+
+def test_an_executemany_sends_the_waiting_rows_first(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        copy = Case(**{f.attname: getattr(case, f.attname) for f in Case._meta.concrete_fields if not f.primary_key})
+        copy.number, copy.tracking_code = "T-ROWS-2", "ROWSTEST02"
+        with transaction.atomic(), rows_batched():
+            row_insert(copy)
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE casework_case SET matter = matter || %s WHERE id = %s", [["·一", copy.pk], ["·二", copy.pk]]
+                )
+        assert Case.objects.get(pk=copy.pk).matter == f"{case.matter}·一·二"
+
+
+def test_a_registration_sends_its_rows_in_one_round_trip_between_begin_and_commit(county_a):
+    with tenant_context(county_a):
+        clerk = StaffProfileFactory(role="window_clerk").user
+        case_register(actor=clerk, intake=case_intake())  # warm: configuration, templates
+        with CaptureQueriesContext(connection) as sent:
+            case = case_register(actor=clerk, intake=case_intake(department_codes=("scjgj",)))
+        writes = [q["sql"] for q in sent if 'INSERT INTO "casework_case"' in q["sql"]]
+        assert len(writes) == 1
+        for table in ("casework_case_departments_involved", "casework_caseevent", "audit_auditrecord", "notifications"):
+            assert table in writes[0]
+        assert CaseEvent.objects.filter(case=case, action="registered").exists()
+        assert Notification.objects.filter(idempotency_key=f"{case.pk}:case.registered:sms").exists()

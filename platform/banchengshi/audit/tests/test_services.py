@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from banchengshi.audit.models import AuditRecord
 from banchengshi.audit.selectors import audit_chain_verify
 from banchengshi.audit.services import audit_heads_anchor, audit_purge, audit_record
 from banchengshi.audit.tasks import anchor_heads
+from banchengshi.core.rows import rows_batched
 
 
 def _some(county: Any, n: int = 3) -> list[AuditRecord]:
@@ -173,8 +175,29 @@ def test_purge_of_old_records_keeps_the_rest_verifiable(county_a, settings):
         assert not AuditRecord.objects.filter(at__lt=timezone.now() - datetime.timedelta(days=200)).exists()
 
 
-def test_concurrent_appends_keep_one_unbroken_chain(two_counties, django_db_blocker):
-    """Four connections append at once (committed for real); the advisory lock keeps one chain."""
+def test_details_that_look_like_the_record_number_do_not_move_it(county_a):
+    """The number is spliced into the canonical text by PostgreSQL: nothing in the details may fool that."""
+    tricky = {
+        "seq": 7,
+        "text": ',"seq":0,"source_address":"x"',
+        "nested": {"seq": 0, "source_address": "y"},
+        "percent": '100% 办结 \\ "引号" ;',
+    }
+    with tenant_context(county_a):
+        with transaction.atomic():
+            record = audit_record(action="test.tricky", details=tricky)
+        stored = AuditRecord.objects.get(pk=record.pk)
+        assert stored.details == tricky and stored.hash == record.hash
+        assert audit_chain_verify().intact
+
+
+@pytest.mark.parametrize("mode", ["transaction", "own", "batched"])
+def test_concurrent_appends_keep_one_unbroken_chain(two_counties, django_db_blocker, mode):
+    """Four connections append at once (committed for real); the advisory lock keeps one chain.
+
+    In the caller's transaction, in a query string of its own (no transaction open), and waiting
+    in ``rows_batched`` to travel with the transaction's next statement.
+    """
     county = two_counties[0]
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
@@ -184,8 +207,13 @@ def test_concurrent_appends_keep_one_unbroken_chain(two_counties, django_db_bloc
             cast(Any, connection).set_tenant(county)
             barrier.wait()
             for i in range(15):
-                with transaction.atomic():
+                if mode == "own":
                     audit_record(action="test.race", details={"thread": n, "i": i})
+                    continue
+                with transaction.atomic(), rows_batched() if mode == "batched" else nullcontext():
+                    audit_record(action="test.race", details={"thread": n, "i": i})
+                    if mode == "batched":  # a read after it carries it, and sees the row
+                        assert AuditRecord.objects.filter(action="test.race", details__thread=n, details__i=i).exists()
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
