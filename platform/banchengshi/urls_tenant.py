@@ -7,6 +7,9 @@ from casework.forwarding.urls import api_urlpatterns as forwarding_api_urlpatter
 from casework.urls import api_urlpatterns
 
 urlpatterns = [
+    # The API's case routes first: every request walks the list in order, and these are the
+    # busiest (a registration used to try about thirty patterns before reaching its own).
+    path("api/v1/", include((api_urlpatterns, "casework"), namespace="api")),
     path("", include("casework.urls")),
     path("", include("notifications.urls")),
     path("", include("reporting.urls")),
@@ -15,7 +18,6 @@ urlpatterns = [
     path("accounts/", include("banchengshi.accounts.urls")),
     path("audit/", include("banchengshi.audit.urls")),
     path("api/v1/audit/", include(("banchengshi.audit.api_urls", "audit"), namespace="audit-api")),
-    path("api/v1/", include((api_urlpatterns, "casework"), namespace="api")),
     path("api/v1/", include((forwarding_api_urlpatterns, "forwarding"), namespace="forwarding")),
     path("api/v1/schema/", SpectacularAPIView.as_view(urlconf="banchengshi.urls_tenant"), name="schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

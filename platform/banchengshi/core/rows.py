@@ -119,7 +119,7 @@ def rows_batched() -> Iterator[None]:
             yield
             if pending:
                 with connection.cursor() as cursor:
-                    cursor.execute(_take(pending, escape=False))
+                    cursor.execute(_take(pending))
     finally:
         setattr(connection, _PENDING, None)
 
@@ -139,11 +139,10 @@ def statement_defer(sql: str, params: Sequence[Any]) -> bool:
     return True
 
 
-def _take(pending: _Waiting, *, escape: bool) -> str:
+def _take(pending: _Waiting) -> str:
     text = ";\n".join(statement for statement, _count in pending)
     pending.clear()
-    # Values are already in the text: before a statement with parameters, its own % must stay literal.
-    return text.replace("%", "%%") if escape else text
+    return text
 
 
 def _carrying(pending: _Waiting) -> Callable[..., Any]:
@@ -151,13 +150,16 @@ def _carrying(pending: _Waiting) -> Callable[..., Any]:
         if not pending:
             return execute(sql, params, many, context)
         if many:  # executemany sends its statement once per row: the waiting rows go first, alone
-            carried = _take(pending, escape=False)
+            carried = _take(pending)
             context["cursor"].execute(carried)
             return execute(sql, params, many, context)
         count = sum(statements for _text, statements in pending)
-        carried = _take(pending, escape=params is not None)
-        result = execute(f"{carried};\n{sql}", params, many, context)
         cursor = context["cursor"]
+        if params is not None:
+            # Its values merged into its own text here: psycopg would otherwise scan the whole
+            # string, the waiting rows included, for placeholders.
+            sql, params = cursor.mogrify(sql, params), None
+        result = execute(f"{_take(pending)};\n{sql}", params, many, context)
         for _skip in range(count):  # past the waiting rows' results, to the caller's own
             cursor.nextset()
         return result
