@@ -89,3 +89,15 @@ def test_the_development_key_parses_and_url_safe_base64_is_accepted():
     assert keyring_parse(DEVELOPMENT_KEYS).current_id == "dev"
     raw = base64.urlsafe_b64encode(b"\xfb" * 32).decode().rstrip("=")
     assert keyring_parse(f"u1:{raw}").current_id == "u1"
+
+
+def test_a_value_opened_before_is_kept_for_its_purpose_only_and_a_refusal_is_not_kept():
+    ring = keyring_parse(OLD)
+    sealed = ring.seal(PHONE, purpose="p")
+    assert ring.unseal(sealed, purpose="p") == ring.unseal(sealed, purpose="p") == PHONE
+    for _ in range(2):  # opened and kept for "p", still refused for another purpose
+        with pytest.raises(SealError):
+            ring.unseal(sealed, purpose="q")
+    # A ring without that key (a rotation that dropped it) has nothing kept from the old one.
+    with pytest.raises(SealError):
+        keyring_parse(NEW).unseal(sealed, purpose="p")
