@@ -55,7 +55,22 @@ _PENDING = "_bcs_rows_pending"
 
 
 class _Waiting(list[tuple[str, int]]):
-    """Statement texts with their values in them, each with how many statements (results) it holds."""
+    """Statement texts with their values in them, each with how many statements (results) it holds.
+
+    Their table names are resolved by the search_path when they arrive, so they may only travel
+    while the connection is in the county schema they were written for.
+    """
+
+    def __init__(self, schema: str | None) -> None:
+        super().__init__()
+        self.schema = schema
+
+    def check(self, db: Any) -> None:
+        if getattr(db, "schema_name", None) != self.schema:
+            raise RuntimeError(
+                f"rows waiting for schema {self.schema!r} cannot go to the database from schema "
+                f"{getattr(db, 'schema_name', None)!r}: leave rows_batched() before switching schemas"
+            )
 
 
 def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
@@ -82,6 +97,7 @@ def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
     with db.cursor() as cursor:
         if pending is not None and not skip_on_conflict:
             # Its answer (the generated key) is not needed: the row goes with the next statement.
+            pending.check(db)
             pending.append((cursor.mogrify(sql.rsplit(" RETURNING ", 1)[0], prepared), 1))
             instance._state.adding = False
             instance._state.db = db.alias
@@ -112,12 +128,13 @@ def rows_batched() -> Iterator[None]:
     if getattr(connection, _PENDING, None) is not None:
         yield  # the enclosing block sends them
         return
-    pending = _Waiting()
+    pending = _Waiting(getattr(connection, "schema_name", None))
     setattr(connection, _PENDING, pending)
     try:
         with connection.execute_wrapper(_carrying(pending)):
             yield
             if pending:
+                pending.check(connection)
                 with connection.cursor() as cursor:
                     cursor.execute(_take(pending))
     finally:
@@ -134,6 +151,7 @@ def statement_defer(sql: str, params: Sequence[Any]) -> bool:
     pending: _Waiting | None = getattr(db, _PENDING, None)
     if pending is None:
         return False
+    pending.check(db)
     with db.cursor() as cursor:
         pending.append((cursor.mogrify(sql, params), sql.strip().rstrip(";").count(";") + 1))
     return True
@@ -149,6 +167,7 @@ def _carrying(pending: _Waiting) -> Callable[..., Any]:
     def execute_with_waiting(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
         if not pending:
             return execute(sql, params, many, context)
+        pending.check(context["connection"])
         if many:  # executemany sends its statement once per row: the waiting rows go first, alone
             carried = _take(pending)
             context["cursor"].execute(carried)

@@ -176,3 +176,16 @@ def test_a_registration_sends_its_rows_in_one_round_trip_between_begin_and_commi
             assert table in writes[0]
         assert CaseEvent.objects.filter(case=case, action="registered").exists()
         assert Notification.objects.filter(idempotency_key=f"{case.pk}:case.registered:sms").exists()
+
+
+def test_rows_never_travel_under_another_schemas_search_path(county_a, county_b):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        with pytest.raises(RuntimeError), transaction.atomic(), rows_batched():
+            row_insert(_event(case, "城中区的"))
+            with tenant_context(county_b):
+                Case.objects.exists()  # would have written the row into the other county
+    with tenant_context(county_b):
+        assert not CaseEvent.objects.filter(note="城中区的").exists()
+    with tenant_context(county_a):
+        assert not CaseEvent.objects.filter(note="城中区的").exists()
