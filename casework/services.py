@@ -494,8 +494,8 @@ def _case_write(
             _intake_key_claim(key, case.pk)
         # A new case: its deadlines are known before the row is written, so one INSERT holds them.
         _deadlines_refresh(case, department_codes=tuple(d.code for d in departments), complete=True)
-        # The rows travel together: the case, its links, its deadline entries and its event go with
-        # the audit chain's head read, the audit record with the SMS (ADR 20).
+        # The rows travel together (ADR 20): the case, its links, its deadline entries, its event
+        # and its audit link go with the SMS outbox row, whose answer is the one needed here.
         with rows_batched():
             row_insert(case)
             # A new case has no links yet: INSERTs, without the related manager's SELECT first.

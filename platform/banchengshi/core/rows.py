@@ -13,9 +13,10 @@ filter(pk=...).first()`` answers it; every API request reads its token this way,
 that four-table join cost more CPU than running it.
 
 ``rows_batched``: inside a transaction, INSERTs whose answer nobody needs wait and travel with the
-next statement that does need one (or with the last one, at the end of the block): a registration
-sends its six rows in two round trips instead of six, and each round trip costs PostgreSQL about
-80 µs of CPU besides the statement's own work (ADR 20).
+next statement that does need one (or go at the end of the block). A registration sends its six
+rows and its audit link in one query string instead of seven round trips. Each round trip costs
+PostgreSQL about 120 µs of CPU besides the statement's own work
+(``benchmarks/bench_registration_sql.py``, ADR 20).
 """
 
 from __future__ import annotations
