@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with a faster loader for timestamptz columns.
+"""Django's PostgreSQL backend with a faster loader for timestamptz columns, and the planner told
+that pages are in memory.
 
 django-tenants wraps this backend (``ORIGINAL_BACKEND``) to switch the search_path per county.
 
@@ -7,6 +8,12 @@ the value's tzinfo; that subclass gives up psycopg's C loader, and the Python on
 with a regular expression. A page of the case list reads about a hundred of them: about 2.4 µs
 each, against 1.0 µs through the C loader (``psycopg[binary]``). This loader calls the C loader and
 sets the tzinfo as Django's does, so values are the same objects.
+
+``DATABASE_RANDOM_PAGE_COST`` (default 1.1; empty: the server's own) is set on every connection
+at start-up, for the planner. PostgreSQL's default (4) assumes spinning disks. With it, the
+planner reads the newest cases of every channel and drops the others (about 2,000 rows, 1.0 ms
+after a burst of window registrations) rather than walk the (channel, registered_at) index
+(51 rows, 0.3 ms). A county's cases sit in memory or on SSD, where 1.1 is PostgreSQL's own advice.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
 from psycopg import adapt, adapters
 from psycopg.abc import AdaptContext
@@ -50,4 +58,8 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
         params = super().get_connection_params()
         if "context" in params:
             params["context"] = _with_fast_tz_loader(params["context"])
+        cost = getattr(settings, "DATABASE_RANDOM_PAGE_COST", "")
+        if cost:
+            # Startup options: no round trip. Options the URL already carries are kept.
+            params["options"] = f"{params.get('options', '')} -c random_page_cost={float(cost)}".strip()
         return params

@@ -118,6 +118,9 @@ DATABASES = {
 }
 # What django-tenants wraps: Django's PostgreSQL backend with a faster timestamptz loader.
 ORIGINAL_BACKEND = "banchengshi.database"
+# The planner's cost of a random page read, set on our connections (empty: the server's own).
+# Cases sit in memory or on SSD; PostgreSQL's default of 4 is for spinning disks.
+DATABASE_RANDOM_PAGE_COST = env_str("DATABASE_RANDOM_PAGE_COST", "1.1")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

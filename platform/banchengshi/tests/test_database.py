@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from psycopg.pq import Format
 
-from banchengshi.database.base import TIMESTAMPTZ_OID, _TzLoader
+from banchengshi.database.base import TIMESTAMPTZ_OID, DatabaseWrapper, _TzLoader
 
 pytestmark = pytest.mark.django_db
 
@@ -33,3 +33,18 @@ def test_connections_load_timestamptz_through_the_fast_loader_as_django_would():
             assert djangos.load(text.encode()) == loaded
         cursor.execute("SELECT NULL::timestamptz")
         assert cursor.fetchone() == (None,)
+
+
+def test_connections_tell_the_planner_that_pages_are_in_memory():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert cursor.fetchone() == ("1.1",)
+
+
+def test_the_page_cost_joins_options_the_url_already_carries(settings):
+    settings.DATABASE_RANDOM_PAGE_COST = "1.5"
+    wrapper = DatabaseWrapper({**connection.settings_dict, "OPTIONS": {"options": "-c work_mem=8MB"}}, alias="probe")
+    params = wrapper.get_connection_params()
+    assert params["options"] == "-c work_mem=8MB -c random_page_cost=1.5"
+    settings.DATABASE_RANDOM_PAGE_COST = ""
+    assert "options" not in DatabaseWrapper({**connection.settings_dict}, alias="probe").get_connection_params()
