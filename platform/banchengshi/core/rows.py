@@ -33,7 +33,8 @@ from django.db.models.fields import AutoFieldMixin
 
 
 @cache
-def _insert_statement(model: type[models.Model], conflict: str) -> tuple[str, tuple[models.Field, ...], bool]:
+def _insert_statement(model: type[models.Model], conflict: str) -> tuple[str, str, tuple[models.Field, ...], bool]:
+    """The INSERT with its RETURNING clause, the same without it (for a row that waits), its fields."""
     meta = model._meta
     generated = isinstance(meta.pk, AutoFieldMixin)
     fields = tuple(f for f in meta.concrete_fields if not (generated and f is meta.pk))
@@ -48,7 +49,7 @@ def _insert_statement(model: type[models.Model], conflict: str) -> tuple[str, tu
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(f.column)) for f in fields)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(fields))}){on_conflict}"
     )
-    return f"{sql} RETURNING {returning}", fields, generated
+    return f"{sql} RETURNING {returning}", sql, fields, generated
 
 
 # The statements waiting in the current ``rows_batched`` block, kept on the connection (one per thread).
@@ -84,7 +85,7 @@ def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
     this insert nothing and answer False (``ON CONFLICT … DO NOTHING``), without the savepoint
     that catching an IntegrityError would need.
     """
-    sql, fields, generated = _insert_statement(type(instance), skip_on_conflict)
+    sql, unanswered, fields, generated = _insert_statement(type(instance), skip_on_conflict)
     values = [f.pre_save(instance, add=True) for f in fields]
     if any(isinstance(value, DatabaseDefault) for value in values):
         # A value left to the database's default: the ORM knows how to write DEFAULT for it.
@@ -99,7 +100,7 @@ def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
         if pending is not None and not skip_on_conflict:
             # Its answer (the generated key) is not needed: the row goes with the next statement.
             pending.check(db)
-            pending.append((cursor.mogrify(sql.rsplit(" RETURNING ", 1)[0], prepared), 1))
+            pending.append((cursor.mogrify(unanswered, prepared), 1))
             instance._state.adding = False
             instance._state.db = db.alias
             return True
