@@ -162,19 +162,23 @@ def staff_create(
     role: str,
     password: str,
     department_code: str = "",
+    operator_label: str = "",
 ) -> StaffProfile:
     """Create a staff account of the current county with its casework role.
 
-    ``actor`` is the county admin; None only for the platform itself (onboarding, demo data).
+    ``actor`` is the county admin. It is None for the platform itself: onboarding, where a
+    provincial operator asked for the account (``operator_label`` names them, since they are not a
+    user of this county), or demo data, where nobody chose the password but the platform.
     """
     if actor is not None:
         _require(actor, Action.MANAGE_STAFF)
+    chosen_by_another = actor is not None or bool(operator_label)
     username = _required_text(username, "username")
     if User.objects.filter(username=username).exists():
         raise _invalid("username", _("This username is already taken in this county."))
     department = _role_department(role, department_code)
     # A password an administrator chose is known to two people: its owner replaces it first thing.
-    candidate = User(username=username, name=name.strip(), must_change_password=actor is not None)
+    candidate = User(username=username, name=name.strip(), must_change_password=chosen_by_another)
     try:
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:
@@ -183,13 +187,15 @@ def staff_create(
         candidate.set_password(password)
         candidate.save()
         audit_record(
-            action="staff.created", actor=actor, object_type="user", object_id=candidate.pk,
-            details={"role": role, "department": department_code},
+            action="staff.created", actor=actor, actor_label=operator_label, object_type="user",
+            object_id=candidate.pk, details={"role": role, "department": department_code},
         )  # fmt: skip
         profile = StaffProfile.objects.create(user=candidate, role=role, department=department)
-        if actor is not None and two_factor_required(candidate):
-            # The admin chose the password; the first authenticator needs this code besides it.
-            candidate.enrollment_code = enrollment_code_issue(user=candidate, actor=actor)
+        if chosen_by_another and two_factor_required(candidate):
+            # Someone else chose the password; the first authenticator needs this code besides it.
+            candidate.enrollment_code = enrollment_code_issue(
+                user=candidate, actor=actor, actor_label=operator_label
+            )
         return profile
 
 

@@ -541,14 +541,21 @@ def county_config_rollback(*, actor: Any, county: County, number: int) -> Onboar
     )
 
 
-def county_admin_create(*, actor: Any, county: County, username: str, name: str, password: str) -> None:
-    """Create a county's first administrator (in the county's schema)."""
+def county_admin_create(*, actor: Any, county: County, username: str, name: str, password: str) -> str:
+    """Create a county's first administrator (in the county's schema); returns its enrollment code.
+
+    The operator chose the password, so its owner replaces it at the first sign-in, and the
+    administrator's second factor is set up only with the code, which the operator hands over apart
+    from the password: whoever reads the password alone cannot put their own phone on the account.
+    """
     operator_require(actor)
     with tenant_context(county):
-        staff_create(
-            actor=None, username=username, name=name, role=StaffRole.COUNTY_ADMIN, password=password, department_code=""
-        )
+        profile = staff_create(
+            actor=None, username=username, name=name, role=StaffRole.COUNTY_ADMIN, password=password,
+            operator_label=f"operator:{actor.get_username()}"[:150],
+        )  # fmt: skip
     _audit(actor=actor, action="tenants.county_admin_created", county=county)
+    return str(getattr(profile.user, "enrollment_code", ""))
 
 
 def operator_create(*, actor: Any, username: str, name: str, password: str, role: str = PlatformRole.OPERATOR) -> Any:

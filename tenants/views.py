@@ -279,11 +279,13 @@ def county_admin(request: HttpRequest, code: str) -> HttpResponse:
             messages.error(request, f"{label}: {' '.join(str(e) for e in errors)}")
         return redirect("console-county", code=code)
     try:
-        county_admin_create(actor=request.user, county=county, **form.cleaned_data)
+        enrollment_code = county_admin_create(actor=request.user, county=county, **form.cleaned_data)
     except ApplicationError as exc:
         _error(request, exc)
     else:
         messages.success(request, _("The county administrator account was created."))
+        if enrollment_code:
+            messages.warning(request, enrollment_code_notice(enrollment_code))
     return redirect("console-county", code=code)
 
 

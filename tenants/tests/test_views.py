@@ -4,8 +4,10 @@ removal after the retention hold; operators and county admins; break-glass; who 
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 
+import pyotp
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
@@ -15,6 +17,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
 from banchengshi.accounts.models import PlatformRole
+from banchengshi.accounts.services import enrollment_code_needed, totp_enroll
 from banchengshi.audit.models import AuditRecord
 from banchengshi.errors import ApplicationError
 from casework.models import StaffProfile, StaffRole
@@ -277,3 +280,29 @@ def test_a_new_operator_sets_up_the_authenticator_with_a_code_handed_over_apart(
         created = operator_create(actor=security, username="op-coded", name="新运维", password="Another-long-pass-2")
         assert len(created.enrollment_code) == 11
         assert get_user_model().objects.get(pk=created.pk).enrollment_code_hash
+
+
+def test_a_county_s_first_admin_sets_up_the_authenticator_with_a_code_the_operator_handed_over(
+    console, operator, county_a, settings
+):
+    """The operator chose the password: it is replaced at first sign-in, and it alone puts no phone on the account."""
+    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True
+    response = console.post(
+        f"/console/counties/{county_a.code}/admin/",
+        {"username": "first-admin", "name": "管理员", "password": "Admin-long-pass-3"},
+        follow=True,
+    )
+    shown = " ".join(str(message) for message in response.context["messages"])
+    code = re.search(r"绑定码：(\S{5}-\S{5})。", shown)
+    assert code is not None, shown
+    assert code.group(1) not in console.get(f"/console/counties/{county_a.code}/").content.decode()  # shown once
+    with tenant_context(county_a):
+        user = get_user_model().objects.get(username="first-admin")
+        assert user.must_change_password and enrollment_code_needed(user)
+        secret = pyotp.random_base32()
+        with pytest.raises(ApplicationError):
+            totp_enroll(user=user, secret=secret, code=pyotp.TOTP(secret).now())
+        totp_enroll(user=user, secret=secret, code=pyotp.TOTP(secret).now(), enrollment_code=code.group(1))
+        # The county's trail names the operator, who is no user of the county: no county user id.
+        records = AuditRecord.objects.filter(action__in=["staff.created", "auth.2fa.enrollment_code_issued"])
+        assert {(r.actor_id, r.actor_label) for r in records} == {(None, f"operator:{operator.username}")}

@@ -65,7 +65,8 @@ def audit_record(
 ) -> AuditRecord:
     """Append one record to the current schema's trail, in the caller's transaction.
 
-    ``actor`` defaults to the signed-in user of the current request (none: the system);
+    ``actor`` defaults to the signed-in user of the current request unless ``actor_label`` names
+    who acted (none of either: the system);
     ``source_address`` to the request's. A record written inside a transaction that rolls back
     disappears with it: the trail says what happened, not what was attempted and undone (failed
     attempts are recorded by their own calls, outside such transactions).
@@ -73,7 +74,9 @@ def audit_record(
     values = dict(details or {})
     _refuse_personal_data(values)
     context = current()
-    if actor is None and context is not None:
+    if actor is None and not actor_label and context is not None:
+        # A label names who acted where the request's user is not the actor (an operator
+        # creating a county's account is no user of that county).
         actor = context.user()
     if source_address is None:
         source_address = context.address if context is not None else ""
