@@ -193,9 +193,7 @@ def staff_create(
         profile = StaffProfile.objects.create(user=candidate, role=role, department=department)
         if chosen_by_another and two_factor_required(candidate):
             # Someone else chose the password; the first authenticator needs this code besides it.
-            candidate.enrollment_code = enrollment_code_issue(
-                user=candidate, actor=actor, actor_label=operator_label
-            )
+            candidate.enrollment_code = enrollment_code_issue(user=candidate, actor=actor, actor_label=operator_label)
         return profile
 
 
