@@ -11,7 +11,9 @@ this machine. The ways are:
 - the bare create (search_path, token read, INSERT);
 - the registration as it is sent now;
 - the same statements one round trip each, as before ADR 20;
-- the same statements with everything from BEGIN to COMMIT in one query string.
+- the same statements with everything from BEGIN to COMMIT in one query string;
+
+then the registration's statements one by one, with each one's share.
 
 The client's CPU is not counted, so this is the database's share alone: the floor under any
 Python. It asserts nothing.
@@ -34,8 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 
 def backend_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The backend's CPU so far: nanoseconds from ``schedstat`` where the kernel keeps them, else ticks."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def captured(client: Any, path: str, token: str, body: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -129,6 +135,18 @@ def main() -> None:
                     conn.execute(message.encode())  # bytes: sent as it is, no placeholders
             spent = (backend_cpu_seconds(pid) - before) / args.requests * 1e6
             print(f"{label:40} {len(messages):>11} {spent:8.0f}")
+
+        # Where it goes: the registration one round trip a statement, each statement's CPU read
+        # between statements (the backend is idle then, so its account is up to date).
+        per_statement = [0.0] * len(statements)
+        for n in range(args.requests):
+            for i, message in enumerate(fresh(statements, unique, serial + n)):
+                before = backend_cpu_seconds(pid)
+                conn.execute(message.encode())
+                per_statement[i] += backend_cpu_seconds(pid) - before
+        print("\nthe registration statement by statement, a round trip each (µs)")
+        for statement, spent_on in zip(statements, per_statement, strict=True):
+            print(f"{spent_on / args.requests * 1e6:8.0f}  {' '.join(statement.split())[:100]}")
 
 
 if __name__ == "__main__":
