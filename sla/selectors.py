@@ -125,12 +125,14 @@ def case_deadlines(
         if rule is None:
             return None
         base = _rule_deadline(calendar, rule, start)
-        if paused_seconds > 0:
-            moved = calendar.add_working_seconds(base.due_at, paused_seconds)
-            base = Deadline(moved.due_at, base.provisional or moved.provisional)
+        # Extension first: it lands on the close of a working day, which would swallow a pause
+        # shift already added to the deadline.
         if extended_days > 0 and clock != Clock.ACCEPTANCE:
             moved = calendar.add_working_days(base.due_at, extended_days)
             base = Deadline(calendar.end_of_day(moved.due_at.date()), base.provisional or moved.provisional)
+        if paused_seconds > 0:
+            moved = calendar.add_working_seconds(base.due_at, paused_seconds)
+            base = Deadline(moved.due_at, base.provisional or moved.provisional)
         return base
 
     return CaseDeadlines(acceptance=due(Clock.ACCEPTANCE), reply=due(Clock.REPLY), resolution=due(Clock.RESOLUTION))

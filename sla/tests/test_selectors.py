@@ -91,3 +91,19 @@ def test_a_deadline_past_the_known_calendar_is_provisional(county_a):
     with tenant_context(county_a):
         late = case_deadlines(facts=CaseFacts(kind_code="case", category_code="complex"), start=at(2026, 12, 24))
     assert late.provisional and late.reply.due_at.year == 2027
+
+
+def test_a_pause_moves_the_deadline_on_from_the_extended_one(county_a):
+    facts = CaseFacts(kind_code="case", category_code="simple")
+    hour = 3600
+    with tenant_context(county_a):
+        plain = case_deadlines(facts=facts, start=at(2026, 12, 1))
+        paused = case_deadlines(facts=facts, start=at(2026, 12, 1), paused_seconds=hour)
+        extended = case_deadlines(facts=facts, start=at(2026, 12, 1), extended_days=2)
+        both = case_deadlines(facts=facts, start=at(2026, 12, 1), paused_seconds=hour, extended_days=2)
+    assert plain.reply.due_at == close(2026, 12, 4)  # a Friday
+    assert paused.reply.due_at == datetime.datetime(2026, 12, 7, 9, 30, tzinfo=SHANGHAI)
+    assert extended.reply.due_at == close(2026, 12, 8)
+    # The paused hour still counts after the extension's close of business, not swallowed by it.
+    assert both.reply.due_at == datetime.datetime(2026, 12, 9, 9, 30, tzinfo=SHANGHAI)
+    assert not both.provisional
