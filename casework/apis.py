@@ -20,12 +20,12 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from banchengshi.accounts.models import User
 from banchengshi.audit.services import audit_record
 from banchengshi.core.fields import CopiedFieldsSerializer
+from banchengshi.ratelimit import AddressRateThrottle
 from casework import selectors, services
 from casework.errors import CaseworkErrorCode, PermissionDeniedError
 from casework.forwarding.selectors import forwards_handled_elsewhere
@@ -338,17 +338,22 @@ class CaseListApi(StaffApi):
         )
 
 
-class CaseIntakeInput(CopiedFieldsSerializer):
+class CitizenIntakeInput(CopiedFieldsSerializer):
+    """What a citizen tells online; how urgent it is, its category and cause are staff's to decide."""
+
     matter = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000)
     citizen_name = serializers.CharField(max_length=64)
     citizen_phone = serializers.CharField(max_length=32)
     company_name = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
     kind = serializers.CharField()
+    departments = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class CaseIntakeInput(CitizenIntakeInput):
     window = serializers.CharField(required=False, default="", allow_blank=True)
     category = serializers.CharField(required=False, default="", allow_blank=True)
     cause = serializers.CharField(required=False, default="", allow_blank=True)
-    departments = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     is_urgent = serializers.BooleanField(required=False, default=False)
 
 
@@ -361,11 +366,11 @@ def _intake(data: dict[str, Any], channel: str) -> services.CaseIntake:
         company_name=data["company_name"],
         channel=channel,
         kind_code=data["kind"],
-        window_code=data["window"],
-        category_code=data["category"],
-        cause_code=data["cause"],
+        window_code=data.get("window", ""),
+        category_code=data.get("category", ""),
+        cause_code=data.get("cause", ""),
         department_codes=tuple(data["departments"]),
-        is_urgent=data["is_urgent"],
+        is_urgent=data.get("is_urgent", False),
     )
 
 
@@ -917,7 +922,7 @@ class ReferenceDataApi(StaffApi):
 # -- citizens ---------------------------------------------------------------------------------
 
 
-class CitizenThrottle(AnonRateThrottle):
+class CitizenThrottle(AddressRateThrottle):
     scope = "citizen"
 
 
@@ -960,11 +965,13 @@ class CitizenCaseOutput(serializers.Serializer):
 
 
 class CitizenSubmitApi(CitizenApi):
-    InputSerializer = CaseIntakeInput
+    InputSerializer = CitizenIntakeInput
 
-    @extend_schema(request=CaseIntakeInput, responses={201: CitizenCaseOutput}, parameters=[IDEMPOTENCY_KEY_PARAMETER])
+    @extend_schema(
+        request=CitizenIntakeInput, responses={201: CitizenCaseOutput}, parameters=[IDEMPOTENCY_KEY_PARAMETER]
+    )
     def post(self, request: Request) -> Response:
-        data = CaseIntakeInput(data=request.data)
+        data = CitizenIntakeInput(data=request.data)
         data.is_valid(raise_exception=True)
         registration = services.case_register_once(
             idempotency_key=idempotency_key_of(request), actor=None, intake=_intake(data.validated_data, Channel.ONLINE)
@@ -975,7 +982,7 @@ class CitizenSubmitApi(CitizenApi):
 
 class _TrackInput(serializers.Serializer):
     tracking_code = serializers.CharField(max_length=16)
-    phone_last4 = serializers.RegexField(r"^\d{4}$")
+    phone_last4 = serializers.RegexField(r"^[0-9]{4}$")
 
 
 class CitizenTrackApi(CitizenApi):
@@ -983,7 +990,7 @@ class CitizenTrackApi(CitizenApi):
     def post(self, request: Request) -> Response:
         data = _TrackInput(data=request.data)
         data.is_valid(raise_exception=True)
-        case = selectors.case_lookup_by_tracking(**data.validated_data)
+        case = services.case_lookup_by_citizen(**data.validated_data)
         return Response(CitizenCaseOutput(case).data)
 
 
@@ -997,9 +1004,7 @@ class CitizenRateApi(CitizenApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        case = selectors.case_lookup_by_tracking(
-            tracking_code=values["tracking_code"], phone_last4=values["phone_last4"]
-        )
+        case = services.case_lookup_by_citizen(tracking_code=values["tracking_code"], phone_last4=values["phone_last4"])
         case = services.case_rate_by_citizen(case_id=case.pk, level=values["level"], comment=values["comment"])
         case = selectors.case_lookup_by_tracking(
             tracking_code=values["tracking_code"], phone_last4=values["phone_last4"]

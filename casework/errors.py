@@ -12,6 +12,7 @@ class CaseworkErrorCode(StrEnum):
     UNKNOWN_REFERENCE = "casework.unknown_reference"
     UPLOAD_REJECTED = "casework.upload_rejected"
     LOOKUP_FAILED = "casework.lookup_failed"
+    LOOKUP_LOCKED = "casework.lookup_locked"
     IDEMPOTENCY_KEY_INVALID = "casework.idempotency_key_invalid"
     IDEMPOTENCY_KEY_REUSED = "casework.idempotency_key_reused"
 

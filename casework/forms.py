@@ -218,7 +218,7 @@ class TrackForm(forms.Form):
     tracking_code = forms.CharField(label=_("tracking code"), max_length=16)
     phone_last4 = forms.RegexField(
         label=_("Last 4 digits of your phone"),
-        regex=r"^\d{4}$",
+        regex=r"^[0-9]{4}$",
         error_messages={"invalid": _("Enter the last 4 digits of the phone number you gave.")},
     )
 

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from PIL import Image
 from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import User
@@ -37,12 +38,14 @@ from banchengshi.audit.services import audit_record
 from banchengshi.configuration.selectors import config_cached, configuration_snapshot
 from banchengshi.core.rows import row_insert, rows_batched
 from banchengshi.personal_data import blind_indexes
+from banchengshi.ratelimit import allow, exceeded
 from banchengshi.sync import ChangeSummary, sync_rows
 from banchengshi.tenancy import current_county
 from casework.errors import (
     CaseworkError,
     CaseworkErrorCode,
     ConflictError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from casework.exchange.models import EnvelopeKind
@@ -79,7 +82,7 @@ from casework.models import (
     Window,
 )
 from casework.policy import Action, may
-from casework.selectors import staff_profile_of
+from casework.selectors import case_lookup_by_tracking, staff_profile_of
 from casework.workflow import Step, allowed_from
 from notifications.models import Channel as NotificationChannel
 from notifications.services import notification_enqueue, webhook_event_publish
@@ -251,8 +254,9 @@ def _role_department(role: str, department_code: str) -> Department | None:
 
 # -- registration -----------------------------------------------------------------------------
 
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
-LANDLINE_RE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+# ASCII digits only: ``\d`` takes Arabic-Indic or full-width digits too, which no SMS gateway dials.
+MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+LANDLINE_RE = re.compile(r"^0[0-9]{2,3}-?[0-9]{7,8}$")
 TRACKING_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
@@ -275,15 +279,18 @@ class CaseIntake:
 
 
 def normalize_phone(phone: str) -> str:
-    """A mobile (13812345678) or landline (0772-1234567) number, spaces and '+86' removed; or an error."""
+    """A mobile (13812345678) or landline (0772-1234567) number, spaces, +86 and a mobile's dashes removed."""
     cleaned = re.sub(r"[\s()]", "", phone or "")
-    cleaned = re.sub(r"^(\+?86)(?=1\d{10}$)", "", cleaned)
-    if not (MOBILE_RE.match(cleaned) or LANDLINE_RE.match(cleaned)):
-        raise _invalid(
-            "citizen_phone",
-            _("Enter an 11-digit mobile number or a landline number with its area code, e.g. 0772-1234567."),
-        )
-    return cleaned
+    # People write mobiles as 138-1234-5678 too; a landline keeps the dash after its area code.
+    mobile = re.sub(r"^\+?86(?=1[0-9]{10}$)", "", cleaned.replace("-", ""))
+    if MOBILE_RE.match(mobile):
+        return mobile
+    if LANDLINE_RE.match(cleaned):
+        return cleaned
+    raise _invalid(
+        "citizen_phone",
+        _("Enter an 11-digit mobile number or a landline number with its area code, e.g. 0772-1234567."),
+    )
 
 
 @dataclass(frozen=True)
@@ -754,6 +761,30 @@ def case_follow_up(
     )  # fmt: skip
 
 
+# Wrong phone digits for one tracking code, counted per county; past the limit the code answers
+# nothing for the rest of the window. The per-address limits alone would let many addresses try
+# all 10,000 endings of a known code.
+LOOKUP_FAILURES_LIMIT = 10
+LOOKUP_FAILURES_WINDOW_SECONDS = 3600
+
+
+def case_lookup_by_citizen(*, tracking_code: str, phone_last4: str) -> Case:
+    """The citizen's look-up (tracking, rating): ``selectors.case_lookup_by_tracking``, with wrong guesses counted."""
+    code = tracking_code.strip().upper()[:32]
+    if exceeded(scope="track-code-failures", key=code, limit=LOOKUP_FAILURES_LIMIT):
+        raise CaseworkError(
+            CaseworkErrorCode.LOOKUP_LOCKED,
+            _("Too many wrong attempts for this tracking code; please try again in an hour."),
+            http_status=429,
+        )
+    try:
+        return case_lookup_by_tracking(tracking_code=tracking_code, phone_last4=phone_last4)
+    except NotFoundError:
+        allow(scope="track-code-failures", key=code, limit=LOOKUP_FAILURES_LIMIT,
+              window_seconds=LOOKUP_FAILURES_WINDOW_SECONDS)  # fmt: skip
+        raise
+
+
 def case_rate_by_citizen(*, case_id: UUID, level: int, comment: str = "", source: str = RatingSource.CITIZEN) -> Case:
     """The citizen rates the reply from the tracking page (or through the external 好差评 system,
     ``source``); a 差评 reopens the case. One rating per source for each reply: after 重办 and a new
@@ -882,6 +913,15 @@ def extension_decide(*, actor: User, request_id: UUID, approve: bool, note: str 
         )
         if request.status != ExtensionStatus.PENDING:
             raise ConflictError(CaseworkErrorCode.ILLEGAL_TRANSITION, _("This request has already been decided."))
+        # More time is for a department still at work on an open case: once it has finished, or
+        # the case was replied to or withdrawn, the request can only be refused (which clears it).
+        if approve and (
+            case.status not in RESOLUTION_RUNNING
+            or not case.assignments.filter(department=request.department, status=AssignmentStatus.PENDING).exists()
+        ):
+            raise _illegal(
+                case, _("The department is no longer working on this case; the request can only be refused.")
+            )
         request.status = ExtensionStatus.APPROVED if approve else ExtensionStatus.REFUSED
         request.decided_by = actor
         request.decided_at = timezone.now()
@@ -925,6 +965,27 @@ def sniff_content_type(head: bytes) -> str | None:
     return None
 
 
+def _well_formed(upload: UploadedFile, content_type: str) -> bool:
+    """Past the first bytes: an image Pillow can read the structure of, a PDF that ends as one does.
+
+    A signature alone lets any file through with five right bytes in front (``%PDF-<html>…``,
+    a JPEG marker before a program), which a reviewer's viewer would then be handed.
+    """
+    upload.seek(0)
+    try:
+        if content_type == "application/pdf":
+            size = upload.size or 0
+            upload.seek(max(0, size - 2048))
+            return b"%%EOF" in upload.read()
+        with Image.open(upload) as image:
+            image.verify()
+        return Image.MIME.get(image.format or "") == content_type
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    finally:
+        upload.seek(0)
+
+
 def attachment_add(*, actor: User, case_id: UUID, upload: UploadedFile) -> Attachment:
     """Attach a PDF, JPEG or PNG to a case, checked by its content and size, not by its name."""
     profile = _require(actor, Action.ATTACH)
@@ -938,6 +999,10 @@ def attachment_add(*, actor: User, case_id: UUID, upload: UploadedFile) -> Attac
     content_type = sniff_content_type(head)
     if content_type is None:
         raise _upload_rejected(_("Only PDF, JPEG and PNG files can be attached."))
+    if not _well_formed(upload, content_type):
+        raise _upload_rejected(
+            _("The file looks like %(type)s at its start but is not a readable one.") % {"type": content_type}
+        )
     extension = os.path.splitext(name)[1].lower()
     if extension not in FILE_SIGNATURES[content_type][1]:
         raise _upload_rejected(
@@ -1386,8 +1451,6 @@ def _lock(case_id: UUID, version: int) -> Case:
         .first()
     )
     if case is None:
-        from casework.errors import NotFoundError
-
         raise NotFoundError(CaseworkErrorCode.NOT_FOUND, _("No such case."))
     if case.version != version:
         raise ConflictError(
@@ -1418,11 +1481,14 @@ def _event(
             label = actor.name or actor.username
         else:
             label = _("System") if action in SYSTEM_ACTIONS else _("Citizen")
-    # Connected systems (12345, 好差评) follow the timeline; no personal data leaves in it.
+    # Connected systems (12345, 好差评) follow the timeline; no personal data leaves in it. An event
+    # that leaves the version alone (a deadline's warning, overdue notice and escalation levels, a
+    # finding raised) is told apart by what it says, so only a repeat of the same event is dropped.
+    said = json.dumps([from_status, to_status, note, data or {}], sort_keys=True, ensure_ascii=False, default=str)
     webhook_event_publish(
         event=f"case.{action}",
         payload={"case_id": str(case.pk), "number": case.number, "from_status": from_status, "to_status": to_status},
-        idempotency_key=f"{case.pk}:{action}:{case.version}",
+        idempotency_key=f"{case.pk}:{action}:{case.version}:{hashlib.sha256(said.encode()).hexdigest()[:16]}",
     )
     if case.forward_id is not None and action not in FORWARD_SILENT_ACTIONS:
         _forward_progress_publish(case, action)

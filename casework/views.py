@@ -493,7 +493,7 @@ def citizen_track(request: HttpRequest) -> HttpResponse:
             form.add_error(None, _("Too many look-ups from this address; please try again later."))
         elif form.is_valid():
             try:
-                case = selectors.case_lookup_by_tracking(**form.cleaned_data)
+                case = services.case_lookup_by_citizen(**form.cleaned_data)
             except ApplicationError as exc:
                 form.add_error(None, exc.message)
             else:
@@ -509,17 +509,21 @@ def citizen_track(request: HttpRequest) -> HttpResponse:
 @require_POST
 def citizen_rate(request: HttpRequest) -> HttpResponse:
     form = forms.RateForm(request.POST)
-    if form.is_valid():
+    # The rating names its case as the look-up does, so it counts against the same limit.
+    if not allow(scope="citizen-track", key=client_address(request), limit=30, window_seconds=600):
+        messages.error(request, _("Too many look-ups from this address; please try again later."))
+    elif form.is_valid():
         data = form.cleaned_data
         try:
-            case = selectors.case_lookup_by_tracking(
-                tracking_code=data["tracking_code"], phone_last4=data["phone_last4"]
-            )
+            case = services.case_lookup_by_citizen(tracking_code=data["tracking_code"], phone_last4=data["phone_last4"])
             services.case_rate_by_citizen(case_id=case.pk, level=data["level"], comment=data["comment"])
         except ApplicationError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Thank you for your rating."))
     else:
-        messages.error(request, _("Choose one of the five levels."))
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            text = " ".join(str(error) for error in errors)
+            messages.error(request, f"{label}: {text}" if label else text)
     return redirect("citizen-track")

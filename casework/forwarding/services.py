@@ -46,7 +46,7 @@ from casework.forwarding.models import (
     PersonalDataTransfer,
     TransferDirection,
 )
-from casework.models import ANONYMISED, Attachment, Case, CaseStatus, Channel, StaffRole
+from casework.models import ANONYMISED, AssignmentStatus, Attachment, Case, CaseStatus, Channel, StaffRole
 from casework.policy import Action
 from casework.workflow import Step, allowed_from
 
@@ -107,6 +107,12 @@ def case_forward(
     forwards: list[Forward] = []
 
     def change(case: Case) -> dict[str, Any]:
+        # A case returned by its lead is "accepted" again while a co-handler may still be at work:
+        # sent away then, that assignment would wait for ever in a queue nobody can close.
+        if case.assignments.filter(status=AssignmentStatus.PENDING).exists():
+            raise casework_services._illegal(
+                case, _("A department of this county is still working on this case; it can be forwarded once none is.")
+            )
         case.paused_from = case.status
         files = _attachments_to_exchange(group_id, attachments)
         for target, entry in entries:

@@ -26,11 +26,11 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from banchengshi.accounts.models import User
 from banchengshi.errors import ApplicationError
+from banchengshi.ratelimit import AddressRateThrottle
 from banchengshi.tenancy import current_county
 from casework.apis import IsCountyStaff, idempotency_key_of, mark_replayed
 from casework.interop import open311, selectors, services
@@ -41,13 +41,13 @@ from casework.models import RatingLevel
 # -- Open311 GeoReport v2 ---------------------------------------------------------------------
 
 
-class Open311Throttle(AnonRateThrottle):
+class Open311Throttle(AddressRateThrottle):
     """``POST requests``: the citizens' rate, like the citizen pages' API."""
 
     scope = "citizen"
 
 
-class Open311ReadThrottle(AnonRateThrottle):
+class Open311ReadThrottle(AddressRateThrottle):
     """The public reads: a budget per client address of their own, so a civic app polling for
     status neither runs into the reporting rate nor uses it up."""
 

@@ -65,6 +65,11 @@ def test_a_pdf_and_a_png_are_attached_stored_per_county_and_downloadable(county_
         ("照片.pdf", png_bytes(), "does not match"),
         ("申请书.png", PDF, "does not match"),
         ("readme.txt", b"%PDF-1.4 but named txt", "does not match"),
+        # The right first bytes in front of something else.
+        ("证明.pdf", b"%PDF-<html><script>alert(1)</script></html>", "not a readable"),
+        ("照片.jpg", b"\xff\xd8\xffMZ\x90\x00 this is a windows program", "not a readable"),
+        ("照片.png", b"\x89PNG\r\n\x1a\n" + b"<html><script>alert(1)</script></html>", "not a readable"),
+        ("照片.png", png_bytes()[:-20], "not a readable"),  # cut short
     ],
 )
 def test_disguised_files_are_refused_by_content(county_a, staff_api, case, name, content, why):

@@ -87,3 +87,24 @@ def test_only_the_department_on_the_case_can_ask(county_a, staff_api):
         f"cases/{case['id']}/extension/", {"working_days": 99, "reason": "x"}
     )
     assert bad.status_code == 400
+
+
+def test_more_time_is_not_granted_once_the_department_has_finished(county_a, staff_api):
+    """Approved after the reply, the deadlines would move and the citizen be told of more time for a done case."""
+    clerk, supervisor = staff_api(county_a, "window_clerk"), staff_api(county_a, "supervisor")
+    market = staff_api(county_a, "department_handler", "scjgj")
+    case = assigned_case(clerk, supervisor)
+    case = ok(market.post(f"cases/{case['id']}/extension/", {"working_days": 2, "reason": "需要现场核查"}), 201)
+    extension_id = case["extensions"][0]["id"]
+    ok(market.post(f"assignments/{case['assignments'][0]['id']}/complete/", {"result": "已办结"}))
+    case = ok(clerk.get(f"cases/{case['id']}/"))
+    replied = ok(
+        clerk.post(f"cases/{case['id']}/reply/", {"version": case["version"], "method": "sms", "content": "已办理"})
+    )
+    refused = supervisor.post(f"extensions/{extension_id}/decide/", {"approve": True})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "casework.illegal_transition"
+    after = ok(clerk.get(f"cases/{case['id']}/"))
+    assert after["extended_days"] == 0 and after["reply_due_at"] == replied["reply_due_at"]
+    # Refusing still clears the request.
+    decided = ok(supervisor.post(f"extensions/{extension_id}/decide/", {"approve": False, "note": "已答复"}))
+    assert decided["extensions"][0]["status"] == "refused"

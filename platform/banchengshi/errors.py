@@ -9,8 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -50,6 +51,12 @@ class PlatformErrorCode(StrEnum):
     NOT_AUTHENTICATED = "not_authenticated"
     CONFLICT = "conflict"
     THROTTLED = "throttled"
+    PARSE_ERROR = "parse_error"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    NOT_ACCEPTABLE = "not_acceptable"
+    REQUEST_TOO_LARGE = "request_too_large"
+    BAD_REQUEST = "bad_request"
     ERROR = "error"
     SERVER_ERROR = "server_error"
     SERVICE_UNAVAILABLE = "service_unavailable"
@@ -103,15 +110,30 @@ def _render(exc: Exception, context: dict[str, Any]) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        too_large = {"code": str(PlatformErrorCode.REQUEST_TOO_LARGE), "message": _("The request body is too large.")}
+        return Response({"error": too_large}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    elif isinstance(exc, SuspiciousOperation):  # too many fields or files in a form, a malformed multipart body
+        unreadable = {"code": str(PlatformErrorCode.BAD_REQUEST), "message": _("The request could not be read.")}
+        return Response({"error": unreadable}, status=status.HTTP_400_BAD_REQUEST)
     response = exception_handler(exc, context)
     if response is None:
         return None
     code = _DRF_CODES.get(type(exc), PlatformErrorCode.ERROR)
+    body: dict[str, Any]
     if isinstance(exc, exceptions.ValidationError):
         body = {
             "code": str(PlatformErrorCode.VALIDATION),
             "message": str(exceptions.ValidationError.default_detail),
             "details": _flatten(exc.detail),
+        }
+    elif isinstance(exc, exceptions.ParseError):
+        # DRF's parsers say why in English ("JSON parse error - Expecting ..."): a program may
+        # want the reason, a person needs the sentence.
+        body = {
+            "code": str(code),
+            "message": _("The request body could not be read: it is not valid JSON or form data."),
+            "details": [{"field": "non_field_errors", "code": str(code), "message": str(exc.detail)}],
         }
     else:
         detail = getattr(exc, "detail", str(exc))
@@ -126,6 +148,10 @@ _DRF_CODES: dict[type[Exception], PlatformErrorCode] = {
     exceptions.NotAuthenticated: PlatformErrorCode.NOT_AUTHENTICATED,
     exceptions.AuthenticationFailed: PlatformErrorCode.NOT_AUTHENTICATED,
     exceptions.Throttled: PlatformErrorCode.THROTTLED,
+    exceptions.ParseError: PlatformErrorCode.PARSE_ERROR,
+    exceptions.UnsupportedMediaType: PlatformErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    exceptions.MethodNotAllowed: PlatformErrorCode.METHOD_NOT_ALLOWED,
+    exceptions.NotAcceptable: PlatformErrorCode.NOT_ACCEPTABLE,
 }
 
 

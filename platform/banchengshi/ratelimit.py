@@ -1,13 +1,59 @@
-"""A fixed-window rate limit on the shared Redis cache (keys are per county via the cache key function)."""
+"""Who is asking, and fixed-window rate limits on the shared Redis cache (keys are per county)."""
 
 from __future__ import annotations
 
+import ipaddress
+from functools import cache as memoized
+from typing import Any
+
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from rest_framework.throttling import AnonRateThrottle
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@memoized
+def _trusted(spec: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in spec)
+
+
+def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def client_address(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", "unknown"))
+    """The address of whoever sent the request: the limits, lockouts and audit trail key on it.
+
+    The socket's peer, unless that peer is one of our own proxies (``TRUSTED_PROXIES``, CIDRs:
+    the ingress controller, the TLS proxy). Then ``X-Forwarded-For`` is read from the right, each
+    proxy having appended the address it saw, and the first address that is not one of ours is
+    the client. Whatever a client writes into the header itself sits further left and is never
+    reached: behind a trusted proxy nobody can pick their own address, and with no trusted proxy
+    the header is not read at all.
+    """
+    peer = str(request.META.get("REMOTE_ADDR") or "unknown")
+    networks = _trusted(tuple(settings.TRUSTED_PROXIES))
+    if not networks or not _is_trusted(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, networks):
+            # A malformed entry is where the chain of our own proxies ends: the limit keys on it.
+            return hop[:64] or peer
+    return peer
+
+
+class AddressRateThrottle(AnonRateThrottle):
+    """DRF's per-address throttle, keyed on ``client_address`` rather than on a header any client can write."""
+
+    def get_ident(self, request: Any) -> str:
+        return client_address(request)
 
 
 def allow(*, scope: str, key: str, limit: int, window_seconds: int) -> bool:
@@ -20,3 +66,8 @@ def allow(*, scope: str, key: str, limit: int, window_seconds: int) -> bool:
     except ValueError:  # expired between add and incr
         cache.add(bucket, 1, timeout=window_seconds)
         return True
+
+
+def exceeded(*, scope: str, key: str, limit: int) -> bool:
+    """Whether ``limit`` hits were already counted, without counting one (failures counted apart)."""
+    return int(cache.get(f"ratelimit:{scope}:{key}") or 0) >= limit

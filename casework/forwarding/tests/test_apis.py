@@ -218,3 +218,25 @@ def test_a_repeated_delivery_changes_nothing(county_a, county_b, staff_api, agre
         assert envelope_apply(envelope_id=envelope.pk) is True
         assert envelope_apply(envelope_id=envelope.pk) is False
         assert Forward.objects.count() == 1
+
+
+def test_a_case_a_co_handler_still_works_on_is_not_forwarded(county_a, county_b, staff_api, agreement):
+    """Its assignment would otherwise wait in the department's queue with no way to close it."""
+    agreement()
+    clerk = staff_api(county_a, "supervisor")
+    investment = staff_api(county_a, "department_handler", "tcj")
+    case = register(clerk)
+    case = ok(
+        clerk.post(
+            f"cases/{case['id']}/accept-and-assign/",
+            {"version": case["version"], "lead_department": "tcj", "co_departments": ["scjgj"]},
+        )
+    )
+    lead = next(a for a in case["assignments"] if a["department"]["code"] == "tcj")
+    ok(investment.post(f"assignments/{lead['id']}/return/", {"reason": "不属于本局职责，应由对方县市办理"}))
+    case = ok(clerk.get(f"cases/{case['id']}/"))
+    assert case["status"] == "accepted"
+    refused = forward(clerk, case, (county_b.code, "lead"))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "casework.illegal_transition"
+    with tenant_context(county_a):
+        assert not Forward.objects.filter(case_id=case["id"]).exists()

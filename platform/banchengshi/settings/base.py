@@ -203,6 +203,11 @@ REST_FRAMEWORK = {
         "banchengshi.accounts.authentication.TwoFactorTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "banchengshi.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {"citizen": env_str("CITIZEN_RATE_LIMIT", "30/minute")},
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "banchengshi.openapi.AutoSchema",
@@ -281,6 +286,11 @@ sentry_init(
     environment=env_str("SENTRY_ENVIRONMENT", "production"),
     traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0")),
 )
+
+# Our own proxies in front of gunicorn (the ingress controller, the TLS proxy), as CIDRs: behind
+# them the client's address is read from X-Forwarded-For (banchengshi.ratelimit.client_address).
+# Empty: the socket's peer is the client, and the header is never read.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 # /metrics answers a bearer METRICS_TOKEN, or a peer inside METRICS_ALLOWED_NETWORKS (CIDRs);
 # with neither, nobody. Gauges read at scrape time are cached this many seconds.
