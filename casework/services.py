@@ -594,6 +594,8 @@ def case_classify(
         if cause is not None:
             case.cause = cause
         _deadlines_refresh(case)
+        # The departments at work answer to the new rule's deadline, as after an extension.
+        case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
         return {
             "before": before,
             "after": {"kind": case.kind.code, "category": _code(case.category), "cause": _code(case.cause)},

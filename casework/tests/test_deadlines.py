@@ -156,3 +156,16 @@ def test_pause_and_resume_never_fire_the_same_notice_twice_and_rework_gets_fresh
         assert case.status == "reopened" and case.reply_due_at > timezone.now()
         entry = DeadlineEntry.objects.get(case_id=case.pk, clock="reply")
         assert entry.overdue_at is None and entry.next_check_at is not None
+
+
+def test_a_department_at_work_answers_to_the_deadline_of_the_new_classification(county_b):
+    with tenant_context(county_b):
+        boss = boss_in(county_b)
+        case = services.case_register(actor=boss, intake=case_intake())
+        case = services.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="gaj"
+        )
+        assert case.resolution_due_at is None and case.assignments.get().due_at is None
+        case = services.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="simple")
+        assert case.resolution_due_at is not None  # 龙井市: a simple matter is done at once
+        assert case.assignments.get().due_at == case.resolution_due_at
