@@ -150,6 +150,7 @@ STEP_FORMS: dict[Step, type[forms.Form]] = {
     Step.ARCHIVE: NoteForm,
     Step.WITHDRAW: ReasonForm,
     Step.FORWARD: ForwardForm,
+    Step.RECALL_FORWARD: ReasonForm,
 }
 
 

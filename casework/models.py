@@ -290,6 +290,8 @@ EVENT_LABELS = {
     "forwarded": _("Forwarded to another county"),
     "forward_accepted": _("The other county took the case over"),
     "forward_returned": _("The other county returned the case"),
+    "forward_recall_requested": _("Asked the other county to give the case back"),
+    "forward_recalled": _("The case came back from the other county at our request"),
     "forward_progress": _("Progress in the other county"),
     "anonymised": _("Personal data removed after the retention period"),
 }

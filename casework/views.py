@@ -245,6 +245,9 @@ STEP_SERVICES: dict[Step, Any] = {
         if d["with_attachments"]
         else [],
     ),  # fmt: skip
+    Step.RECALL_FORWARD: lambda u, c, d: forwarding_services.case_forward_recall(
+        actor=u, case_id=c, version=d["version"], reason=d["reason"]
+    ),
 }
 
 

@@ -30,6 +30,7 @@ class Step(StrEnum):
     ARCHIVE = "archive"
     WITHDRAW = "withdraw"
     FORWARD = "forward"
+    RECALL_FORWARD = "recall_forward"
 
 
 WORKING = frozenset({S.ACCEPTED, S.ASSIGNED, S.PROCESSED, S.REOPENED})
@@ -50,6 +51,8 @@ STEPS: dict[Step, tuple[Action, frozenset[CaseStatus]]] = {
     Step.WITHDRAW: (Action.WITHDRAW, OPEN_STATUSES - {S.FORWARDING}),
     # Before any department of this county has it: a forwarded case is handled in one place.
     Step.FORWARD: (Action.FORWARD, frozenset({S.REGISTERED, S.ACCEPTED, S.REOPENED})),
+    # Until the other county decides: it takes effect there only if the forward is still waiting.
+    Step.RECALL_FORWARD: (Action.FORWARD, frozenset({S.FORWARDING})),
 }
 
 STEP_LABELS = {
@@ -67,6 +70,7 @@ STEP_LABELS = {
     Step.ARCHIVE: _("Archive"),
     Step.WITHDRAW: _("Withdrawn by the citizen"),
     Step.FORWARD: _("Forward to another county"),
+    Step.RECALL_FORWARD: _("Recall the forward"),
 }
 
 

@@ -17,6 +17,7 @@ class EnvelopeKind(models.TextChoices):
     ACCEPTED = "accepted", _("Forward accepted")
     RETURNED = "returned", _("Forward returned")
     PROGRESS = "progress", _("Progress of a forwarded case")
+    RECALL = "recall", _("Forward recalled")
 
 
 class Envelope(models.Model):

@@ -155,3 +155,16 @@ class ForwardReturnApi(StaffApi):
         data.is_valid(raise_exception=True)
         forward = services.forward_return(actor=_actor(request), forward_id=forward.pk, **data.validated_data)
         return _forward_response(request, forward)
+
+
+class CaseForwardRecallApi(CaseTransitionApi):
+    """Ask for a forwarded case back; it comes back if the other county has not decided yet."""
+
+    class InputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1)
+        reason = serializers.CharField(max_length=2000)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_forward_recall(
+            actor=_actor(request), case_id=case.pk, version=data["version"], reason=data["reason"]
+        )

@@ -36,6 +36,7 @@ class ForwardStatus(models.TextChoices):
     PENDING = "pending", _("Waiting for the other county")
     ACCEPTED = "accepted", _("Accepted")
     RETURNED = "returned", _("Returned")
+    RECALLED = "recalled", _("Recalled by the sending county")
 
 
 class ForwardRole(models.TextChoices):

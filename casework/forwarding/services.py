@@ -33,6 +33,7 @@ from banchengshi.personal_data import seal
 from banchengshi.tenancy import current_county, current_schema
 from casework import services as casework_services
 from casework.errors import CaseworkError, CaseworkErrorCode, ConflictError, NotFoundError
+from casework.exchange.errors import ExchangeError, ExchangeErrorCode
 from casework.exchange.models import Envelope, EnvelopeKind
 from casework.exchange.selectors import county_entry, forward_allowed
 from casework.exchange.services import envelope_claim, envelope_mark_delivered, envelope_post, envelopes_rewrite
@@ -180,6 +181,30 @@ def _attachments_to_exchange(group_id: UUID, attachments: list[Attachment]) -> l
 # -- county B: take over or return ------------------------------------------------------------
 
 
+def case_forward_recall(*, actor: User, case_id: UUID, version: int, reason: str) -> Case:
+    """Ask for a case back before the other county has decided (it never answers, it was a mistake).
+
+    The case stays "being forwarded" until the answer: a forward still waiting there is recalled
+    and the case comes back as it left; one already taken over stays taken over, and the case
+    becomes "forwarded" as usual. Either county deciding first wins, so nothing is handled twice.
+    """
+    reason = casework_services._required_text(reason, "reason")
+
+    def change(case: Case) -> dict[str, Any]:
+        waiting = list(Forward.objects.filter(case=case, direction=ForwardDirection.OUT, status=ForwardStatus.PENDING))
+        for forward in waiting:
+            envelope_post(
+                kind=EnvelopeKind.RECALL, forward_id=forward.pk, source_code=current_county().code,
+                target_code=forward.counterpart_code, payload={"reason": reason},
+            )  # fmt: skip
+        return {"counties": [forward.counterpart_code for forward in waiting]}
+
+    return casework_services._transition(
+        actor=actor, case_id=case_id, version=version, action=Action.FORWARD, name="forward_recall_requested",
+        allowed_from=allowed_from(Step.RECALL_FORWARD), to=None, note=reason, change=change,
+    )  # fmt: skip
+
+
 def forward_accept(
     *, actor: User, forward_id: UUID, kind_code: str, category_code: str = "", note: str = ""
 ) -> Forward:
@@ -297,6 +322,23 @@ def _receive_forward(envelope: Envelope) -> None:
     )  # fmt: skip
 
 
+def _receive_recall(envelope: Envelope) -> None:
+    forward = Forward.objects.select_for_update().filter(pk=envelope.forward_id, direction=ForwardDirection.IN).first()
+    if forward is None:
+        # Envelopes may arrive out of order: undelivered, this one is relayed again after the forward.
+        raise ExchangeError(ExchangeErrorCode.NOT_FOUND, "the recalled forward has not arrived yet")
+    if forward.status != ForwardStatus.PENDING:
+        return  # decided here first: the sender learns it from that decision's own envelope
+    forward.status = ForwardStatus.RECALLED
+    forward.return_reason = envelope.payload["reason"]
+    forward.decided_at = timezone.now()
+    forward.save(update_fields=["status", "return_reason", "decided_at"])
+    envelope_post(
+        kind=EnvelopeKind.RETURNED, forward_id=forward.pk, source_code=current_county().code,
+        target_code=forward.counterpart_code, payload={"reason": forward.return_reason, "recalled": True},
+    )  # fmt: skip
+
+
 def _outgoing_locked(envelope: Envelope) -> tuple[Forward, Case]:
     forward = Forward.objects.select_for_update().get(pk=envelope.forward_id, direction=ForwardDirection.OUT)
     assert forward.case_id is not None  # noqa: S101 - an outgoing forward always has its case
@@ -335,7 +377,8 @@ def _receive_accepted(envelope: Envelope) -> None:
 
 def _receive_returned(envelope: Envelope) -> None:
     forward, case = _outgoing_locked(envelope)
-    forward.status = ForwardStatus.RETURNED
+    recalled = bool(envelope.payload.get("recalled"))  # the answer to our own recall
+    forward.status = ForwardStatus.RECALLED if recalled else ForwardStatus.RETURNED
     forward.decided_at = timezone.now()
     forward.return_reason = envelope.payload["reason"]
     forward.save(update_fields=["status", "decided_at", "return_reason"])
@@ -343,6 +386,7 @@ def _receive_returned(envelope: Envelope) -> None:
     if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
         case.status = case.paused_from or CaseStatus.ACCEPTED
         case.paused_from = ""
+    if forward.role == ForwardRole.LEAD and from_status == CaseStatus.FORWARDING and not recalled:
         casework_services._notify_users(
             "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
             event=f"forward-returned:{forward.pk}",
@@ -353,7 +397,8 @@ def _receive_returned(envelope: Envelope) -> None:
     case.save()
     casework_services._deadline_index_update(case)
     casework_services._event(
-        case, None, "forward_returned", from_status, case.status, note=forward.return_reason,
+        case, None, "forward_recalled" if recalled else "forward_returned", from_status, case.status,
+        note=forward.return_reason,
         label=forward.counterpart_name, data={"county": forward.counterpart_code, "role": forward.role},
     )  # fmt: skip
 
@@ -385,6 +430,7 @@ APPLY = {
     EnvelopeKind.ACCEPTED: _receive_accepted,
     EnvelopeKind.RETURNED: _receive_returned,
     EnvelopeKind.PROGRESS: _receive_progress,
+    EnvelopeKind.RECALL: _receive_recall,
 }
 
 

@@ -240,3 +240,46 @@ def test_a_case_a_co_handler_still_works_on_is_not_forwarded(county_a, county_b,
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "casework.illegal_transition"
     with tenant_context(county_a):
         assert not Forward.objects.filter(case_id=case["id"]).exists()
+
+
+def test_a_forward_nobody_decides_is_recalled_and_the_case_comes_back(
+    county_a, county_b, staff_api, agreement, deliver
+):
+    agreement()
+    clerk_a, clerk_b = staff_api(county_a, "window_clerk"), staff_api(county_b, "window_clerk")
+    case = ok(clerk_a.post(f"cases/{register(clerk_a)['id']}/accept/", {"version": 1}))  # accepted, then sent away
+    case = ok(forward(clerk_a, case, (county_b.code, "lead")))
+    deliver()
+    assert len(ok(clerk_b.get("forwards/incoming/"))) == 1
+    handler = staff_api(county_a, "department_handler", "scjgj")
+    refused = handler.post(f"cases/{case['id']}/forward/recall/", {"version": case["version"], "reason": "x"})
+    assert refused.status_code in {403, 404}
+    case = ok(clerk_a.post(f"cases/{case['id']}/forward/recall/", {"version": case["version"], "reason": "对方未处理"}))
+    assert case["status"] == "forwarding"  # until the other county's answer
+    deliver()
+    assert ok(clerk_b.get("forwards/incoming/")) == []
+    with tenant_context(county_b):
+        assert Forward.objects.get().status == "recalled" and not Case.objects.exists()
+    case = ok(clerk_a.get(f"cases/{case['id']}/"))
+    assert case["status"] == "accepted"
+    assert [e["action"] for e in case["events"]][-2:] == ["forward_recall_requested", "forward_recalled"]
+    assert ok(clerk_a.get(f"cases/{case['id']}/forwards/"))[0]["status"] == "recalled"
+    # Back home, it can be handled here again, or withdrawn by the citizen.
+    ok(clerk_a.post(f"cases/{case['id']}/withdraw/", {"version": case["version"], "reason": "市民撤回"}))
+
+
+def test_a_recall_after_the_other_county_took_the_case_over_changes_nothing_there(
+    county_a, county_b, staff_api, agreement, deliver
+):
+    agreement()
+    clerk_a, clerk_b = staff_api(county_a, "window_clerk"), staff_api(county_b, "window_clerk")
+    case = ok(forward(clerk_a, register(clerk_a), (county_b.code, "lead")))
+    deliver()
+    item = ok(clerk_b.get("forwards/incoming/"))[0]
+    taken = ok(clerk_b.post(f"forwards/{item['id']}/accept/", {"kind_code": "case"}))
+    # A asks for it back before B's acceptance has reached A: B decided first, and that holds.
+    ok(clerk_a.post(f"cases/{case['id']}/forward/recall/", {"version": case["version"], "reason": "误转"}))
+    deliver()
+    with tenant_context(county_b):
+        assert Forward.objects.get().status == "accepted" and Case.objects.get(pk=taken["case_id"]).status == "accepted"
+    assert ok(clerk_a.get(f"cases/{case['id']}/"))["status"] == "forwarded"

@@ -31,6 +31,7 @@ READERS: set[str] = set(StaffRole.values) - {StaffRole.DEPARTMENT_HANDLER}
 ROUTES: dict[str, tuple[str, set[str], str]] = {
     "forward-targets": ("get", READERS, ""),
     "case-forward": ("post", FORWARDERS, "case"),
+    "case-forward-recall": ("post", FORWARDERS, "sent"),
     "case-forwards": ("get", READERS, "case"),
     "forward-incoming": ("get", READERS, ""),
     "forward-detail": ("get", READERS, "forward"),
@@ -63,7 +64,7 @@ def _world(county_a, county_b) -> dict[str, Any]:
     deliver_all()
     with tenant_context(county_b):
         incoming = Forward.objects.get()
-    return {"case": fresh, "forward": incoming, "target": county_b.code}
+    return {"case": fresh, "sent": sent, "forward": incoming, "target": county_b.code}
 
 
 def _client(county, role: str | None, department: str = "") -> APIClient:
@@ -82,12 +83,14 @@ def _client(county, role: str | None, department: str = "") -> APIClient:
 def _call(client: APIClient, name: str, world: dict[str, Any], ids: dict[str, Any]) -> Any:
     method, _roles, target = ROUTES[name]
     route = str(next(p for p in api_urlpatterns if p.name == name).pattern)
-    route = route.replace("<str:case_id>", str(ids["case"])).replace("<str:forward_id>", str(ids["forward"]))
+    case_id = ids["sent"] if target == "sent" else ids["case"]  # a recall needs a case being forwarded
+    route = route.replace("<str:case_id>", str(case_id)).replace("<str:forward_id>", str(ids["forward"]))
     bodies = {
         "case-forward": {"version": 1, "mode": "full_online", "reason": "属地", "targets": [
             {"county_code": world["target"], "role": "lead"}]},
         "forward-accept": {"kind_code": "case"},
         "forward-return": {"reason": "不属本地"},
+        "case-forward-recall": {"version": 2, "reason": "对方未处理"},
     }  # fmt: skip
     call = getattr(client, method)
     if method == "post":
@@ -101,7 +104,7 @@ def test_route_by_role(name, county_a, county_b):
     method, allowed, target = ROUTES[name]
     # The forward lives in B, the case in A: call each route in the county that has its object.
     county = county_b if target == "forward" or name == "forward-incoming" else county_a
-    ids = {"case": world["case"].pk, "forward": world["forward"].pk}
+    ids = {"case": world["case"].pk, "sent": world["sent"].pk, "forward": world["forward"].pk}
     assert _call(_client(county, None), name, world, ids).status_code == 401
     # Roles that may not act go first: a write that succeeds changes what the next role would find.
     for role in sorted(StaffRole.values, key=lambda r: r in allowed):
@@ -119,7 +122,7 @@ def test_route_by_role(name, county_a, county_b):
 @pytest.mark.parametrize("name", [n for n, (_m, _r, target) in ROUTES.items() if target])
 def test_another_countys_ids_do_not_exist_here(name, county_a, county_b, county_c):
     world = _world(county_a, county_b)
-    ids = {"case": world["case"].pk, "forward": world["forward"].pk}
+    ids = {"case": world["case"].pk, "sent": world["sent"].pk, "forward": world["forward"].pk}
     # A third county's supervisor asks about A's case and the A→B forward: 404, nothing revealed.
     response = _call(_client(county_c, StaffRole.SUPERVISOR), name, world, ids)
     assert response.status_code == 404
@@ -128,7 +131,7 @@ def test_another_countys_ids_do_not_exist_here(name, county_a, county_b, county_
 
 def test_the_sender_cannot_act_on_the_receivers_side(county_a, county_b):
     world = _world(county_a, county_b)
-    ids = {"case": world["case"].pk, "forward": world["forward"].pk}
+    ids = {"case": world["case"].pk, "sent": world["sent"].pk, "forward": world["forward"].pk}
     # A shares the forward's id, but its own row is the outgoing one: A cannot take over for B.
     for name in ("forward-accept", "forward-return"):
         response = _call(_client(county_a, StaffRole.SUPERVISOR), name, world, ids)

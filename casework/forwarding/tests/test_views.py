@@ -77,3 +77,22 @@ def test_a_leader_sees_the_queue_masked_and_cannot_decide(county_a, county_b, ag
     assert sender.post(f"/forwards/{forward.pk}/return/", {"reason": "x"}).status_code in {302, 404}
     with tenant_context(county_b):
         assert Forward.objects.get().status == "pending"
+
+
+def test_the_sender_recalls_a_forward_from_the_case_page(county_a, county_b, agreement):
+    agreement()
+    _forwarded(county_a, county_b)
+    clerk = _signed_in(county_a, StaffRole.WINDOW_CLERK)
+    with tenant_context(county_a):
+        case = Case.objects.get(matter="异地开具无犯罪记录证明")
+    page = clerk.get(f"/cases/{case.pk}/").content.decode()
+    assert "撤回转办" in page
+    response = clerk.post(
+        f"/cases/{case.pk}/step/recall_forward/", {"version": case.version, "reason": "对方长时间未处理"}
+    )
+    assert response.status_code == 302
+    deliver_all()
+    with tenant_context(county_a):
+        assert Case.objects.get(pk=case.pk).status == "registered"
+    with tenant_context(county_b):
+        assert Forward.objects.get().status == "recalled"
