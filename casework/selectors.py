@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import datetime
 import hmac
+import operator
 import re
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any, cast
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case as DbCase
+from django.db.models import DateTimeField, Exists, F, OuterRef, Prefetch, Q, QuerySet, When
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,7 +26,6 @@ from banchengshi.personal_data import blind_indexes
 from casework.errors import CaseworkErrorCode, NotFoundError
 from casework.models import (
     CITIZEN_PHONE_PURPOSE,
-    OPEN_STATUSES,
     Assignment,
     AssignmentStatus,
     Attachment,
@@ -138,6 +141,69 @@ def case_get_for_actor(*, actor: User, case_id: UUID | str) -> Case:
     return case
 
 
+# Which statuses each of a case's clocks runs in: acceptance until the case is accepted, reply
+# until the citizen is answered, resolution until the lead department is done; none while waiting
+# for the citizen's materials. A case being forwarded keeps its clocks until the other county
+# takes it over (跨域通办). The same sets decide what the deadline index tracks
+# (``casework.services._deadline_index_update``).
+ACCEPTANCE_RUNNING = frozenset({CaseStatus.REGISTERED})
+REPLY_RUNNING = frozenset(
+    {
+        CaseStatus.REGISTERED,
+        CaseStatus.ACCEPTED,
+        CaseStatus.ASSIGNED,
+        CaseStatus.PROCESSED,
+        CaseStatus.REOPENED,
+        CaseStatus.ESCALATED,
+        CaseStatus.FORWARDING,
+    }
+)
+RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
+
+# Each clock: the statuses it runs in and the field holding its deadline.
+# Sorted, so the SQL text is the same in every process.
+CASE_CLOCKS = (
+    (tuple(sorted(ACCEPTANCE_RUNNING)), "accept_due_at"),
+    (tuple(sorted(REPLY_RUNNING)), "reply_due_at"),
+    (tuple(sorted(RESOLUTION_RUNNING)), "resolution_due_at"),
+)
+
+
+def case_late(now: datetime.datetime) -> Q:
+    """A case is late when any of its clocks is running and past its deadline at ``now``.
+
+    A clock without a deadline (the county has no rule for it) is never late. Plain comparisons on
+    the deadline columns, no casts, so their indexes can serve them. Its negation (``~`` or
+    ``exclude``) is exactly the cases that are not late, NULL deadlines included.
+    """
+    clocks = [Q(status__in=statuses, **{f"{deadline}__lt": now}) for statuses, deadline in CASE_CLOCKS]
+    return reduce(operator.or_, clocks)
+
+
+def case_next_due() -> Least:
+    """The earliest deadline among the case's running clocks; NULL when none runs or has a deadline.
+
+    PostgreSQL's LEAST ignores NULLs, so a clock that is stopped or has no rule does not count.
+    A case is late exactly when this is before now.
+    """
+    running = [
+        DbCase(When(status__in=statuses, then=F(deadline)), output_field=DateTimeField())
+        for statuses, deadline in CASE_CLOCKS
+    ]
+    return Least(*running, output_field=DateTimeField())
+
+
+def case_queue_order(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """A supervisor's queue, overdue first: by the earliest deadline among the running clocks
+    (annotated as ``next_due_at``), cases with no running deadline last, newest first among equals.
+
+    Only an annotation and an ORDER BY: the page still costs the same number of queries.
+    """
+    return cases.annotate(next_due_at=case_next_due()).order_by(
+        F("next_due_at").asc(nulls_last=True), "-registered_at", "pk"
+    )
+
+
 @dataclass(frozen=True)
 class CaseFilters:
     status: str = ""
@@ -191,9 +257,7 @@ def case_list_for_actor(*, actor: User, filters: CaseFilters) -> QuerySet[Case]:
             Exists(Assignment.objects.filter(case=OuterRef("pk"), department__code=filters.department))
         )
     if filters.overdue is not None:
-        # A case waiting for the citizen's materials has its clocks stopped: it is not late.
-        running = OPEN_STATUSES - {CaseStatus.WAITING_MATERIALS}
-        late = Q(status__in=running, resolution_due_at__lt=timezone.now())
+        late = case_late(timezone.now())
         cases = cases.filter(late) if filters.overdue else cases.exclude(late)
     # Dates are the county's (Asia/Shanghai) days, compared as instants: the index on
     # registered_at serves the range, and the planner can estimate it (a cast to a date it cannot).

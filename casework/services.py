@@ -82,7 +82,13 @@ from casework.models import (
     Window,
 )
 from casework.policy import Action, may
-from casework.selectors import case_lookup_by_tracking, staff_profile_of
+from casework.selectors import (
+    ACCEPTANCE_RUNNING,
+    REPLY_RUNNING,
+    RESOLUTION_RUNNING,
+    case_lookup_by_tracking,
+    staff_profile_of,
+)
 from casework.workflow import Step, allowed_from
 from notifications.models import Channel as NotificationChannel
 from notifications.services import notification_enqueue, webhook_event_publish
@@ -1318,14 +1324,6 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
     case.deadline_provisional = deadlines.provisional or bool(follow_up and follow_up.provisional)
 
 
-# A case being forwarded keeps its clocks until the other county takes it over (跨域通办).
-REPLY_RUNNING = frozenset(
-    {CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.ASSIGNED, CaseStatus.PROCESSED, CaseStatus.REOPENED,
-     CaseStatus.ESCALATED, CaseStatus.FORWARDING}
-)  # fmt: skip
-RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
-
-
 def _deadline_index_update(case: Case, *, new: bool = False) -> None:
     """Tell the platform-wide deadline index which of this case's clocks are running now.
 
@@ -1336,7 +1334,7 @@ def _deadline_index_update(case: Case, *, new: bool = False) -> None:
         case_id=case.pk,
         started_at=case.clocks_started_at or case.registered_at,
         running={
-            Clock.ACCEPTANCE: case.accept_due_at if case.status == CaseStatus.REGISTERED else None,
+            Clock.ACCEPTANCE: case.accept_due_at if case.status in ACCEPTANCE_RUNNING else None,
             Clock.REPLY: case.reply_due_at if case.status in REPLY_RUNNING else None,
             Clock.RESOLUTION: case.resolution_due_at if case.status in RESOLUTION_RUNNING else None,
             Clock.FOLLOW_UP: case.follow_up_due_at if case.status == CaseStatus.REPLIED else None,

@@ -13,7 +13,6 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -67,7 +66,7 @@ def work_queue(request: HttpRequest) -> HttpResponse:
         )
     elif profile.role == StaffRole.DEPARTMENT_HANDLER:
         assignments = selectors.assignment_queue_for_actor(actor=user)[:100]
-    cases = cases.order_by(F("resolution_due_at").asc(nulls_last=True), "-registered_at")[:100]
+    cases = selectors.case_queue_order(cases)[:100]
     return render(
         request,
         "casework/work_queue.html",

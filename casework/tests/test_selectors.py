@@ -7,11 +7,12 @@ import datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from casework import services
-from casework.models import Case, StaffRole
-from casework.selectors import CaseFilters, case_list_for_actor
+from casework.models import Assignment, AssignmentRole, Case, CaseStatus, StaffRole
+from casework.selectors import CaseFilters, case_list_for_actor, case_queue_order
 from casework.tests.factories import StaffProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -117,3 +118,117 @@ def test_the_date_range_means_the_countys_calendar_days(county_a):
         assert numbers(registered_from=next_day) == {early.number}
         assert numbers(registered_to=day) == {late.number}
         assert numbers(registered_from=day, registered_to=datetime.date.max) == {late.number, early.number}
+
+
+HOUR = datetime.timedelta(hours=1)
+
+
+def _supervisor(username):
+    boss = UserFactory(username=username)
+    StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+    return boss
+
+
+def _cases(boss, n):
+    """``n`` of 城中区's cases, accepted and assigned to scjgj: only its reply clock has a deadline."""
+    _register(boss, n)
+    return list(Case.objects.filter(registered_by=boss).order_by("number"))
+
+
+def _set(case, **fields):
+    Case.objects.filter(pk=case.pk).update(**fields)
+
+
+def _overdue(boss, cases, overdue=True):
+    found = {c.number for c in case_list_for_actor(actor=boss, filters=CaseFilters(overdue=overdue))}
+    return found & {c.number for c in cases}
+
+
+def _finish_lead(boss, case):
+    lead = Assignment.objects.get(case=case, role=AssignmentRole.LEAD)
+    services.assignment_complete(actor=boss, assignment_id=lead.pk, result="办结")
+
+
+def test_a_reply_only_countys_case_is_overdue_once_its_reply_is_due(county_a):
+    with tenant_context(county_a):
+        boss = _supervisor("boss-reply")
+        (case,) = _cases(boss, 1)
+        assert case.status == CaseStatus.ASSIGNED
+        assert case.accept_due_at is None and case.resolution_due_at is None
+        assert case.reply_due_at is not None and case.reply_due_at > timezone.now()
+        assert _overdue(boss, [case]) == set()
+        _set(case, reply_due_at=timezone.now() - HOUR)
+        assert _overdue(boss, [case]) == {case.number}
+        # The lead department finishing stops the resolution clock, not the reply clock.
+        _finish_lead(boss, case)
+        assert Case.objects.get(pk=case.pk).status == CaseStatus.PROCESSED
+        assert _overdue(boss, [case]) == {case.number}
+
+
+def test_a_case_whose_resolution_clock_stopped_is_not_overdue(county_a):
+    with tenant_context(county_a):
+        boss = _supervisor("boss-resolution")
+        (case,) = _cases(boss, 1)
+        _set(case, resolution_due_at=timezone.now() - HOUR, reply_due_at=timezone.now() + HOUR)
+        assert _overdue(boss, [case]) == {case.number}  # assigned: the resolution clock runs
+        _finish_lead(boss, case)
+        assert _overdue(boss, [case]) == set()
+        assert _overdue(boss, [case], overdue=False) == {case.number}
+
+
+def test_the_acceptance_clock_stops_once_the_case_is_accepted(county_a):
+    with tenant_context(county_a):
+        boss = _supervisor("boss-accept")
+        (case,) = _cases(boss, 1)
+        _set(case, status=CaseStatus.REGISTERED, accept_due_at=timezone.now() - HOUR)
+        assert _overdue(boss, [case]) == {case.number}
+        _set(case, status=CaseStatus.ACCEPTED)
+        assert _overdue(boss, [case]) == set()
+
+
+def test_a_case_waiting_for_materials_is_not_overdue(county_a):
+    with tenant_context(county_a):
+        boss = _supervisor("boss-materials")
+        (case,) = _cases(boss, 1)
+        services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="缺营业执照")
+        past = timezone.now() - HOUR
+        _set(case, accept_due_at=past, reply_due_at=past, resolution_due_at=past)
+        assert Case.objects.get(pk=case.pk).status == CaseStatus.WAITING_MATERIALS
+        assert _overdue(boss, [case]) == set()
+        assert _overdue(boss, [case], overdue=False) == {case.number}
+
+
+def test_not_overdue_is_exactly_the_complement_of_overdue(county_a):
+    with tenant_context(county_a):
+        boss = _supervisor("boss-complement")
+        cases = _cases(boss, 6)
+        past, future = timezone.now() - HOUR, timezone.now() + HOUR
+        _set(cases[0], reply_due_at=past)  # late
+        _set(cases[1], reply_due_at=future)  # not yet due
+        _set(cases[2], reply_due_at=None)  # no deadline at all: never late
+        _set(cases[3], status=CaseStatus.PROCESSED, reply_due_at=None, resolution_due_at=past)  # clock stopped
+        _set(cases[4], status=CaseStatus.REPLIED, reply_due_at=past, resolution_due_at=past)  # answered
+        _set(cases[5], status=CaseStatus.ESCALATED, reply_due_at=None, resolution_due_at=past)  # late
+        late, on_time = _overdue(boss, cases), _overdue(boss, cases, overdue=False)
+        assert late == {cases[0].number, cases[5].number}
+        assert late.isdisjoint(on_time)
+        assert late | on_time == {c.number for c in cases}
+
+
+def test_the_queue_puts_overdue_cases_first_by_their_earliest_running_deadline(county_a):
+    with tenant_context(county_a):
+        boss = _supervisor("boss-queue")
+        cases = _cases(boss, 4)
+        now = timezone.now()
+        _set(cases[0], reply_due_at=None)  # no running deadline: last
+        _set(cases[1], reply_due_at=now + 2 * HOUR)
+        # Its resolution deadline is the earliest but stopped: it queues by its reply deadline.
+        _set(cases[2], status=CaseStatus.PROCESSED, resolution_due_at=now - 5 * HOUR, reply_due_at=now + HOUR)
+        _set(cases[3], reply_due_at=now + 3 * HOUR, resolution_due_at=now - HOUR)  # overdue
+        ours = {c.pk for c in cases}
+        visible = case_list_for_actor(actor=boss, filters=CaseFilters()).filter(pk__in=ours)
+        with CaptureQueriesContext(connection) as captured:
+            queue = list(case_queue_order(visible))
+        assert len(captured.captured_queries) == 1
+        assert [c.pk for c in queue] == [cases[3].pk, cases[2].pk, cases[1].pk, cases[0].pk]
+        assert [c.next_due_at for c in queue] == [now - HOUR, now + HOUR, now + 2 * HOUR, None]
