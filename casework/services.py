@@ -778,7 +778,8 @@ LOOKUP_FAILURES_WINDOW_SECONDS = 3600
 
 def case_lookup_by_citizen(*, tracking_code: str, phone_last4: str) -> Case:
     """The citizen's look-up (tracking, rating): ``selectors.case_lookup_by_tracking``, with wrong guesses counted."""
-    code = tracking_code.strip().upper()[:32]
+    # Hashed: whatever a citizen typed becomes a plain cache key.
+    code = hashlib.sha256(tracking_code.strip().upper().encode()).hexdigest()[:32]
     if exceeded(scope="track-code-failures", key=code, limit=LOOKUP_FAILURES_LIMIT):
         raise CaseworkError(
             CaseworkErrorCode.LOOKUP_LOCKED,
