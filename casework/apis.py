@@ -521,6 +521,18 @@ class CaseAssignApi(CaseTransitionApi):
         )
 
 
+class CaseCoHandlersAddApi(CaseTransitionApi):
+    class InputSerializer(_VersionInput):
+        co_departments = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+        instructions = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+
+    def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
+        return services.case_co_handlers_add(
+            actor=_actor(request), case_id=case.pk, version=data["version"],
+            department_codes=data["co_departments"], instructions=data["instructions"],
+        )  # fmt: skip
+
+
 class CaseAcceptAndAssignApi(CaseAssignApi):
     def perform(self, request: Request, case: Case, data: dict[str, Any]) -> Case:
         return services.case_accept_and_assign(

@@ -87,6 +87,17 @@ class AssignForm(_Versioned):
         self.fields["co_departments"].choices = departments  # type: ignore[attr-defined]
 
 
+class CoHandlersForm(_Versioned):
+    co_departments = forms.MultipleChoiceField(label=_("Co-handler (协办)"), widget=forms.CheckboxSelectMultiple)
+    instructions = forms.CharField(
+        label=_("instructions"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["co_departments"].choices = _choices(selectors.department_list(), blank=False)  # type: ignore[attr-defined]
+
+
 class ClassifyForm(_Versioned):
     kind = forms.ChoiceField(label=_("request kind"), required=False)
     category = forms.ChoiceField(label=_("category"), required=False)
@@ -151,6 +162,7 @@ STEP_FORMS: dict[Step, type[forms.Form]] = {
     Step.WITHDRAW: ReasonForm,
     Step.FORWARD: ForwardForm,
     Step.RECALL_FORWARD: ReasonForm,
+    Step.ADD_CO_HANDLERS: CoHandlersForm,
 }
 
 

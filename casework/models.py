@@ -269,6 +269,7 @@ EVENT_LABELS = {
     "assigned": _("Assigned to departments"),
     "assignment_done": _("A department finished its part"),
     "assignment_returned": _("A department returned the case"),
+    "co_handlers_added": _("Co-handlers added"),
     "materials_requested": _("Asked for materials"),
     "materials_received": _("Materials received"),
     "escalated": _("Escalated"),

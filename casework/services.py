@@ -635,6 +635,45 @@ def case_assign(
     )  # fmt: skip
 
 
+def case_co_handlers_add(
+    *, actor: User, case_id: UUID, version: int, department_codes: Iterable[str], instructions: str = ""
+) -> Case:
+    """增加协办: while the lead department works, more departments join it as co-handlers.
+
+    When a co-handler returns its part as not its business, the lead keeps working: the
+    department that should help is added here, without taking the case from the lead.
+    """
+    departments = [_department(code, "co_departments") for code in dict.fromkeys(department_codes)]
+    if not departments:
+        raise _invalid("co_departments", _("Choose at least one department."))
+
+    def change(case: Case) -> dict[str, Any]:
+        working = set(case.assignments.filter(status=AssignmentStatus.PENDING).values_list("department_id", flat=True))
+        for department in departments:
+            if department.pk in working:
+                raise _invalid(
+                    "co_departments", _("%(name)s is already working on this case.") % {"name": department.name}
+                )
+        # A department's own rule may now apply to the case, and to everyone at work on it.
+        _deadlines_refresh(case, department_codes=tuple(d.code for d in departments))
+        case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
+        for department in departments:
+            assignment = Assignment.objects.create(
+                case=case, department=department, role=AssignmentRole.CO_HANDLER, instructions=instructions,
+                assigned_by=actor, due_at=case.resolution_due_at,
+            )  # fmt: skip
+            _notify_staff(
+                case, "case.assigned", _department_handlers(department.pk), event=f"assigned:{assignment.pk}",
+                role=assignment.get_role_display(),
+            )  # fmt: skip
+        return {"co_handlers": [d.code for d in departments]}
+
+    return _transition(
+        actor=actor, case_id=case_id, version=version, action=Action.ASSIGN, name="co_handlers_added",
+        allowed_from=allowed_from(Step.ADD_CO_HANDLERS), to=None, note=instructions, change=change,
+    )  # fmt: skip
+
+
 def case_accept_and_assign(
     *,
     actor: User,

@@ -31,6 +31,7 @@ api_urlpatterns = [
     ),
     path("cases/<str:case_id>/classify/", apis.CaseClassifyApi.as_view(), name="case-classify"),
     path("cases/<str:case_id>/assign/", apis.CaseAssignApi.as_view(), name="case-assign"),
+    path("cases/<str:case_id>/co-handlers/", apis.CaseCoHandlersAddApi.as_view(), name="case-co-handlers-add"),
     path(
         "cases/<str:case_id>/request-materials/", apis.CaseRequestMaterialsApi.as_view(), name="case-request-materials"
     ),

@@ -208,6 +208,9 @@ STEP_SERVICES: dict[Step, Any] = {
         co_department_codes=d["co_departments"],
         instructions=d["instructions"],
     ),  # fmt: skip
+    Step.ADD_CO_HANDLERS: lambda u, c, d: services.case_co_handlers_add(
+        actor=u, case_id=c, version=d["version"], department_codes=d["co_departments"], instructions=d["instructions"]
+    ),
     Step.REQUEST_MATERIALS: lambda u, c, d: services.case_request_materials(
         actor=u, case_id=c, version=d["version"], note=d["note"]
     ),

@@ -31,6 +31,7 @@ class Step(StrEnum):
     WITHDRAW = "withdraw"
     FORWARD = "forward"
     RECALL_FORWARD = "recall_forward"
+    ADD_CO_HANDLERS = "add_co_handlers"
 
 
 WORKING = frozenset({S.ACCEPTED, S.ASSIGNED, S.PROCESSED, S.REOPENED})
@@ -41,6 +42,8 @@ STEPS: dict[Step, tuple[Action, frozenset[CaseStatus]]] = {
     Step.ACCEPT_AND_ASSIGN: (Action.ACCEPT, frozenset({S.REGISTERED})),
     Step.CLASSIFY: (Action.CLASSIFY, OPEN_STATUSES),
     Step.ASSIGN: (Action.ASSIGN, frozenset({S.ACCEPTED, S.REOPENED})),
+    # While the lead works: another department joins (a co-handler returned its part, say).
+    Step.ADD_CO_HANDLERS: (Action.ASSIGN, frozenset({S.ASSIGNED})),
     Step.REQUEST_MATERIALS: (Action.PAUSE, WORKING),
     Step.MATERIALS_RECEIVED: (Action.PAUSE, frozenset({S.WAITING_MATERIALS})),
     Step.ESCALATE: (Action.ESCALATE, WORKING),
@@ -71,6 +74,7 @@ STEP_LABELS = {
     Step.WITHDRAW: _("Withdrawn by the citizen"),
     Step.FORWARD: _("Forward to another county"),
     Step.RECALL_FORWARD: _("Recall the forward"),
+    Step.ADD_CO_HANDLERS: _("Add co-handlers"),
 }
 
 

@@ -419,3 +419,34 @@ def test_registration_answers_the_documented_row_and_does_not_audit_the_number_t
         assert (row["number"], row["tracking_code"], row["version"]) == (case.number, case.tracking_code, 1)
         assert not AuditRecord.objects.filter(action="case.phone_viewed", object_id=row["id"]).exists()
         assert AuditRecord.objects.filter(action="case.registered", object_id=row["id"]).count() == 1
+
+
+def test_a_co_handler_returns_its_part_and_another_department_joins_the_lead(county_a, staff_api):
+    supervisor = staff_api(county_a, "supervisor")
+    market = staff_api(county_a, "department_handler", "scjgj")
+    street = staff_api(county_a, "department_handler", "chengzhong-office")
+    case = register(supervisor)
+    case = ok(
+        supervisor.post(
+            f"cases/{case['id']}/accept-and-assign/",
+            {"version": case["version"], "lead_department": "tcj", "co_departments": ["scjgj"]},
+        )
+    )
+    co = next(a for a in case["assignments"] if a["department"]["code"] == "scjgj")
+    ok(market.post(f"assignments/{co['id']}/return/", {"reason": "属地事项，应由街道办理"}))
+    case = ok(supervisor.get(f"cases/{case['id']}/"))
+    assert case["status"] == "assigned"  # the lead still works on it
+    busy = supervisor.post(f"cases/{case['id']}/co-handlers/", {"version": case["version"], "co_departments": ["tcj"]})
+    assert busy.status_code == 400 and busy.json()["error"]["details"][0]["field"] == "co_departments"
+    case = ok(
+        supervisor.post(
+            f"cases/{case['id']}/co-handlers/",
+            {"version": case["version"], "co_departments": ["chengzhong-office"], "instructions": "协助核实"},
+        )
+    )
+    assert case["status"] == "assigned" and actions(case)[-1] == "co_handlers_added"
+    pending = {a["department"]["code"] for a in case["assignments"] if a["status"] == "pending"}
+    assert pending == {"tcj", "chengzhong-office"}
+    assert [a["case_id"] for a in ok(street.get("assignments/"))["results"]] == [case["id"]]
+    refused = market.post(f"cases/{case['id']}/co-handlers/", {"version": case["version"], "co_departments": ["zsj"]})
+    assert refused.status_code in {403, 404}

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from casework import services
 from casework.models import Case, Department
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from conftest import host_of
@@ -275,3 +276,29 @@ def test_a_promotion_on_the_staff_page_shows_the_enrollment_code_once(county_a, 
     assert code.group(0) not in page(admin.get("/staff/"))  # shown once
     with tenant_context(county_a):
         assert StaffProfile.objects.get(pk=profile.pk).user.enrollment_code_hash
+
+
+def test_every_step_has_its_form_and_its_service():
+    """A step the workflow offers on the case page can be taken there."""
+    from casework.forms import STEP_FORMS
+    from casework.views import STEP_SERVICES
+    from casework.workflow import STEP_LABELS, STEPS, Step
+
+    assert set(STEP_FORMS) == set(STEP_SERVICES) == set(STEPS) == set(STEP_LABELS) == set(Step)
+
+
+def test_the_supervisor_adds_a_co_handler_on_the_case_page(county_a):
+    supervisor = signed_in(county_a, "supervisor")
+    location = register_on_page(supervisor, matter="增加协办")
+    with tenant_context(county_a):
+        case = Case.objects.get(matter="增加协办")
+        case = services.case_accept_and_assign(
+            actor=case.registered_by, case_id=case.pk, version=case.version, lead_department_code="tcj"
+        )
+    assert "增加协办单位" in page(supervisor.get(location))
+    response = supervisor.post(
+        f"{location}step/add_co_handlers/", {"version": case.version, "co_departments": ["scjgj"]}, follow=True
+    )
+    assert response.status_code == 200
+    with tenant_context(county_a):
+        assert set(case.assignments.values_list("department__code", flat=True)) == {"tcj", "scjgj"}
