@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from banchengshi.accounts.models import User
+from banchengshi.accounts.models import PlatformRole, User
+from banchengshi.accounts.policy import has_platform_role
 from banchengshi.errors import ApplicationError
 from casework.models import Channel
 from casework.selectors import (
@@ -216,7 +217,7 @@ def export_figures(request: HttpRequest) -> HttpResponse:
 
 def _operator(request: HttpRequest) -> User:
     user = cast(User, request.user)
-    if not user.is_staff:
+    if not has_platform_role(user, PlatformRole.OPERATOR):  # 三权分立: not the security or audit administrator
         raise PermissionDenied(_("Only provincial operators may do this."))
     return user
 

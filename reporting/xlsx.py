@@ -29,6 +29,19 @@ from reporting.selectors import (
     ledger_status,
 )
 
+# A cell whose text starts like a formula is run by the spreadsheet: a citizen's "matter" of
+# =HYPERLINK("http://…?"&L2) would send the row's phone number away on one click (CSV/formula
+# injection, OWASP). Such text is written with a leading apostrophe, shown as typed.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _row(values: Iterable[Any]) -> list[Any]:
+    return [_text(value) for value in values]
+
 
 def _save(book: Workbook) -> bytes:
     out = io.BytesIO()
@@ -66,14 +79,14 @@ def cases_workbook(*, scope: Scope, full_personal_data: bool) -> tuple[bytes, in
         if not full_personal_data:
             name, phone = (name[:1] + "某" if name else ""), mask_phone(phone)
         sheet.append(
-            [
+            _row([
                 case.number, _local(case.registered_at), case.kind.name,
                 case.category.name if case.category else "", case.cause.name if case.cause else "",
                 case.window.name if case.window else "", str(channels.get(case.channel, case.channel)),
                 departments.get(case.lead_department_code, ""), str(statuses.get(case.status, case.status)),
                 case.matter, name, phone, _local(case.reply_due_at), _local(case.replied_at),
                 case.reopen_count, case.forwarded_from,
-            ]
+            ])
         )  # fmt: skip
         rows += 1
     return _save(book), rows

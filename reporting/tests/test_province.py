@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 from rest_framework.authtoken.models import Token
@@ -254,3 +255,19 @@ def test_the_province_pdf_is_built_by_a_platform_task(
         with default_storage.open("reports/province/2025-Q1.json") as handle:
             assert json.load(handle) == stored
     assert again["status"] == "done"
+
+
+@pytest.mark.parametrize("role", ["security_admin", "auditor"])
+def test_the_security_and_audit_administrators_do_not_read_province_figures(county_a, role):
+    """三权分立: the province's figures are the system administrator's part."""
+    with schema_context("public"):
+        user: Any = UserFactory(username=f"console-{role}", is_staff=True, platform_role=role)
+        token = Token.objects.create(user=user).key
+    client = APIClient(HTTP_HOST="localhost")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert (
+        client.get("/api/v1/province/figures/", {"date_from": "2025-01-01", "date_to": "2025-03-31"}).status_code == 403
+    )
+    page = Client(HTTP_HOST="localhost")
+    page.force_login(user)
+    assert page.get("/reports/province/").status_code == 403

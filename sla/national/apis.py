@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from banchengshi.accounts.models import PlatformRole
+from banchengshi.accounts.policy import has_platform_role
 from sla.national.models import CalendarYear
 from sla.national.selectors import calendar_status
 from sla.national.services import YearArrangement, calendar_year_load
@@ -24,8 +26,8 @@ class IsOperator(BasePermission):
     message = _("Only provincial operators may do this.")
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        user: Any = request.user
-        return getattr(request, "tenant", None) is None and bool(user and user.is_authenticated and user.is_staff)
+        # The system administrator's part only (三权分立): not the security or audit administrator's.
+        return getattr(request, "tenant", None) is None and has_platform_role(request.user, PlatformRole.OPERATOR)
 
 
 class CalendarStatusApi(APIView):
