@@ -67,10 +67,9 @@ class ScopeInput(serializers.Serializer):
         first, last = selectors.quarter_bounds(*current_quarter())
         attrs.setdefault("date_from", first)
         attrs.setdefault("date_to", last)
-        if attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": _("The end of the period is before its start.")})
-        if (attrs["date_to"] - attrs["date_from"]).days > 3 * 366:
-            raise serializers.ValidationError({"date_to": _("A period is at most three years.")})
+        problem = selectors.period_problem(attrs["date_from"], attrs["date_to"])
+        if problem:
+            raise serializers.ValidationError({"date_to": problem})
         return attrs
 
 

@@ -888,6 +888,21 @@ def case_replies(*, case_ids: Iterable[Any]) -> dict[Any, str]:
 # -- periods --------------------------------------------------------------------------------------
 
 
+# Reports cover the platform's years, not the calendar's: far-off dates overflow date arithmetic.
+EARLIEST_REPORT_DATE = datetime.date(2000, 1, 1)
+
+
+def period_problem(date_from: datetime.date, date_to: datetime.date) -> str:
+    """Why a reporting period cannot be used (a Chinese sentence), or "" when it can."""
+    if date_from > date_to:
+        return str(_("The end of the period is before its start."))
+    if (date_to - date_from).days > 3 * 366:
+        return str(_("A period is at most three years."))
+    if date_from < EARLIEST_REPORT_DATE or date_to > timezone.localdate() + datetime.timedelta(days=366):
+        return str(_("A period lies between 2000 and a year from today."))
+    return ""
+
+
 def quarter_bounds(year: int, quarter: int) -> tuple[datetime.date, datetime.date]:
     first = datetime.date(year, 3 * quarter - 2, 1)
     after = datetime.date(year + (quarter == 4), 1 if quarter == 4 else 3 * quarter + 1, 1)

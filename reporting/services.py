@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
-from banchengshi.accounts.models import User
+from banchengshi.accounts.models import PlatformRole, User
+from banchengshi.accounts.policy import has_platform_role
 from banchengshi.tenancy import current_county, current_schema
 from casework.selectors import staff_profile_of
 from reporting import documents, pdf, xlsx
@@ -110,8 +111,11 @@ def quarterly_report_request(*, actor: User, year: int, quarter: int) -> Quarter
         report, created = QuarterlyReport.objects.select_for_update().get_or_create(
             year=year, quarter=quarter, defaults={"as_of": now, "requested_by": actor}
         )
-        if not created and report.status in {ReportStatus.QUEUED, ReportStatus.RUNNING}:
-            return report  # already on its way: one build is enough
+        # Already on its way: one build is enough. One that has not finished for a while lost its
+        # task (the broker was down at commit, the worker died) and may be asked for again.
+        waiting = (now - report.requested_at).total_seconds() < REPORT_STALE_SECONDS
+        if not created and report.status in {ReportStatus.QUEUED, ReportStatus.RUNNING} and waiting:
+            return report
         if not created:
             report.generation += 1
         report.status = ReportStatus.QUEUED
@@ -314,6 +318,7 @@ def county_snapshot_refresh(*, rebuild: bool = False) -> int:
 
 PROVINCE_DIR = "reports/province"
 PROVINCE_STALE_SECONDS = 15 * 60
+REPORT_STALE_SECONDS = 15 * 60
 
 
 def _province_name(year: int, quarter: int, ext: str) -> str:
@@ -336,7 +341,7 @@ def _province_state_set(year: int, quarter: int, **state: Any) -> None:
 
 def province_report_request(*, actor: User, year: int, quarter: int) -> dict[str, Any]:
     """A provincial operator asks for a quarter's province-wide report; the worker builds it."""
-    if current_schema() != get_public_schema_name() or not actor.is_staff:
+    if current_schema() != get_public_schema_name() or not has_platform_role(actor, PlatformRole.OPERATOR):
         raise PermissionDeniedError(ReportingErrorCode.PERMISSION_DENIED, _("Only provincial operators may do this."))
     if quarter not in (1, 2, 3, 4) or not 2000 <= year <= 2100:
         raise ReportingError(ReportingErrorCode.INVALID, _("Name a year and a quarter from 1 to 4."))

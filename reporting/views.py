@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -62,14 +62,34 @@ class ScopeForm(forms.Form):
         fields["window"].choices = _choices(window_list())
         fields["channel"].choices = [("", _("All")), *Channel.choices]
 
-    def scope(self) -> Scope:
+    def clean(self) -> dict[str, Any]:
+        values = super().clean() or {}
         first, last = selectors.quarter_bounds(*current_quarter())
-        values = self.cleaned_data if self.is_valid() else {}
-        date_from = values.get("date_from") or first
-        date_to = values.get("date_to") or last
-        if date_from > date_to:
-            date_from, date_to = date_to, date_from
+        values["date_from"] = values.get("date_from") or first
+        values["date_to"] = values.get("date_to") or last
+        problem = selectors.period_problem(values["date_from"], values["date_to"])
+        if problem:
+            self.add_error("date_to", problem)
+        return values
+
+    def scope(self) -> Scope:
+        """The chosen period and filters; the current quarter, unfiltered, only when nothing was chosen.
+
+        A form with errors never falls back to a wider scope: the caller shows the errors (the
+        page) or refuses (an export), so no one reads or downloads more than they asked for.
+        """
+        if self.is_bound and not self.is_valid():
+            raise ValueError("the scope form has errors")
+        values = self.cleaned_data if self.is_bound else {}
+        first, last = selectors.quarter_bounds(*current_quarter())
+        date_from, date_to = values.get("date_from") or first, values.get("date_to") or last
         return Scope(date_from, date_to, **{name: values.get(name) or "" for name in FILTERS})
+
+    def problems(self) -> str:
+        return " ".join(
+            f"{self.fields[f].label if f in self.fields else ''}: {' '.join(str(m) for m in e)}"
+            for f, e in self.errors.items()
+        )
 
 
 class RuleForm(forms.Form):
@@ -92,6 +112,9 @@ def _reader(request: HttpRequest) -> tuple[User, Any]:
 def dashboard(request: HttpRequest) -> HttpResponse:
     user, profile = _reader(request)
     form = ScopeForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        messages.error(request, form.problems())  # shown; the figures are the current quarter's
+        form = ScopeForm()
     scope = form.scope()
     every = selectors.breakdowns(scope=scope, dimensions=("month", "category", "department"))  # one query
     summary, categories, departments = every.total, every.by["category"], every.by["department"]
@@ -199,7 +222,10 @@ def _report(request: HttpRequest, report_id: str) -> Any:
 @login_required
 def export_cases(request: HttpRequest) -> HttpResponse:
     _reader(request)
-    scope = ScopeForm(request.GET or None).scope()
+    form = ScopeForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return HttpResponseBadRequest(form.problems(), content_type="text/plain; charset=utf-8")
+    scope = form.scope()
     data, _entry = services.cases_export(actor=cast(User, request.user), scope=scope)
     return xlsx_response(data, f"cases-{scope.date_from}-{scope.date_to}.xlsx")
 
@@ -207,7 +233,10 @@ def export_cases(request: HttpRequest) -> HttpResponse:
 @login_required
 def export_figures(request: HttpRequest) -> HttpResponse:
     _reader(request)
-    scope = ScopeForm(request.GET or None).scope()
+    form = ScopeForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return HttpResponseBadRequest(form.problems(), content_type="text/plain; charset=utf-8")
+    scope = form.scope()
     data, _entry = services.figures_export(actor=cast(User, request.user), scope=scope)
     return xlsx_response(data, f"figures-{scope.date_from}-{scope.date_to}.xlsx")
 
@@ -228,8 +257,10 @@ def province_page(request: HttpRequest) -> HttpResponse:
     try:
         year = int(request.GET.get("year", ""))
         quarter = int(request.GET.get("quarter", ""))
+        if not 2000 <= year <= 2100:
+            raise ValueError(year)
         date_from, date_to = selectors.quarter_bounds(year, quarter)
-    except ValueError:
+    except (ValueError, OverflowError):
         year, quarter = current_quarter()
         date_from, date_to = selectors.quarter_bounds(year, quarter)
     result = province_figures(scope=Scope(date_from, date_to))

@@ -76,3 +76,52 @@ def test_the_staff_pages_link_to_the_dashboard_for_those_who_read_figures(client
     assert (link in html) is shown, html[:2000]
     if shown:
         assert client.get("/reports/").status_code == 200
+
+
+def test_a_report_whose_task_was_lost_can_be_asked_for_again(
+    client_for, county_a, known_cases, django_capture_on_commit_callbacks
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from reporting.models import QuarterlyReport
+
+    client = _signed_in(client_for, county_a, StaffRole.SUPERVISOR)
+    with django_capture_on_commit_callbacks(execute=False) as lost:
+        client.post("/reports/quarterly/", {"year": "2025", "quarter": "1"})
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        client.post("/reports/quarterly/", {"year": "2025", "quarter": "1"})
+    assert len(lost) == 1 and len(again) == 0  # on its way: one build is enough
+    with tenant_context(county_a):
+        QuarterlyReport.objects.update(requested_at=timezone.now() - datetime.timedelta(minutes=20))
+    with django_capture_on_commit_callbacks(execute=False) as later:
+        client.post("/reports/quarterly/", {"year": "2025", "quarter": "1"})
+    assert len(later) == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_from": "2025-01-01", "date_to": "2025-03-31", "department": "gone"},
+        {"date_from": "9999-06-01", "date_to": "9999-12-31"},
+        {"date_from": "2025-03-31", "date_to": "2025-01-01"},
+    ],
+)
+def test_a_bad_scope_is_refused_never_widened(client_for, county_a, known_cases, query):
+    client = _signed_in(client_for, county_a, StaffRole.SUPERVISOR)
+    for export in ("/reports/export/cases.xlsx", "/reports/export/figures.xlsx"):
+        response = client.get(export, query)
+        assert response.status_code == 400 and response.content.decode().strip()
+    page = client.get("/reports/", query)
+    assert page.status_code == 200
+    assert [m.level_tag for m in page.context["messages"]] == ["error"]
+
+
+def test_a_far_off_period_is_refused_by_the_api(county_a, known_cases):
+    from reporting.tests.test_apis import _client
+
+    response = _client(county_a, StaffRole.SUPERVISOR).get(
+        "/api/v1/reports/figures/", {"date_from": "9999-06-01", "date_to": "9999-12-31"}
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
