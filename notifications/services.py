@@ -397,7 +397,14 @@ def message_template_set(*, key: str, subject: str, body: str) -> MessageTemplat
     if key not in DEFAULT_TEMPLATES:
         raise NotificationsError(NotificationsErrorCode.NOT_FOUND, _("No such message."), http_status=404)
     allowed = set(_placeholders(str(DEFAULT_TEMPLATES[key][1]))) | set(_placeholders(str(DEFAULT_TEMPLATES[key][0])))
-    unknown = sorted((set(_placeholders(body)) | set(_placeholders(subject))) - allowed)
+    try:
+        unknown = sorted((set(_placeholders(body)) | set(_placeholders(subject))) - allowed)
+        # Tried once with every value, as a message would be: "{number!x}" or "{number:d}" parse
+        # but fail to render, and a failing template would stop every registration of the county.
+        sample = dict.fromkeys(allowed, "")
+        render(body, sample), render(subject, sample)
+    except (ValueError, IndexError, KeyError, AttributeError):
+        unknown = ["{…}"]
     if unknown or not body.strip():
         raise NotificationsError(
             NotificationsErrorCode.TEMPLATE_INVALID,
@@ -411,7 +418,15 @@ def message_template_set(*, key: str, subject: str, body: str) -> MessageTemplat
 def _placeholders(text: str) -> list[str]:
     import string
 
-    return [name for _literal, name, _spec, _conv in string.Formatter().parse(text) if name]
+    names = []
+    for _literal, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        # Plain {name} only: a positional {}, an attribute, an index, a conversion or a format
+        # spec is refused (as an unknown value) rather than trusted to render.
+        plain = name.isidentifier() and not spec and not conversion
+        names.append(name if plain else f"{{{name}}}")
+    return names
 
 
 def inbox_mark_read(*, user_id: int, notification_id: UUID) -> None:

@@ -291,6 +291,18 @@ def test_a_county_rewords_a_message_with_the_values_it_has(county_a, provider):
         assert caught.value.code == "notifications.template_invalid"
 
 
+@pytest.mark.parametrize("body", ["{number!x}", "{number:d}", "{}", "{0}", "{number.real}", "{number[0]}", "{number前"])
+def test_a_template_that_would_fail_to_render_is_refused_and_registrations_go_on(county_a, provider, body):
+    from notifications.errors import NotificationsError
+
+    with tenant_context(county_a):
+        with pytest.raises(NotificationsError) as caught:
+            services.message_template_set(key="case.registered", subject="", body=body)
+        assert caught.value.code == "notifications.template_invalid"
+        _boss, case = _register(county_a)  # the default text still serves
+        assert Notification.objects.filter(idempotency_key__startswith=str(case.pk)).exists()
+
+
 def test_acceptance_materials_and_returns_are_announced(county_a, provider):
     from casework.models import Department
 

@@ -82,6 +82,7 @@ class CalendarYearLoadApi(APIView):
                 holidays=values["holidays"],
                 makeup_workdays=values["makeup_workdays"],
                 source=values["source"],
-            )
+            ),
+            actor=request.user,
         )
         return Response({"year": values["year"], "days": count}, status=status.HTTP_201_CREATED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django_tenants.utils import get_public_schema_name, schema_context
@@ -30,7 +31,7 @@ def national_calendar() -> NationalCalendar:
         return _cached[1]
     with schema_context(get_public_schema_name()):
         days = list(NationalDay.objects.values_list("date", "kind"))
-        last_year = CalendarYear.objects.order_by("-year").values_list("year", flat=True).first()
+        last_year = known_through(CalendarYear.objects.values_list("year", flat=True))
     calendar = NationalCalendar(
         holidays=frozenset(d for d, kind in days if kind == DayKind.HOLIDAY),
         makeup_workdays=frozenset(d for d, kind in days if kind == DayKind.MAKEUP_WORKDAY),
@@ -38,6 +39,21 @@ def national_calendar() -> NationalCalendar:
     )
     _cached = (now + _TTL_SECONDS, calendar)
     return calendar
+
+
+def known_through(years: Iterable[int]) -> int | None:
+    """The last year of the unbroken run of loaded years that starts at the first one.
+
+    A year after a gap proves nothing about the missing years between: they have no holidays
+    stored, so they cannot count as known (their deadlines would be final, and wrong).
+    """
+    loaded = set(years)
+    if not loaded:
+        return None
+    year = min(loaded)
+    while year + 1 in loaded:
+        year += 1
+    return year
 
 
 def national_calendar_forget() -> None:

@@ -12,9 +12,10 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from banchengshi.audit.services import audit_record
 from sla.errors import SlaError, SlaErrorCode
 from sla.national.models import CalendarYear, DayKind, NationalDay
-from sla.national.selectors import national_calendar_forget
+from sla.national.selectors import known_through, national_calendar_forget
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,12 @@ class YearArrangement:
     source: str
 
 
-def calendar_year_load(*, arrangement: YearArrangement) -> int:
-    """Replace one year's holidays and make-up days; returns the number of days stored."""
+def calendar_year_load(*, arrangement: YearArrangement, actor: Any = None) -> int:
+    """Replace one year's holidays and make-up days; returns the number of days stored.
+
+    Only a year already loaded (a correction) or the year right after the known calendar can be
+    loaded: a year after a gap would leave the years between without holidays.
+    """
     problems = []
     for day in [*arrangement.holidays, *arrangement.makeup_workdays]:
         if day.year != arrangement.year:
@@ -46,12 +51,33 @@ def calendar_year_load(*, arrangement: YearArrangement) -> int:
             details=[{"field": "days", "code": "invalid", "message": p} for p in problems],
         )
     with schema_context(get_public_schema_name()), transaction.atomic():
+        loaded = set(CalendarYear.objects.values_list("year", flat=True))
+        reload = arrangement.year in loaded
+        last = known_through(loaded)
+        if not reload and last is not None and arrangement.year != last + 1:
+            raise SlaError(
+                SlaErrorCode.CALENDAR_YEAR_NOT_NEXT,
+                _("%(year)d cannot be loaded: the calendar is known up to %(last)d; load %(next)d first.")
+                % {"year": arrangement.year, "last": last, "next": last + 1},
+                http_status=409,
+            )
         NationalDay.objects.filter(date__year=arrangement.year).delete()
         NationalDay.objects.bulk_create(
             [NationalDay(date=d, kind=DayKind.HOLIDAY, name=n) for d, n in arrangement.holidays.items()]
             + [NationalDay(date=d, kind=DayKind.MAKEUP_WORKDAY, name=n) for d, n in arrangement.makeup_workdays.items()]
         )
         CalendarYear.objects.update_or_create(year=arrangement.year, defaults={"source": arrangement.source})
+        audit_record(
+            action="sla.calendar_year_loaded",
+            actor=actor,
+            object_type="sla.calendar_year",
+            object_id=arrangement.year,
+            details={
+                "holidays": len(arrangement.holidays),
+                "makeup_workdays": len(arrangement.makeup_workdays),
+                "reload": reload,
+            },
+        )
     national_calendar_forget()
     # Deadlines estimated past the old end of the calendar are recomputed in every county.
     transaction.on_commit(_recompute_everywhere)
@@ -74,7 +100,9 @@ def calendar_seed_from_chinesecalendar() -> list[int]:
         loaded = set(CalendarYear.objects.values_list("year", flat=True))
     done = []
     for year in years:
-        if year in loaded:
+        last = known_through(loaded)
+        # Years before the first loaded one, or after a gap, cannot be loaded (see calendar_year_load).
+        if year in loaded or (last is not None and year != last + 1):
             continue
         calendar_year_load(
             arrangement=YearArrangement(
@@ -85,6 +113,7 @@ def calendar_seed_from_chinesecalendar() -> list[int]:
             )
         )
         done.append(year)
+        loaded.add(year)
     return done
 
 

@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
@@ -136,10 +137,23 @@ def deadline_entries_claim(*, entry_ids: list[int], now: datetime.datetime, cale
     return firings
 
 
+# The value of ``tenants.models.CountyStatus.ACTIVE``: sla may not import tenants (ARCHITECTURE.md).
+COUNTY_ACTIVE = "active"
+
+
 def due_entries(*, now: datetime.datetime, limit: int = 10_000) -> dict[str, list[int]]:
-    """Everything due anywhere, grouped by county schema: one indexed query, whatever the number of counties."""
+    """Everything due in every active county, grouped by county schema: one indexed query, whatever
+    the number of counties.
+
+    A suspended county, or one whose migration failed, gets no deadline work: its entries wait
+    (and fire late, once) until it is active again. They are left out in the query itself, so
+    they never take up the ``limit`` of the active counties.
+    """
+    # The county registry through the app registry, not an import: tenants sits above sla.
+    county = apps.get_model("tenants", "County")
+    active = county.objects.filter(status=COUNTY_ACTIVE).values("schema_name")
     rows = (
-        DeadlineEntry.objects.filter(next_check_at__lte=now)
+        DeadlineEntry.objects.filter(next_check_at__lte=now, schema_name__in=active)
         .order_by("next_check_at")
         .values_list("schema_name", "pk")[:limit]
     )

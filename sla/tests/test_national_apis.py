@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django_tenants.utils import get_public_schema_name, schema_context
 from rest_framework.test import APIClient
+
+from banchengshi.audit.models import AuditRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +24,7 @@ def console(staff: bool) -> APIClient:
     return client
 
 
-def test_an_operator_loads_a_year_and_sees_the_calendar_extend(two_counties):
+def test_an_operator_loads_a_year_and_sees_the_calendar_extend(two_counties, calendar_known_through_2030):
     operator = console(staff=True)
     response = operator.post("/api/v1/calendar/years/", YEAR, format="json")
     assert response.status_code == 201 and response.json() == {"year": 2031, "days": 3}
@@ -42,3 +45,15 @@ def test_only_operators_at_the_console(two_counties, county_a):
     assert APIClient(HTTP_HOST="localhost").post("/api/v1/calendar/years/", YEAR, format="json").status_code == 401
     assert console(staff=False).post("/api/v1/calendar/years/", YEAR, format="json").status_code == 403
     assert APIClient(HTTP_HOST="chengzhong.localhost").get("/api/v1/calendar/").status_code == 404
+
+
+def test_a_year_after_a_gap_is_refused_and_a_load_is_audited_with_its_operator(two_counties):
+    operator = console(staff=True)
+    response = operator.post("/api/v1/calendar/years/", YEAR, format="json")  # 2026 is the last year loaded
+    assert response.status_code == 409 and response.json()["error"]["code"] == "sla.calendar_year_not_next"
+    assert operator.get("/api/v1/calendar/").json()["known_until"] == "2026-12-31"
+    year = {"year": 2027, "source": "测试用年度安排", "holidays": {"2027-01-01": "元旦"}}
+    assert operator.post("/api/v1/calendar/years/", year, format="json").status_code == 201
+    with schema_context(get_public_schema_name()):
+        record = AuditRecord.objects.get(action="sla.calendar_year_loaded", object_id="2027")
+    assert record.actor_id == get_user_model().objects.get(username="op-True").pk

@@ -107,3 +107,15 @@ def test_a_pause_moves_the_deadline_on_from_the_extended_one(county_a):
     # The paused hour still counts after the extension's close of business, not swallowed by it.
     assert both.reply.due_at == datetime.datetime(2026, 12, 9, 9, 30, tzinfo=SHANGHAI)
     assert not both.provisional
+
+
+def test_a_year_after_a_gap_does_not_make_the_years_between_known(two_counties):
+    from sla.national.models import CalendarYear
+    from sla.national.selectors import known_through, national_calendar_forget
+
+    assert known_through([]) is None
+    assert known_through([2027, 2025, 2026, 2040]) == 2027
+    CalendarYear.objects.create(year=2040, source="left over")  # 2027–2039 missing
+    national_calendar_forget()
+    assert national_calendar().known_until == datetime.date(2026, 12, 31)
+    assert calendar_status(today=datetime.date(2026, 11, 1)).needs_next_year

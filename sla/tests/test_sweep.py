@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import uuid
 from typing import Any, cast
 
 import pytest
@@ -117,3 +118,29 @@ def test_two_concurrent_sweeps_fire_each_event_once(two_counties, django_db_bloc
             DeadlineEntry.objects.filter(case_id=case.pk).delete()
     assert overdue == 1
     assert sorted(fired)[0] == 0 or sum(fired) == max(fired)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["suspended", "migration_failed", "onboarding"])
+def test_only_active_counties_get_deadline_work(two_counties, status):
+    from unittest import mock
+
+    import casework.tasks  # noqa: F401  registers the county task the sweep queues
+    from sla.sweep import tasks
+    from tenants.models import County
+
+    active, other = two_counties
+    past = timezone.now() - datetime.timedelta(hours=1)
+    for county in two_counties:
+        DeadlineEntry.objects.create(
+            schema_name=county.schema_name, case_id=uuid.uuid4(), clock="reply", due_at=past, next_check_at=past
+        )
+    County.objects.filter(pk=other.pk).update(status=status)
+    due = due_entries(now=timezone.now())
+    assert other.schema_name not in due and active.schema_name in due
+    with mock.patch.object(tasks, "county_apply_async") as queued:
+        tasks.deadline_sweep.run()
+    assert {call.kwargs["schema_name"] for call in queued.call_args_list} == {active.schema_name}
+    # The entries stay: they fire once the county is active again.
+    County.objects.filter(pk=other.pk).update(status="active")
+    assert other.schema_name in due_entries(now=timezone.now())
