@@ -173,7 +173,11 @@ def _count(condition: Q) -> Count:
 
 # A case whose answer is due and still owed, its clocks running (a case waiting for the citizen's
 # materials has them stopped). Whether it is late depends on the moment it is judged: ``past_due``.
-_TIMED = _RECEIVED & Q(due__isnull=False) & ~Q(status__in=[CaseStatus.NOT_ACCEPTED, CaseStatus.WITHDRAWN])
+# 不予受理: refused, and still refused once archived (archiving is also the end of a refused case).
+_REFUSED = Q(status=CaseStatus.NOT_ACCEPTED) | Q(
+    status=CaseStatus.ARCHIVED, accepted_at__isnull=True, replied_at__isnull=True
+)
+_TIMED = _RECEIVED & Q(due__isnull=False) & ~_REFUSED & ~Q(status=CaseStatus.WITHDRAWN)
 _ANSWERED = Q(replied_at__isnull=False)
 _PAUSED = Q(status=CaseStatus.WAITING_MATERIALS)
 _OPEN_RUNNING = _TIMED & ~_ANSWERED & ~_PAUSED
@@ -192,7 +196,7 @@ def _timeless_aggregates() -> dict[str, Any]:
         "received": _count(_RECEIVED),
         "consultations": _count(_RECEIVED & Q(kind__code=CONSULTATION_KIND)),
         "accepted": _count(_ACCEPTED),
-        "not_accepted": _count(_RECEIVED & Q(status=CaseStatus.NOT_ACCEPTED)),
+        "not_accepted": _count(_RECEIVED & _REFUSED),
         "withdrawn": _count(_RECEIVED & Q(status=CaseStatus.WITHDRAWN)),
         "completed": _count(_COMPLETED),
         "solved": _count(_SOLVED),

@@ -57,6 +57,28 @@ def test_on_time_rate_counts_open_overdue_cases_as_late(county_a):
     assert figures.rate == pytest.approx(1 / 4)
 
 
+def test_a_refused_case_stays_refused_once_archived(county_a):
+    day = datetime.date(2021, 3, 10)
+    now = datetime.datetime.combine(day, datetime.time(15), tzinfo=datetime.UTC) + datetime.timedelta(days=60)
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-refused")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        intake = services.CaseIntake(
+            matter="涉诉事项", description="x", citizen_name="x", citizen_phone="13800006667",
+            channel="window", kind_code="case", category_code="simple",
+        )  # fmt: skip
+        case = services.case_register(actor=boss, intake=intake)
+        case = services.case_not_accept(actor=boss, case_id=case.pk, version=case.version, reason="已进入诉讼程序")
+        Case.objects.filter(pk=case.pk).update(
+            registered_at=datetime.datetime.combine(day, datetime.time(9), tzinfo=datetime.UTC)
+        )
+        refused = figures(scope=Scope(day, day), now=now)
+        services.case_archive(actor=boss, case_id=case.pk, version=case.version)
+        archived = figures(scope=Scope(day, day), now=now)
+    for counted in (refused, archived):
+        assert (counted.not_accepted, counted.late_open, counted.on_time_rate) == (1, 0, None)
+
+
 def test_no_decided_case_gives_no_rate(county_b):
     # A day no test writes cases on (servers and workers of other tests commit cases today).
     day = datetime.date(2021, 3, 10)
