@@ -95,7 +95,9 @@ def scoring_rule_set(
 def quarterly_report_request(*, actor: User, year: int, quarter: int) -> QuarterlyReport:
     """Ask for a quarter's report (or its regeneration); the worker builds it after commit.
 
-    A regenerated report keeps its ``as_of``, so the same cases give the same figures.
+    Asked for again, a report is cut anew (``as_of`` = now): its figures then count the cases
+    registered since, as its cover says. Only the retention rebuild keeps the old cut
+    (``reports_refresh_after_anonymisation``).
     """
     if not may_make_reports(staff_profile_of(actor)):
         reader_profile(actor=actor)  # a reader gets a clearer refusal below; others get this one
@@ -118,6 +120,7 @@ def quarterly_report_request(*, actor: User, year: int, quarter: int) -> Quarter
             return report
         if not created:
             report.generation += 1
+            report.as_of = now
         report.status = ReportStatus.QUEUED
         report.progress = 0
         report.stage = _("Queued")

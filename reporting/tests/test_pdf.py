@@ -99,3 +99,11 @@ def test_a_duplicate_task_does_nothing_twice(county_a, known_cases, django_captu
         result = generate_quarterly_report.apply(args=(str(report.pk), report.generation))
         assert result.get() == ReportStatus.DONE
         assert QuarterlyReport.objects.get(pk=report.pk).file.name == report.file.name
+
+
+def test_a_report_asked_for_again_is_cut_anew(county_a, known_cases, django_capture_on_commit_callbacks):
+    """Its cover's "as of" and its figures then speak of the same moment, new cases included."""
+    first = _build(county_a, django_capture_on_commit_callbacks)
+    with tenant_context(county_a), django_capture_on_commit_callbacks(execute=False):
+        again = services.quarterly_report_request(actor=_leader(), year=2025, quarter=1)
+    assert again.generation == first.generation + 1 and again.as_of > first.as_of
