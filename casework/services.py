@@ -1415,11 +1415,23 @@ def _local(moment: datetime.datetime | None) -> str:
     return "" if moment is None else f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
 
 
+# Anyone may submit online and name any mobile number: the matter they type goes out in the
+# county's SMS. Shortened and without links or web addresses, it cannot carry a spammer's message.
+MESSAGE_MATTER_CHARS = 30
+WEB_ADDRESS_RE = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.)\S*|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b\S*")
+
+
+def message_matter(matter: str) -> str:
+    """The matter as messages quote it: links and web addresses removed, at most 30 characters."""
+    text = " ".join(WEB_ADDRESS_RE.sub("", matter).split())
+    return text if len(text) <= MESSAGE_MATTER_CHARS else text[: MESSAGE_MATTER_CHARS - 1] + "…"
+
+
 def _case_values(case: Case) -> dict[str, Any]:
     return {
         "county": current_county().full_name,
         "number": case.number,
-        "matter": case.matter,
+        "matter": message_matter(case.matter),
         "tracking_code": case.tracking_code,
         "due": _local(case.resolution_due_at or case.reply_due_at),
     }

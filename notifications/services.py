@@ -401,7 +401,7 @@ def message_template_set(*, key: str, subject: str, body: str) -> MessageTemplat
         unknown = sorted((set(_placeholders(body)) | set(_placeholders(subject))) - allowed)
         # Tried once with every value, as a message would be: "{number!x}" or "{number:d}" parse
         # but fail to render, and a failing template would stop every registration of the county.
-        sample = dict.fromkeys(allowed, "")
+        sample: dict[str, object] = dict.fromkeys(allowed, "")
         render(body, sample), render(subject, sample)
     except (ValueError, IndexError, KeyError, AttributeError):
         unknown = ["{…}"]

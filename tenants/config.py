@@ -36,6 +36,11 @@ DIVISION_CODE_RE = re.compile(r"^[1-9]\d{5}$")
 CASE_PREFIX_RE = re.compile(r"^[A-Z]{2,4}$")
 MONTH_DAY_RE = re.compile(r"^(\d{2})-(\d{2})$")
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+# Deeper than any real configuration, far below Python's recursion limit.
+YAML_MAX_DEPTH = 32
+# Ten years of working days: more is a typo, and would not fit the database's integer either.
+WORKING_DAYS_MAX = 3650
+WORKING_HOURS_MAX = WORKING_DAYS_MAX * 24
 
 
 @dataclass(frozen=True)
@@ -84,14 +89,82 @@ def county_config_read(path: Path) -> CountyConfig:
     return county_config_parse(text, source=source)
 
 
+class YamlUnreadable(Exception):
+    """The text is no YAML this platform accepts; ``message`` says why, for the person who wrote it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with a bounded nesting depth.
+
+    Aliases let a few hundred bytes expand into gigabytes (a "billion laughs"); nothing in a
+    county configuration needs them. Deep nesting would otherwise exhaust Python's stack.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark else 0
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(
+                _("YAML anchors and aliases (& and *) are not allowed (line %(line)d).") % {"line": line}, line
+            )
+        if self._depth >= YAML_MAX_DEPTH:
+            raise _Refused(
+                _("The YAML is nested too deeply (at most %(max)d levels, line %(line)d).")
+                % {"max": YAML_MAX_DEPTH, "line": line},
+                line,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def yaml_read(text: str) -> Any:
+    """Parse YAML text as data; every way it can fail is a YamlUnreadable with a readable message."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except _Refused as exc:
+        raise YamlUnreadable(exc.message) from exc
+    except yaml.YAMLError as exc:
+        raise YamlUnreadable(_("Not valid YAML: %(reason)s") % {"reason": shown(str(exc), 300)}) from exc
+    except ValueError as exc:
+        # PyYAML's constructors raise plain ValueError for values that look right but are not,
+        # such as the date 2026-02-30.
+        raise YamlUnreadable(
+            _("A value in the YAML cannot be read (an impossible date?): %(reason)s") % {"reason": shown(str(exc))}
+        ) from exc
+    except RecursionError as exc:
+        raise YamlUnreadable(_("The YAML is nested too deeply.")) from exc
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value from the file as it may appear in a message: text as is, anything else as repr; never long."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def county_config_parse(text: str, *, source: str) -> CountyConfig:
     """Validate the YAML text of a county configuration; ``source`` names it in errors."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = yaml_read(text)
+    except YamlUnreadable as exc:
         raise CountyConfigError(
             source,
-            [_problem("", ConfigProblemCode.INVALID, _("Not valid YAML: %(reason)s") % {"reason": exc})],
+            [_problem("", ConfigProblemCode.INVALID, exc.message)],
             code=TenantsErrorCode.CONFIG_UNREADABLE,
         ) from exc
     reader = _Reader()
@@ -244,7 +317,7 @@ class _Reader:
                 "version",
                 ConfigProblemCode.INVALID,
                 _("Unsupported configuration version %(version)s; this platform reads version %(supported)d.")
-                % {"version": version, "supported": SUPPORTED_VERSION},
+                % {"version": shown(version), "supported": SUPPORTED_VERSION},
             )
         county_data = top.get("county")
         county, office_hours = self.county(county_data)
@@ -449,6 +522,15 @@ class _Reader:
             if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
                 self.add(_join(path, given[0]), ConfigProblemCode.INVALID, _("Must be a positive whole number."))
                 amount = 0
+            else:
+                high = WORKING_DAYS_MAX if unit == DurationUnit.WORKING_DAYS else WORKING_HOURS_MAX
+                if amount > high:
+                    self.add(
+                        _join(path, given[0]),
+                        ConfigProblemCode.INVALID,
+                        _("Must be a whole number from 1 to %(high)d.") % {"high": high},
+                    )
+                    amount = 0
         return DeadlineRuleSpec(
             code=self.code(obj, "code", path),
             name=self.text(obj, "name", path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ from banchengshi.accounts.models import PlatformRole
 from banchengshi.accounts.policy import has_platform_role
 from sla.sweep.models import DeadlineEntry
 from tenants.models import BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus
+
+COUNTY_CODE_URL_RE = re.compile(r"[0-9]{6}")
 
 
 def county_list() -> QuerySet[County]:
@@ -39,7 +42,9 @@ def is_security_admin(actor: Any) -> bool:
 
 def county_get_for_operator(*, actor: Any, code: str) -> County:
     """The county named in a console request; 404 alike for a missing county and a non-operator."""
-    county = County.objects.filter(code=code).first() if is_operator(actor) else None
+    # A URL may carry anything (a NUL byte breaks the query); only a division code can name a county.
+    valid = isinstance(code, str) and COUNTY_CODE_URL_RE.fullmatch(code) is not None
+    county = County.objects.filter(code=code).first() if valid and is_operator(actor) else None
     if county is None:
         raise Http404
     return county

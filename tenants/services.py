@@ -6,6 +6,7 @@ import copy
 import csv
 import datetime
 import io
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
@@ -31,11 +32,13 @@ from casework.selectors import department_list
 from casework.services import reference_data_apply, staff_create
 from sla.services import deadline_configuration_apply
 from sla.sweep.models import DeadlineEntry
-from tenants.config import DIVISION_CODE_RE, CountyConfig, county_config_parse
+from tenants.config import DIVISION_CODE_RE, CountyConfig, YamlUnreadable, county_config_parse, yaml_read
 from tenants.errors import CountyConfigError, TenantsErrorCode
 from tenants.migrator import RenderedPlan, county_schema_create, plan_render
 from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus, Domain
 from tenants.selectors import is_operator, is_security_admin
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,7 +111,9 @@ def county_onboard(
             )
 
         final = {"config_digest": config.digest}
-        if county.status in {CountyStatus.ONBOARDING, CountyStatus.MIGRATION_FAILED}:
+        # Only a county being made becomes active here: applying a configuration again must not
+        # bring back a county that was suspended or whose migration failed (see migrate_counties).
+        if county.status == CountyStatus.ONBOARDING:
             final["status"] = CountyStatus.ACTIVE
         final_changed = [name for name, value in final.items() if getattr(county, name) != value]
         for name in final_changed:
@@ -141,14 +146,19 @@ def _config_version_record(*, county: County, config: CountyConfig, actor_name: 
 
 def _check_conflicts(config: CountyConfig) -> None:
     spec = config.county
-    for field, value in (("slug", spec.slug), ("case_prefix", spec.case_prefix)):
-        other = County.objects.filter(**{field: value}).exclude(code=spec.code).first()
+    county_conflicts_check(source=config.source, code=spec.code, slug=spec.slug, case_prefix=spec.case_prefix)
+
+
+def county_conflicts_check(*, source: str, code: str, slug: str, case_prefix: str) -> None:
+    """Refuse a slug or case number prefix another county has, before the database does (409, not 500)."""
+    for field, value in (("slug", slug), ("case_prefix", case_prefix)):
+        other = County.objects.filter(**{field: value}).exclude(code=code).first()
         if other is not None:
             raise ApplicationError(
                 TenantsErrorCode.COUNTY_CONFLICT,
                 _("%(source)s: county.%(field)s “%(value)s” is already used by %(other)s (%(code)s).")
                 % {
-                    "source": config.source,
+                    "source": source,
                     "field": field,
                     "value": value,
                     "other": other.full_name,
@@ -243,7 +253,17 @@ def county_batch_create(*, csv_text: str, template_yaml: str, source_name: str, 
     """
     problems: list[dict[str, str]] = []
     reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
-    header = [name.strip() for name in reader.fieldnames or []]
+    try:
+        header = [name.strip() for name in reader.fieldnames or []]
+        records = list(reader)
+    except csv.Error as exc:
+        # The csv module refuses fields over its size limit and malformed quoting.
+        raise ApplicationError(
+            TenantsErrorCode.BATCH_INVALID,
+            _("%(source)s:%(line)d: the CSV file cannot be read (a field is too long or badly quoted).")
+            # line_num counts the lines of the records read whole; the bad one starts after them.
+            % {"source": source_name, "line": reader.line_num + 1},
+        ) from exc
     for required in ("code", "name"):
         if required not in header:
             problems.append(
@@ -265,7 +285,7 @@ def county_batch_create(*, csv_text: str, template_yaml: str, source_name: str, 
     rows: list[dict[str, str]] = []
     seen: set[str] = set()
     if not problems:
-        for line, raw in enumerate(reader, start=2):
+        for line, raw in enumerate(records, start=2):
             row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
             code = row.get("code", "")
             if not DIVISION_CODE_RE.match(code):
@@ -307,11 +327,9 @@ def county_batch_create(*, csv_text: str, template_yaml: str, source_name: str, 
 
 def _batch_template(template_yaml: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(template_yaml)
-    except yaml.YAMLError as exc:
-        raise ApplicationError(
-            TenantsErrorCode.BATCH_INVALID, _("Not valid YAML: %(reason)s") % {"reason": exc}
-        ) from exc
+        data = yaml_read(template_yaml)
+    except YamlUnreadable as exc:
+        raise ApplicationError(TenantsErrorCode.BATCH_INVALID, exc.message) from exc
     if not isinstance(data, dict):
         raise ApplicationError(TenantsErrorCode.BATCH_INVALID, _("Expected a mapping of fields."))
     return data
@@ -364,32 +382,95 @@ def county_batch_run(*, batch_id: int, progress: BatchProgress | None = None) ->
         if batch.status == BatchStatus.FINISHED:
             return batch
         CountyBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.RUNNING)
-        template = _batch_template(batch.template_yaml)
-        rendered = plan_render()
-        taken = set(County.objects.values_list("case_prefix", flat=True))
-        existing = dict(County.objects.values_list("code", "case_prefix"))
-        errors = list(batch.errors)
-        failed = batch.failed
-        for index in range(batch.done, batch.total):
-            row = batch.rows[index]
-            prefix = row.get("case_prefix") or existing.get(row["code"]) or case_prefix_for(row["code"], taken)
-            source = f"{batch.source_name}:{row.get('line', index + 2)}"
-            try:
-                config = county_config_parse(_batch_row_yaml(template, row, prefix=prefix), source=source)
-                county_onboard(config=config, rendered=rendered, actor_name=batch.created_by, note=batch.source_name)
-            except ApplicationError as exc:
-                failed += 1
-                errors.append({"line": source, "code": str(exc.code), "message": exc.message})
-            else:
-                taken.add(prefix)
-            batch.done, batch.failed, batch.errors = index + 1, failed, errors
-            CountyBatch.objects.filter(pk=batch.pk).update(done=batch.done, failed=failed, errors=errors)
-            if progress is not None:
-                progress(batch)
+        # No row can stop the loop (each failure is that row's); what else interrupts it (the worker
+        # stopping) leaves the batch running so that the next run resumes it instead of calling a
+        # half-done batch finished.
+        _batch_rows_onboard(batch, progress)
         batch.status = BatchStatus.FINISHED
         batch.finished_at = timezone.now()
         CountyBatch.objects.filter(pk=batch.pk).update(status=batch.status, finished_at=batch.finished_at)
     return batch
+
+
+def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None) -> None:
+    template = _batch_template(batch.template_yaml)
+    rendered = plan_render()
+    taken = set(County.objects.values_list("case_prefix", flat=True))
+    existing = dict(County.objects.values_list("code", "case_prefix"))
+    errors = list(batch.errors)
+    failed = batch.failed
+    for index in range(batch.done, batch.total):
+        row = batch.rows[index]
+        prefix = row.get("case_prefix") or existing.get(row["code"]) or case_prefix_for(row["code"], taken)
+        source = f"{batch.source_name}:{row.get('line', index + 2)}"
+        try:
+            config = county_config_parse(_batch_row_yaml(template, row, prefix=prefix), source=source)
+            # A savepoint of its own: a database error undoes this county only, and the
+            # connection stays usable for the next row.
+            with transaction.atomic():
+                result = county_onboard(
+                    config=config, rendered=rendered, actor_name=batch.created_by, note=batch.source_name
+                )
+                _onboarded_audit(actor=None, result=result, actor_label=batch.created_by, batch=batch.pk)
+        except ApplicationError as exc:
+            failed += 1
+            errors.append({"line": source, "code": str(exc.code), "message": exc.message})
+        except DatabaseError:
+            logger.exception("Batch %s: onboarding %s failed in the database", batch.pk, source)
+            failed += 1
+            errors.append(
+                {
+                    "line": source,
+                    "code": str(TenantsErrorCode.BATCH_INVALID),
+                    "message": _("The database refused this county; nothing of it was written."),
+                }
+            )
+        except Exception:
+            # A bug must not leave the batch running forever with the remaining rows waiting.
+            logger.exception("Batch %s: onboarding %s failed", batch.pk, source)
+            failed += 1
+            errors.append(
+                {
+                    "line": source,
+                    "code": str(TenantsErrorCode.BATCH_INVALID),
+                    "message": _("An unexpected error stopped this county; nothing of it was written."),
+                }
+            )
+        else:
+            taken.add(prefix)
+        batch.done, batch.failed, batch.errors = index + 1, failed, errors
+        CountyBatch.objects.filter(pk=batch.pk).update(done=batch.done, failed=failed, errors=errors)
+        if progress is not None:
+            progress(batch)
+
+
+def _onboarded_audit(*, actor: Any, result: OnboardResult, actor_label: str = "", batch: int | None = None) -> None:
+    """Onboarding from the console or a batch is an operator's act on a county, and audited as one."""
+    details: dict[str, Any] = {
+        "digest": result.county.config_digest,
+        "created": result.county_created,
+        "changed": result.changed,
+    }
+    if batch is not None:
+        details["batch"] = batch
+    with schema_context(get_public_schema_name()):
+        audit_record(
+            action="tenants.county_onboarded",
+            actor=actor,
+            actor_label=actor_label if actor is None else "",
+            object_type="tenants.county",
+            object_id=result.county.code,
+            details=details,
+        )
+
+
+def county_onboard_by_operator(*, actor: Any, config: CountyConfig) -> OnboardResult:
+    """Onboard (or update) a county from the console, recording who did it."""
+    operator_require(actor)
+    with transaction.atomic():
+        result = county_onboard(config=config, actor_name=actor.get_username(), note=_("Onboarded"))
+        _onboarded_audit(actor=actor, result=result)
+    return result
 
 
 # -- the provincial console: operators' writes --------------------------------------------------

@@ -41,7 +41,7 @@ from tenants.migrator import (
     plan_render,
 )
 from tenants.models import County, CountyConfigVersion, CountyStatus, Domain
-from tenants.services import county_domain
+from tenants.services import county_conflicts_check, county_domain
 
 FORMAT = 1
 REGISTRY_FIELDS = ("code", "slug", "name", "full_name", "province", "city", "case_prefix", "window_name", "status")
@@ -255,6 +255,12 @@ def county_import(*, archive_path: Path) -> ImportResult:
                     _("County %(code)s already exists in this deployment.") % {"code": registry["code"]},
                     http_status=409,
                 )
+            county_conflicts_check(
+                source=archive_path.name,
+                code=registry["code"],
+                slug=registry["slug"],
+                case_prefix=registry["case_prefix"],
+            )
             status = registry["status"] if registry["status"] != CountyStatus.ONBOARDING else CountyStatus.ACTIVE
             fields = {k: registry[k] for k in (*REGISTRY_FIELDS, *REGISTRY_OPTIONAL) if k in registry}
             county = County.objects.create(schema_name=schema, **{**fields, "status": status})

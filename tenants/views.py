@@ -53,7 +53,7 @@ from tenants.services import (
     county_batch_create,
     county_config_change,
     county_config_rollback,
-    county_onboard,
+    county_onboard_by_operator,
     county_removal_request,
     county_remove,
     county_resume,
@@ -137,8 +137,7 @@ def county_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             config = county_config_parse(form.cleaned_data["text"], source=form.cleaned_data["source"])
-            operator_require(request.user)
-            result = county_onboard(config=config, actor_name=request.user.get_username(), note=_("Onboarded"))
+            result = county_onboard_by_operator(actor=request.user, config=config)
         except ApplicationError as exc:
             _error(request, exc)
         else:

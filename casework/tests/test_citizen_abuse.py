@@ -88,3 +88,22 @@ def test_a_citizen_cannot_set_what_staff_decide(county_a, anonymous_api, clean_c
     with tenant_context(county_a):
         case = Case.objects.get(tracking_code=response.json()["tracking_code"])
         assert not case.is_urgent and case.category_id is None and case.cause_id is None
+
+
+def test_what_a_citizen_types_reaches_the_sms_short_and_without_links(county_a, anonymous_api, clean_cache):
+    from notifications.models import Notification
+
+    matter = "中奖通知请点击 https://evil.example/win 或访问 www.evil.example 领 evil.example.com 奖金万元，逾期作废"
+    response = submitted(anonymous_api, county_a, matter=matter)
+    assert response.status_code == 201
+    with tenant_context(county_a):
+        case = Case.objects.get(tracking_code=response.json()["tracking_code"])
+        sms = Notification.objects.get(idempotency_key__startswith=str(case.pk), channel="sms")
+        assert case.matter == matter  # the case keeps what was typed
+    body = sms.body
+    assert "evil" not in body and "http" not in body and "中奖通知请点击" in body
+    long = submitted(anonymous_api, county_a, matter="一" * 60, citizen_phone="13900007778").json()
+    with tenant_context(county_a):
+        case = Case.objects.get(tracking_code=long["tracking_code"])
+        quoted = Notification.objects.get(idempotency_key__startswith=str(case.pk), channel="sms").body
+    assert "一" * 29 + "…" in quoted and "一" * 30 not in quoted  # cut at 30 characters

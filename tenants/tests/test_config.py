@@ -213,3 +213,45 @@ def test_a_retention_period_out_of_range_is_refused(days: Any) -> None:
     data["county"]["personal_data_retention_days"] = days
     (problem,) = problems(data)
     assert problem["field"] == "county.personal_data_retention_days" and problem["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (yaml.safe_dump(minimal(), allow_unicode=True) + "extra:\n  date: 2026-02-30\n", "无法读取"),
+        ("[" * 5000 + "]" * 5000, "嵌套"),
+        ("a: &a [x, x]\nb: [*a, *a]\nversion: *a\n", "锚点"),
+    ],
+    ids=["impossible-date", "deep-nesting", "alias"],
+)
+def test_yaml_that_pyyaml_chokes_on_is_a_clear_configuration_error(text, words):
+    with pytest.raises(CountyConfigError) as error:
+        county_config_parse(text, source="bad.yaml")
+    assert error.value.code == TenantsErrorCode.CONFIG_UNREADABLE
+    assert words in error.value.message and len(error.value.message) < 500
+
+
+def test_an_alias_bomb_is_refused_before_it_expands():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7)]
+    with pytest.raises(CountyConfigError) as error:
+        county_config_parse("\n".join(lines) + "\nversion: *a6\n", source="bomb.yaml")
+    assert len(error.value.message) < 500
+
+
+def test_an_unsupported_version_is_shown_shortened():
+    with pytest.raises(CountyConfigError) as error:
+        parse(minimal(version=list(range(100_000))))
+    message = next(d["message"] for d in error.value.details if d["field"] == "version")
+    assert "…" in message and len(message) < 300
+
+
+@pytest.mark.parametrize(("unit", "amount"), [("working_days", 3_000_000_000), ("working_hours", 10_000_000)])
+def test_a_deadline_beyond_ten_years_is_refused(unit, amount):
+    data = minimal()
+    data["deadline_rules"][0].pop("working_days")
+    data["deadline_rules"][0][unit] = amount
+    with pytest.raises(CountyConfigError) as error:
+        parse(data)
+    problem = next(d for d in error.value.details if d["field"] == f"deadline_rules[0].{unit}")
+    assert problem["code"] == "invalid" and "1 到" in problem["message"]

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from django_tenants.utils import schema_exists, tenant_context
+from django.contrib.auth import get_user_model
+from django.db import DataError
+from django_tenants.utils import schema_context, schema_exists, tenant_context
 
+from banchengshi.accounts.models import PlatformRole
+from banchengshi.audit.models import AuditRecord
 from banchengshi.errors import ApplicationError
 from banchengshi.tenancy import current_schema
 from casework.models import Department, Window
 from conftest import county_config_path
 from sla.models import DeadlineRule, LocalHoliday
+from tenants import services
 from tenants.config import county_config_parse, county_config_read
 from tenants.errors import CountyConfigError, TenantsErrorCode
-from tenants.models import County, CountyStatus, Domain
-from tenants.services import county_onboard, demo_accounts_ensure
+from tenants.models import BatchStatus, County, CountyBatch, CountyStatus, Domain
+from tenants.services import (
+    county_batch_create,
+    county_batch_run,
+    county_onboard,
+    county_onboard_by_operator,
+    demo_accounts_ensure,
+)
 from tenants.tests.test_config import MINIMAL, minimal
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +138,102 @@ def test_the_retention_period_of_the_file_reaches_the_county(two_counties):
     result = county_onboard(config=county_config_parse(yaml.safe_dump(data, allow_unicode=True), source="t.yaml"))
     assert result.registry_changed
     assert County.objects.get(pk=first.county.pk).personal_data_retention_days == 400
+
+
+def test_reapplying_an_unchanged_configuration_keeps_a_suspended_or_failed_county_out_of_service(two_counties):
+    county = onboard_minimal().county
+    for status in (CountyStatus.SUSPENDED, CountyStatus.MIGRATION_FAILED):
+        County.objects.filter(pk=county.pk).update(status=status)
+        text = yaml.safe_dump(minimal(), allow_unicode=True)
+        result = county_onboard(config=county_config_parse(text + "\n", source="t.yaml"))
+        assert County.objects.get(pk=county.pk).status == status
+        assert not result.changed
+
+
+def test_a_database_failure_of_one_batch_row_is_that_rows_failure_and_the_batch_finishes(two_counties, monkeypatch):
+    batch = county_batch_create(
+        csv_text="code,name\n160101,一县\n160102,二县\n",
+        template_yaml=yaml.safe_dump(minimal(), allow_unicode=True),
+        source_name="b.csv",
+    )
+    real = services.county_onboard
+
+    def refuse_first(*, config, **kwargs):
+        if config.county.code == "160101":
+            County.objects.create(schema_name="c160101", code="160101", slug="half-made", case_prefix="HM")
+            raise DataError("integer out of range")
+        return real(config=config, **kwargs)
+
+    monkeypatch.setattr(services, "county_onboard", refuse_first)
+    done = county_batch_run(batch_id=batch.pk)
+    assert (done.status, done.done, done.failed) == (BatchStatus.FINISHED, 2, 1)
+    assert done.errors[0]["line"] == "b.csv:2" and "数据库" in done.errors[0]["message"]
+    assert not County.objects.filter(code="160101").exists() and County.objects.filter(code="160102").exists()
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.FINISHED and batch.finished_at is not None
+
+
+def test_a_batch_row_failing_unexpectedly_is_that_rows_failure_and_the_batch_finishes(two_counties, monkeypatch):
+    batch = county_batch_create(
+        csv_text="code,name\n160201,一县\n160202,二县\n",
+        template_yaml=yaml.safe_dump(minimal(), allow_unicode=True),
+        source_name="b.csv",
+    )
+    real = services.county_onboard
+
+    def broken_first(*, config, **kwargs):
+        if config.county.code == "160201":
+            raise RuntimeError("boom")
+        return real(config=config, **kwargs)
+
+    monkeypatch.setattr(services, "county_onboard", broken_first)
+    done = county_batch_run(batch_id=batch.pk)
+    assert (done.status, done.done, done.failed) == (BatchStatus.FINISHED, 2, 1)
+    assert "意外" in done.errors[0]["message"] and "boom" not in done.errors[0]["message"]
+    assert not County.objects.filter(code="160201").exists() and County.objects.filter(code="160202").exists()
+
+
+def test_a_csv_field_over_the_csv_modules_limit_is_a_clear_error(two_counties):
+    with pytest.raises(ApplicationError) as error:
+        county_batch_create(
+            csv_text="code,name\n130101," + "甲" * 200_000 + "\n",
+            template_yaml=yaml.safe_dump(minimal(), allow_unicode=True),
+            source_name="c.csv",
+        )
+    assert error.value.code == TenantsErrorCode.BATCH_INVALID
+    assert "c.csv:2" in error.value.message and "CSV" in error.value.message and "无法读取" in error.value.message
+    assert not CountyBatch.objects.exists()
+
+
+def test_onboarding_by_an_operator_and_by_a_batch_is_audited(two_counties):
+    with schema_context("public"):
+        operator = get_user_model().objects.create_user(
+            username="op-audit", password="Long-enough-pass-1", name="运维", is_staff=True,
+            platform_role=PlatformRole.OPERATOR,
+        )  # fmt: skip
+    config = county_config_parse(yaml.safe_dump(minimal(), allow_unicode=True), source="t.yaml")
+    county_onboard_by_operator(actor=operator, config=config)
+    batch = county_batch_create(
+        csv_text="code,name\n160301,一县\n",
+        template_yaml=yaml.safe_dump(minimal(), allow_unicode=True),
+        source_name="b.csv",
+        actor_name="op-audit",
+    )
+    county_batch_run(batch_id=batch.pk)
+    with schema_context("public"):
+        console = AuditRecord.objects.get(action="tenants.county_onboarded", object_id="999901")
+        batched = AuditRecord.objects.get(action="tenants.county_onboarded", object_id="160301")
+    assert console.actor_id == operator.pk and console.details["created"] is True
+    assert batched.details["batch"] == batch.pk
+
+
+def test_a_non_operator_cannot_onboard_and_nothing_is_written(two_counties):
+    with schema_context("public"):
+        auditor = get_user_model().objects.create_user(
+            username="aud-x", password="Long-enough-pass-1", name="审计", is_staff=True,
+            platform_role=PlatformRole.AUDITOR,
+        )  # fmt: skip
+    config = county_config_parse(yaml.safe_dump(minimal(), allow_unicode=True), source="t.yaml")
+    with pytest.raises(ApplicationError) as error:
+        county_onboard_by_operator(actor=auditor, config=config)
+    assert error.value.http_status == 403 and not County.objects.filter(code="999901").exists()

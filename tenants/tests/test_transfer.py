@@ -274,3 +274,23 @@ def test_an_archive_sealed_with_keys_this_deployment_lacks_is_refused(county_a, 
         county_import(archive_path=exported.path)
     assert refused.value.code == TenantsErrorCode.ARCHIVE_KEYS_MISSING and "dev" in refused.value.message
     assert not County.objects.filter(code=county_a.code).exists()
+
+
+def test_restoring_a_county_whose_slug_another_county_has_is_a_conflict(county_a, tmp_path):
+    exported = county_export(county=county_a, destination=tmp_path / "county.tar.gz")
+    with tarfile.open(exported.path, "r:gz") as archive:
+        members = [(m, _bytes(archive, m)) for m in archive.getmembers()]
+    altered = tmp_path / "altered.tar.gz"
+    with tarfile.open(altered, "w:gz") as archive:
+        for member, data in members:
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["county"]["code"], manifest["schema_name"] = "999902", "c999902"
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    with pytest.raises(ApplicationError) as error:
+        county_import(archive_path=altered)
+    assert error.value.code == TenantsErrorCode.COUNTY_CONFLICT and error.value.http_status == 409
+    assert "slug" in error.value.message
+    assert not County.objects.filter(code="999902").exists()

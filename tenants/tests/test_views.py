@@ -306,3 +306,24 @@ def test_a_county_s_first_admin_sets_up_the_authenticator_with_a_code_the_operat
         # The county's trail names the operator, who is no user of the county: no county user id.
         records = AuditRecord.objects.filter(action__in=["staff.created", "auth.2fa.enrollment_code_issued"])
         assert {(r.actor_id, r.actor_label) for r in records} == {(None, f"operator:{operator.username}")}
+
+
+@pytest.mark.parametrize(
+    "path", ["/console/counties/%00/", "/console/counties/45020%00/support/", "/console/counties/４５０２０２/"]
+)
+def test_a_county_code_that_is_not_six_digits_is_not_found(console, path):
+    assert console.get(path).status_code == 404
+
+
+def test_an_impossible_date_in_a_pasted_configuration_is_shown_not_a_server_error(console):
+    text = minimal_yaml().replace("holidays:\n", "holidays:\n- date: 2026-02-30\n  name: x\n")
+    response = console.post("/console/counties/new/", {"yaml_text": text})
+    assert response.status_code == 200 and "无法读取" in response.content.decode()
+    assert not County.objects.filter(code=minimal()["county"]["code"]).exists()
+
+
+def test_onboarding_from_the_console_is_audited(console, operator):
+    console.post("/console/counties/new/", {"yaml_text": minimal_yaml()})
+    with schema_context("public"):
+        record = AuditRecord.objects.get(action="tenants.county_onboarded", actor_id=operator.pk)
+    assert record.object_id == minimal()["county"]["code"] and record.details["created"] is True
