@@ -257,14 +257,25 @@ def county_config_version(request: HttpRequest, code: str, number: int) -> HttpR
 
 @operator_only
 @require_POST
-def county_export_download(request: HttpRequest, code: str) -> FileResponse:
+def county_export_download(request: HttpRequest, code: str) -> HttpResponse:
     county = county_get_for_operator(actor=request.user, code=code)
+    # The archive holds every citizen's data and the county's accounts: the same reasoned,
+    # time-limited, audited access as reading one case on the support page.
+    if break_glass_active(actor=request.user, county=county) is None:
+        messages.error(
+            request, _("An export hands over the county's personal data: open a reasoned, time-limited access first.")
+        )
+        return redirect("console-county", code=code)
     folder = Path(settings.PROJECT_ROOT) / "var" / "exports"
     result = county_export(county=county, destination=folder / f"{county.code}-{timezone.now():%Y%m%d%H%M%S}.tar.gz")
     audit_record(
         action="tenants.county_exported", actor=request.user, object_type="tenants.county", object_id=county.code
     )
-    return FileResponse(result.path.open("rb"), as_attachment=True, filename=result.path.name)
+    # Sent, not kept: no copy of a county's personal data is left lying on the web server's disk
+    # (the open handle still reads the file after its name is gone).
+    handle = result.path.open("rb")
+    result.path.unlink()
+    return FileResponse(handle, as_attachment=True, filename=result.path.name)
 
 
 @operator_only

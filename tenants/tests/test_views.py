@@ -327,3 +327,18 @@ def test_onboarding_from_the_console_is_audited(console, operator):
     with schema_context("public"):
         record = AuditRecord.objects.get(action="tenants.county_onboarded", actor_id=operator.pk)
     assert record.object_id == minimal()["county"]["code"] and record.details["created"] is True
+
+
+def test_a_county_export_needs_a_reasoned_grant_and_leaves_no_copy(console, operator, county_a, settings, tmp_path):
+    settings.PROJECT_ROOT = str(tmp_path)
+    refused = console.post(f"/console/counties/{county_a.code}/export/")
+    assert refused.status_code == 302 and refused["Location"] == f"/console/counties/{county_a.code}/"
+    assert not (tmp_path / "var" / "exports").exists() or not any((tmp_path / "var" / "exports").iterdir())
+    console.post(
+        f"/console/counties/{county_a.code}/break-glass/", {"reason": "工单 2026-121：迁移至新集群", "minutes": 30}
+    )
+    response = console.post(f"/console/counties/{county_a.code}/export/")
+    assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
+    assert b"".join(response.streaming_content)[:2] == b"\x1f\x8b"  # a gzip archive
+    assert not any((tmp_path / "var" / "exports").iterdir())  # sent, not kept
+    assert AuditRecord.objects.filter(action="tenants.county_exported", object_id=county_a.code).exists()
