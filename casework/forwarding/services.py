@@ -386,13 +386,13 @@ def _receive_returned(envelope: Envelope) -> None:
     if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
         case.status = case.paused_from or CaseStatus.ACCEPTED
         case.paused_from = ""
-    if forward.role == ForwardRole.LEAD and from_status == CaseStatus.FORWARDING and not recalled:
-        casework_services._notify_users(
-            "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
-            event=f"forward-returned:{forward.pk}",
-            values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
-                                                           "reason": forward.return_reason},
-        )  # fmt: skip
+        if not recalled:  # staff asked for a recall themselves; a return is news to them
+            casework_services._notify_users(
+                "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
+                event=f"forward-returned:{forward.pk}",
+                values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
+                                                               "reason": forward.return_reason},
+            )  # fmt: skip
     case.version += 1
     case.save()
     casework_services._deadline_index_update(case)
