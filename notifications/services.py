@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import json
 import logging
+import smtplib
 import uuid
 from collections.abc import Callable
 from functools import partial
@@ -274,7 +275,15 @@ def _send(notification: Notification) -> None:
         )  # fmt: skip
         try:
             message.send()
-        except OSError:
+        except smtplib.SMTPRecipientsRefused as exc:
+            # A 5xx answer for the address (no such mailbox) will not change with retries.
+            codes = [code for code, _text in exc.recipients.values()]
+            permanent = bool(codes) and all(500 <= code < 600 for code in codes)
+            raise (PermanentDeliveryError if permanent else TransientDeliveryError)("email.refused") from None
+        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            permanent = 500 <= exc.smtp_code < 600
+            raise (PermanentDeliveryError if permanent else TransientDeliveryError)("email.refused") from None
+        except OSError:  # unreachable, timed out, or our own credentials refused: worth another try
             raise TransientDeliveryError("email.unreachable") from None
 
 

@@ -257,7 +257,7 @@ def county_config_version(request: HttpRequest, code: str, number: int) -> HttpR
 
 @operator_only
 @require_POST
-def county_export_download(request: HttpRequest, code: str) -> HttpResponse:
+def county_export_download(request: HttpRequest, code: str) -> HttpResponseBase:
     county = county_get_for_operator(actor=request.user, code=code)
     # The archive holds every citizen's data and the county's accounts: the same reasoned,
     # time-limited, audited access as reading one case on the support page.

@@ -20,6 +20,18 @@ from notifications.models import Channel, Notification, Status
 pytestmark = pytest.mark.django_db
 
 
+class RefusingInbox:
+    """A mail server that knows no such mailbox (550) for one address and defers (451) another."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        if address.startswith("nobody@"):
+            return "550 5.1.1 No such mailbox"
+        if address.startswith("busy@"):
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 class Inbox:
     """A mailbox that keeps one copy per Message-ID (as many mail stores and clients do)."""
 
@@ -101,3 +113,28 @@ def test_an_email_resent_after_a_crash_carries_the_same_message_id(county_a, smt
     expected = services.email_message_id("overdue-email-3")
     assert smtp.arrivals == [expected, expected]
     assert len(smtp.messages) == 1 and "overdue-email-3" not in expected
+
+
+@pytest.mark.parametrize(
+    ("address", "outcome"), [("nobody@example.gov.cn", "failed"), ("busy@example.gov.cn", "retry")]
+)
+def test_a_mailbox_that_does_not_exist_is_not_retried_for_hours(county_a, settings, address, outcome):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(RefusingInbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    try:
+        with tenant_context(county_a):
+            notification = services.notification_enqueue(
+                key="deadline.overdue", channel=Channel.EMAIL, recipient=address,
+                values={"number": "n", "matter": "m", "clock": "c", "due": "d"}, idempotency_key=f"refused-{address}",
+            )  # fmt: skip
+            assert notification is not None
+            assert services.notification_deliver(notification_id=notification.pk) == outcome
+            notification.refresh_from_db()
+            assert notification.last_error == "email.refused"
+    finally:
+        controller.stop()
