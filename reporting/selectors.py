@@ -111,8 +111,16 @@ FILTERS = ("kind", "category", "cause", "department", "window", "channel")
 
 
 def _lead_department() -> Subquery:
-    """The department that leads the case now (the latest 主办 assignment)."""
-    leads = Assignment.objects.filter(case=OuterRef("pk"), role=AssignmentRole.LEAD).order_by("-assigned_at", "-pk")
+    """The department that leads the case now (the latest 主办 assignment it did not hand back).
+
+    A lead that returned the case (退回: not its business) is not credited with it, nor with its
+    lateness while it waits to be reassigned; its return counts against it on its own.
+    """
+    leads = (
+        Assignment.objects.filter(case=OuterRef("pk"), role=AssignmentRole.LEAD)
+        .exclude(status=AssignmentStatus.RETURNED)
+        .order_by("-assigned_at", "-pk")
+    )
     return Subquery(leads.values("department__code")[:1])
 
 

@@ -176,3 +176,24 @@ def test_percentile_is_nearest_rank():
     assert percentile_90([(3, 1)]) == 3
     assert percentile_90([(1, 9), (10, 1)]) == 1
     assert percentile_90([(1, 8), (10, 2)]) == 10
+
+
+def test_a_lead_that_handed_the_case_back_is_not_credited_with_it(county_a):
+    day = datetime.date(2021, 3, 11)
+    with tenant_context(county_a):
+        boss = UserFactory(username="boss-returned")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        intake = services.CaseIntake(
+            matter="非本局职责", description="x", citizen_name="x", citizen_phone="13800006668",
+            channel="window", kind_code="case", category_code="simple",
+        )  # fmt: skip
+        case = services.case_register(actor=boss, intake=intake)
+        case = services.case_accept_and_assign(
+            actor=boss, case_id=case.pk, version=case.version, lead_department_code="tcj"
+        )
+        services.assignment_return(actor=boss, assignment_id=case.assignments.get().pk, reason="不属于本局职责")
+        Case.objects.filter(pk=case.pk).update(
+            registered_at=datetime.datetime.combine(day, datetime.time(9), tzinfo=datetime.UTC)
+        )
+        rows = figures_by(scope=Scope(day, day), dimension="department")
+    assert "tcj" not in {row.key for row in rows}
