@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from django_tenants.utils import tenant_context
@@ -57,17 +58,22 @@ def test_on_time_rate_counts_open_overdue_cases_as_late(county_a):
     assert figures.rate == pytest.approx(1 / 4)
 
 
+def _registered(boss_name: str, matter: str) -> tuple[Any, Case]:
+    """A supervisor and one case of theirs (in the current county)."""
+    boss: Any = UserFactory(username=boss_name)
+    StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+    intake = services.CaseIntake(
+        matter=matter, description="x", citizen_name="x", citizen_phone="13800006667",
+        channel="window", kind_code="case", category_code="simple",
+    )  # fmt: skip
+    return boss, services.case_register(actor=boss, intake=intake)
+
+
 def test_a_refused_case_stays_refused_once_archived(county_a):
     day = datetime.date(2021, 3, 10)
     now = datetime.datetime.combine(day, datetime.time(15), tzinfo=datetime.UTC) + datetime.timedelta(days=60)
     with tenant_context(county_a):
-        boss = UserFactory(username="boss-refused")
-        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
-        intake = services.CaseIntake(
-            matter="涉诉事项", description="x", citizen_name="x", citizen_phone="13800006667",
-            channel="window", kind_code="case", category_code="simple",
-        )  # fmt: skip
-        case = services.case_register(actor=boss, intake=intake)
+        boss, case = _registered("boss-refused", "涉诉事项")
         case = services.case_not_accept(actor=boss, case_id=case.pk, version=case.version, reason="已进入诉讼程序")
         Case.objects.filter(pk=case.pk).update(
             registered_at=datetime.datetime.combine(day, datetime.time(9), tzinfo=datetime.UTC)
@@ -181,13 +187,7 @@ def test_percentile_is_nearest_rank():
 def test_a_lead_that_handed_the_case_back_is_not_credited_with_it(county_a):
     day = datetime.date(2021, 3, 11)
     with tenant_context(county_a):
-        boss = UserFactory(username="boss-returned")
-        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
-        intake = services.CaseIntake(
-            matter="非本局职责", description="x", citizen_name="x", citizen_phone="13800006668",
-            channel="window", kind_code="case", category_code="simple",
-        )  # fmt: skip
-        case = services.case_register(actor=boss, intake=intake)
+        boss, case = _registered("boss-returned", "非本局职责")
         case = services.case_accept_and_assign(
             actor=boss, case_id=case.pk, version=case.version, lead_department_code="tcj"
         )
