@@ -415,27 +415,17 @@ def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None) -> N
         except ApplicationError as exc:
             failed += 1
             errors.append({"line": source, "code": str(exc.code), "message": exc.message})
-        except DatabaseError:
-            logger.exception("Batch %s: onboarding %s failed in the database", batch.pk, source)
-            failed += 1
-            errors.append(
-                {
-                    "line": source,
-                    "code": str(TenantsErrorCode.BATCH_INVALID),
-                    "message": _("The database refused this county; nothing of it was written."),
-                }
-            )
-        except Exception:
-            # A bug must not leave the batch running forever with the remaining rows waiting.
+        except Exception as exc:
+            # A database refusal or a bug must not leave the batch running for ever with the
+            # remaining rows waiting: it is this row's failure.
             logger.exception("Batch %s: onboarding %s failed", batch.pk, source)
             failed += 1
-            errors.append(
-                {
-                    "line": source,
-                    "code": str(TenantsErrorCode.BATCH_INVALID),
-                    "message": _("An unexpected error stopped this county; nothing of it was written."),
-                }
+            message = (
+                _("The database refused this county; nothing of it was written.")
+                if isinstance(exc, DatabaseError)
+                else _("An unexpected error stopped this county; nothing of it was written.")
             )
+            errors.append({"line": source, "code": str(TenantsErrorCode.BATCH_INVALID), "message": message})
         else:
             taken.add(prefix)
         batch.done, batch.failed, batch.errors = index + 1, failed, errors

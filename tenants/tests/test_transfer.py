@@ -12,6 +12,7 @@ import sys
 import tarfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -188,19 +189,28 @@ def _bytes(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     return handle.read() if handle is not None else b""
 
 
-def test_an_archive_with_public_rows_this_version_does_not_know_is_refused(county_b, tmp_path):
-    exported = county_export(county=county_b, destination=tmp_path / "county.tar.gz")
-    with tarfile.open(exported.path, "r:gz") as archive:
+def _with_manifest(exported: Path, altered: Path, change: Any) -> Path:
+    """A copy of an export archive whose manifest ``change`` (a function of the dict) rewrote."""
+    with tarfile.open(exported, "r:gz") as archive:
         members = [(m, _bytes(archive, m)) for m in archive.getmembers()]
-    altered = tmp_path / "altered.tar.gz"
     with tarfile.open(altered, "w:gz") as archive:
         for member, data in members:
             if member.name == "manifest.json":
                 manifest = json.loads(data)
-                manifest["public_tables"].append({"name": "future_table", "columns": ["x"], "rows": 0})
+                change(manifest)
                 data = json.dumps(manifest).encode()
                 member.size = len(data)
             archive.addfile(member, io.BytesIO(data))
+    return altered
+
+
+def test_an_archive_with_public_rows_this_version_does_not_know_is_refused(county_b, tmp_path):
+    exported = county_export(county=county_b, destination=tmp_path / "county.tar.gz")
+
+    def add_future_table(manifest: dict[str, Any]) -> None:
+        manifest["public_tables"].append({"name": "future_table", "columns": ["x"], "rows": 0})
+
+    altered = _with_manifest(exported.path, tmp_path / "altered.tar.gz", add_future_table)
     with pytest.raises(ApplicationError) as error:
         county_import(archive_path=altered)
     assert error.value.code == TenantsErrorCode.ARCHIVE_NEWER and "future_table" in error.value.message
@@ -278,17 +288,11 @@ def test_an_archive_sealed_with_keys_this_deployment_lacks_is_refused(county_a, 
 
 def test_restoring_a_county_whose_slug_another_county_has_is_a_conflict(county_a, tmp_path):
     exported = county_export(county=county_a, destination=tmp_path / "county.tar.gz")
-    with tarfile.open(exported.path, "r:gz") as archive:
-        members = [(m, _bytes(archive, m)) for m in archive.getmembers()]
-    altered = tmp_path / "altered.tar.gz"
-    with tarfile.open(altered, "w:gz") as archive:
-        for member, data in members:
-            if member.name == "manifest.json":
-                manifest = json.loads(data)
-                manifest["county"]["code"], manifest["schema_name"] = "999902", "c999902"
-                data = json.dumps(manifest).encode()
-                member.size = len(data)
-            archive.addfile(member, io.BytesIO(data))
+
+    def another_code(manifest: dict[str, Any]) -> None:  # same slug and prefix, another county
+        manifest["county"]["code"], manifest["schema_name"] = "999902", "c999902"
+
+    altered = _with_manifest(exported.path, tmp_path / "altered.tar.gz", another_code)
     with pytest.raises(ApplicationError) as error:
         county_import(archive_path=altered)
     assert error.value.code == TenantsErrorCode.COUNTY_CONFLICT and error.value.http_status == 409
