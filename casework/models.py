@@ -1,9 +1,11 @@
 """A county's casework data. Every table here lives in the county's own schema."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -157,6 +159,48 @@ OPEN_STATUSES = frozenset(
 )
 
 
+# Which statuses each of a case's clocks runs in: acceptance until the case is accepted, reply
+# until the citizen is answered, resolution until the lead department is done; none while waiting
+# for the citizen's materials. A case being forwarded keeps its clocks until the other county
+# takes it over (跨域通办). The same sets decide what the deadline index tracks
+# (``casework.services._deadline_index_update``) and what ``Case.next_due_at`` holds.
+ACCEPTANCE_RUNNING = frozenset({CaseStatus.REGISTERED})
+REPLY_RUNNING = frozenset(
+    {
+        CaseStatus.REGISTERED,
+        CaseStatus.ACCEPTED,
+        CaseStatus.ASSIGNED,
+        CaseStatus.PROCESSED,
+        CaseStatus.REOPENED,
+        CaseStatus.ESCALATED,
+        CaseStatus.FORWARDING,
+    }
+)
+RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
+
+# Each clock: the statuses it runs in and the field holding its deadline.
+# Sorted, so the SQL text (and the migration that freezes it) is the same in every process.
+CASE_CLOCKS = (
+    (tuple(sorted(ACCEPTANCE_RUNNING)), "accept_due_at"),
+    (tuple(sorted(REPLY_RUNNING)), "reply_due_at"),
+    (tuple(sorted(RESOLUTION_RUNNING)), "resolution_due_at"),
+)
+
+
+def case_next_due() -> Least:
+    """The earliest deadline among the case's running clocks; NULL when none runs or has a deadline.
+
+    PostgreSQL's LEAST ignores NULLs, so a clock that is stopped or has no rule does not count.
+    A case is late exactly when this is before now. Only comparisons of the status with constants
+    and LEAST over timestamptz columns: immutable, as a generated column requires.
+    """
+    running = [
+        models.Case(models.When(status__in=statuses, then=models.F(deadline)), output_field=models.DateTimeField())
+        for statuses, deadline in CASE_CLOCKS
+    ]
+    return Least(*running, output_field=models.DateTimeField())
+
+
 class Channel(models.TextChoices):
     WINDOW = "window", _("Window")
     HOTLINE = "hotline_12345", _("12345 hotline")
@@ -224,6 +268,15 @@ class Case(models.Model):
     follow_up_due_at = models.DateTimeField(_("follow-up due"), null=True, blank=True)
     # Past the loaded national calendar the due times are estimates (plain weekdays).
     deadline_provisional = models.BooleanField(_("provisional deadline"), default=False)
+    # The earliest deadline among the running clocks (``case_next_due``), kept by PostgreSQL on
+    # every write: the overdue filter and the supervisor's queue read it through one index (ADR 22).
+    # Never written by the application. After ``save()`` the database's new value is not read back;
+    # ``save()`` below forgets the old one, so a read loads it again rather than show it stale.
+    # ``null=True`` on the field itself, not only on its output field: Django reads nullability from
+    # it, and without it ``exclude(next_due_at__lt=…)`` would drop the cases with no running clock.
+    next_due_at = models.GeneratedField(
+        expression=case_next_due(), output_field=models.DateTimeField(null=True), db_persist=True, null=True
+    )
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_seconds = models.PositiveIntegerField(default=0)
     extended_days = models.PositiveSmallIntegerField(_("extension in working days"), default=0)
@@ -245,6 +298,17 @@ class Case(models.Model):
             models.Index(fields=["citizen_phone_index"], name="case_phone_index"),
             models.Index(fields=["citizen_name"], name="case_citizen_name", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["resolution_due_at"], name="case_resolution_due"),
+            # The overdue filter (``next_due_at < now``: a range at the start) and the queues' order
+            # (``next_due_at ASC NULLS LAST, registered_at DESC, id``, which an ascending column
+            # keeps by default): a queue page is the first rows of this index. Open cases only, so
+            # it stays as small as the work in hand, however many cases a county closed. The first
+            # arm adds no row (a running clock means an open case) but lets PostgreSQL see that
+            # ``next_due_at < now`` alone may use the index; the second, that the queues may.
+            models.Index(
+                fields=["next_due_at", "-registered_at", "id"],
+                name="case_next_due",
+                condition=models.Q(next_due_at__isnull=False) | models.Q(status__in=sorted(OPEN_STATUSES)),
+            ),
             # Closed cases still holding personal data: what the retention sweep looks at.
             models.Index(
                 fields=["closed_at"],
@@ -255,6 +319,13 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        updating = not self._state.adding
+        super().save(*args, **kwargs)
+        if updating:
+            # PostgreSQL recomputed ``next_due_at``; an INSERT reads it back, an UPDATE does not.
+            self.__dict__.pop("next_due_at", None)
 
     @property
     def is_open(self) -> bool:

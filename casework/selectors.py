@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import datetime
 import hmac
-import operator
 import re
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any, cast
 from uuid import UUID
 
-from django.db.models import Case as DbCase
-from django.db.models import DateTimeField, Exists, F, OuterRef, Prefetch, Q, QuerySet, When
-from django.db.models.functions import Least
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
 from banchengshi.personal_data import blind_indexes
 from casework.errors import CaseworkErrorCode, NotFoundError
+
+# The clocks' status sets and ``case_next_due`` (the ``as`` imports) live with the model, whose
+# stored ``next_due_at`` is computed from them; they are still read from here.
+from casework.models import ACCEPTANCE_RUNNING as ACCEPTANCE_RUNNING
+from casework.models import CASE_CLOCKS as CASE_CLOCKS
 from casework.models import (
     CITIZEN_PHONE_PURPOSE,
     Assignment,
@@ -31,7 +32,6 @@ from casework.models import (
     Attachment,
     Case,
     CaseEvent,
-    CaseStatus,
     Category,
     Cause,
     Department,
@@ -41,6 +41,9 @@ from casework.models import (
     StaffProfile,
     Window,
 )
+from casework.models import REPLY_RUNNING as REPLY_RUNNING
+from casework.models import RESOLUTION_RUNNING as RESOLUTION_RUNNING
+from casework.models import case_next_due as case_next_due
 from casework.policy import Action, may, sees_all_cases
 
 
@@ -141,67 +144,24 @@ def case_get_for_actor(*, actor: User, case_id: UUID | str) -> Case:
     return case
 
 
-# Which statuses each of a case's clocks runs in: acceptance until the case is accepted, reply
-# until the citizen is answered, resolution until the lead department is done; none while waiting
-# for the citizen's materials. A case being forwarded keeps its clocks until the other county
-# takes it over (跨域通办). The same sets decide what the deadline index tracks
-# (``casework.services._deadline_index_update``).
-ACCEPTANCE_RUNNING = frozenset({CaseStatus.REGISTERED})
-REPLY_RUNNING = frozenset(
-    {
-        CaseStatus.REGISTERED,
-        CaseStatus.ACCEPTED,
-        CaseStatus.ASSIGNED,
-        CaseStatus.PROCESSED,
-        CaseStatus.REOPENED,
-        CaseStatus.ESCALATED,
-        CaseStatus.FORWARDING,
-    }
-)
-RESOLUTION_RUNNING = REPLY_RUNNING - {CaseStatus.PROCESSED}
-
-# Each clock: the statuses it runs in and the field holding its deadline.
-# Sorted, so the SQL text is the same in every process.
-CASE_CLOCKS = (
-    (tuple(sorted(ACCEPTANCE_RUNNING)), "accept_due_at"),
-    (tuple(sorted(REPLY_RUNNING)), "reply_due_at"),
-    (tuple(sorted(RESOLUTION_RUNNING)), "resolution_due_at"),
-)
-
-
 def case_late(now: datetime.datetime) -> Q:
     """A case is late when any of its clocks is running and past its deadline at ``now``.
 
-    A clock without a deadline (the county has no rule for it) is never late. Plain comparisons on
-    the deadline columns, no casts, so their indexes can serve them. Its negation (``~`` or
-    ``exclude``) is exactly the cases that are not late, NULL deadlines included.
+    A clock without a deadline (the county has no rule for it) is never late, nor is a case with
+    no running clock (``next_due_at`` is NULL). One comparison on the stored column, so the
+    ``case_next_due`` index serves it. Its negation (``~`` or ``exclude``) is exactly the cases
+    that are not late, NULL included: Django adds ``OR next_due_at IS NULL`` for a nullable column.
     """
-    clocks = [Q(status__in=statuses, **{f"{deadline}__lt": now}) for statuses, deadline in CASE_CLOCKS]
-    return reduce(operator.or_, clocks)
-
-
-def case_next_due() -> Least:
-    """The earliest deadline among the case's running clocks; NULL when none runs or has a deadline.
-
-    PostgreSQL's LEAST ignores NULLs, so a clock that is stopped or has no rule does not count.
-    A case is late exactly when this is before now.
-    """
-    running = [
-        DbCase(When(status__in=statuses, then=F(deadline)), output_field=DateTimeField())
-        for statuses, deadline in CASE_CLOCKS
-    ]
-    return Least(*running, output_field=DateTimeField())
+    return Q(next_due_at__lt=now)
 
 
 def case_queue_order(cases: QuerySet[Case]) -> QuerySet[Case]:
     """A supervisor's queue, overdue first: by the earliest deadline among the running clocks
-    (annotated as ``next_due_at``), cases with no running deadline last, newest first among equals.
+    (the stored ``next_due_at``), cases with no running deadline last, newest first among equals.
 
-    Only an annotation and an ORDER BY: the page still costs the same number of queries.
+    Only an ORDER BY, in the order of the ``case_next_due`` index: a page is its first rows.
     """
-    return cases.annotate(next_due_at=case_next_due()).order_by(
-        F("next_due_at").asc(nulls_last=True), "-registered_at", "pk"
-    )
+    return cases.order_by(F("next_due_at").asc(nulls_last=True), "-registered_at", "pk")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -92,6 +93,7 @@ from casework.selectors import (
 from casework.workflow import Step, allowed_from
 from notifications.models import Channel as NotificationChannel
 from notifications.services import notification_enqueue, webhook_event_publish
+from sla.calendar import SHANGHAI
 from sla.models import Clock
 from sla.selectors import (
     CaseFacts,
@@ -892,27 +894,65 @@ def case_withdraw(*, actor: User, case_id: UUID, version: int, reason: str) -> C
 # -- deadlines --------------------------------------------------------------------------------
 
 
-def case_deadlines_recompute_provisional() -> int:
-    """Recompute the due times that were estimates past the known calendar (after a year is loaded)."""
+def case_deadlines_recompute(*, affected_from: datetime.date | None = None, every_running: bool = False) -> int:
+    """Recompute due times after the calendar changed; returns how many cases' deadlines moved.
+
+    Provisional deadlines (estimated past the known calendar) are always recomputed. With
+    ``affected_from`` (the first day a correction changed), so is every case with a running clock
+    due on or after that day: a deadline due before it was counted over unchanged days only. A
+    correction leaves closed cases with the due times they were judged by, and a paused case is
+    recomputed when it resumes. ``every_running`` takes every running clock, whatever its due date
+    (the county changed its own holidays or office hours, which recur every year). Safe to repeat:
+    an unchanged calendar moves and writes nothing.
+    """
     # This worker may still hold the calendar from before the load.
     calendars_forget_all()
+    affected = _deadlines_affected(affected_from, every_running=every_running)
     count = 0
-    for case_id in Case.objects.filter(deadline_provisional=True).values_list("pk", flat=True):
+    for case_id in list(Case.objects.filter(affected).values_list("pk", flat=True)):
         with transaction.atomic():
+            # Filtered again under the lock: a case closed since it was listed keeps its due times.
             case = (
-                Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=case_id)
+                Case.objects.select_for_update(of=("self",))
+                .select_related("kind", "category", "cause")
+                .filter(affected, pk=case_id)
+                .first()
             )
-            before = (case.reply_due_at, case.resolution_due_at)
+            if case is None:
+                continue
+            before = {name: getattr(case, name) for name in DEADLINE_FIELDS}
             _deadlines_refresh(case)
+            if before == {name: getattr(case, name) for name in DEADLINE_FIELDS}:
+                continue
             case.save(update_fields=[*DEADLINE_FIELDS])
+            case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
             _deadline_index_update(case)
-            if before != (case.reply_due_at, case.resolution_due_at) or not case.deadline_provisional:
-                _event(
-                    case, None, "deadlines_recomputed", case.status, case.status,
-                    data={"reply_due_at": str(case.reply_due_at), "resolution_due_at": str(case.resolution_due_at)},
-                )  # fmt: skip
-                count += 1
+            _event(
+                case, None, "deadlines_recomputed", case.status, case.status,
+                data={"reply_due_at": str(case.reply_due_at), "resolution_due_at": str(case.resolution_due_at)},
+            )  # fmt: skip
+            count += 1
     return count
+
+
+def _deadlines_affected(affected_from: datetime.date | None, *, every_running: bool = False) -> Q:
+    affected = Q(deadline_provisional=True)
+    if affected_from is None and not every_running:
+        return affected
+    since = None
+    if affected_from is not None:
+        since = datetime.datetime.combine(affected_from, datetime.time.min, tzinfo=SHANGHAI)
+    clocks = (
+        (ACCEPTANCE_RUNNING, "accept_due_at"),
+        (REPLY_RUNNING, "reply_due_at"),
+        (RESOLUTION_RUNNING, "resolution_due_at"),
+        # 回访 runs once the citizen is answered (as in the deadline index).
+        ({CaseStatus.REPLIED}, "follow_up_due_at"),
+    )
+    for statuses, deadline in clocks:
+        due: dict[str, Any] = {f"{deadline}__isnull": False} if since is None else {f"{deadline}__gte": since}
+        affected |= Q(status__in=statuses, **due)
+    return affected
 
 
 # -- extensions (延期) -------------------------------------------------------------------------

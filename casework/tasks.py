@@ -1,14 +1,22 @@
 """Casework tasks. Each runs in one county's schema (see banchengshi.tasks.CountyTask)."""
 
+import datetime
+
 from celery import shared_task
 
 from casework import services
 
 
+# The name predates corrections; messages already queued under it must still find the task.
 @shared_task(name="casework.recompute_provisional_deadlines")
-def recompute_provisional_deadlines() -> int:
-    """After a national calendar year is loaded: make this county's estimated deadlines exact."""
-    return services.case_deadlines_recompute_provisional()
+def recompute_deadlines(affected_from: str | None = None, every_running: bool = False) -> int:
+    """After a national calendar year is loaded: make this county's estimated deadlines exact and,
+    after a correction (``affected_from``: the first changed day, ISO), move the running ones it changed;
+    after the county changed its own calendar (``every_running``), every running one."""
+    return services.case_deadlines_recompute(
+        affected_from=datetime.date.fromisoformat(affected_from) if affected_from else None,
+        every_running=every_running,
+    )
 
 
 @shared_task(name="casework.fire_deadlines")

@@ -299,7 +299,9 @@ def county_snapshot_refresh(*, rebuild: bool = False) -> int:
             defaults={"refreshed_at": started, "changes_seen_until": started, "rebuilt_at": None},
         )
         rows = CountyDayFigures.objects.filter(county_code=county.code)
-        if rebuild or created or state.rebuilt_at is None:
+        # Rows older than the county itself were counted by a county of this code that left the
+        # platform: they are replaced, never added to.
+        if rebuild or created or state.rebuilt_at is None or state.rebuilt_at < county.created_at:
             first = first_registration_day() or today
             counted = snapshot_rows(date_from=first, date_to=today)
             rows.delete()

@@ -33,7 +33,7 @@ def office_hours_list() -> QuerySet[OfficeHours]:
     return OfficeHours.objects.filter(is_active=True)
 
 
-_CALENDAR_TTL_SECONDS = 60
+CALENDAR_TTL_SECONDS = 60
 _calendars: dict[str, tuple[float, WorkCalendar]] = {}
 
 
@@ -52,7 +52,7 @@ def county_calendar() -> WorkCalendar:
         local_keys=local_holiday_list().values_list("key", flat=True),
         office_hours=[(p.start, p.end, p.months) for p in office_hours_list()],
     )
-    _calendars[schema] = (now + _CALENDAR_TTL_SECONDS, calendar)
+    _calendars[schema] = (now + CALENDAR_TTL_SECONDS, calendar)
     return calendar
 
 

@@ -41,17 +41,31 @@ class OfficeHoursSpec:
 
 
 @transaction.atomic
+@dataclass(frozen=True)
+class DeadlineConfigChanges:
+    rules: ChangeSummary
+    calendar: ChangeSummary  # the county's own holidays and office hours
+
+    @property
+    def summary(self) -> ChangeSummary:
+        return self.rules + self.calendar
+
+
 def deadline_configuration_apply(
     *,
     rules: list[DeadlineRuleSpec],
     holidays: list[LocalHolidaySpec],
     office_hours: list[OfficeHoursSpec],
-) -> ChangeSummary:
-    """Make the current county's deadline rules, local holidays and office hours match the specs."""
-    summary = (
-        sync_rows(model=DeadlineRule, specs=rules)
-        + sync_rows(model=LocalHoliday, specs=holidays, key="key")
-        + sync_rows(model=OfficeHours, specs=office_hours, key="key")
+) -> DeadlineConfigChanges:
+    """Make the current county's deadline rules, local holidays and office hours match the specs.
+
+    The caller learns whether the calendar changed: open cases' running deadlines were counted on
+    the old one.
+    """
+    changes = DeadlineConfigChanges(
+        rules=sync_rows(model=DeadlineRule, specs=rules),
+        calendar=sync_rows(model=LocalHoliday, specs=holidays, key="key")
+        + sync_rows(model=OfficeHours, specs=office_hours, key="key"),
     )
     county_calendar_forget()
-    return summary
+    return changes

@@ -75,6 +75,27 @@ class Domain(DomainMixin):
         verbose_name_plural = _("domains")
 
 
+class CasePrefixClaim(models.Model):
+    """A case number prefix, kept by the county that first used it for as long as the platform runs.
+
+    Case numbers are quoted by citizens, the 12345 hotline and other counties (跨域通办) long after a
+    case closes, so one number must never name two cases: a prefix a county gave up (by changing it,
+    or by leaving the platform) is not handed to another county.
+    """
+
+    prefix = models.CharField(_("case number prefix"), max_length=4, unique=True)
+    county_code = models.CharField(_("county"), max_length=6, db_index=True)
+    claimed_at = models.DateTimeField(_("claimed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("case number prefix claim")
+        verbose_name_plural = _("case number prefix claims")
+        ordering = ["prefix"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.county_code}"
+
+
 class MigrationKind(models.TextChoices):
     SQL = "sql", _("SQL")
     PYTHON = "python", _("Python (data migration)")

@@ -10,6 +10,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,29 @@ from banchengshi.accounts.services import enrollment_code_issue, password_genera
 from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
+from banchengshi.tasks import county_apply_async
+from casework.exchange.services import county_exchange_close
+from casework.forwarding.services import county_departure_settle, exchange_files_delete
 from casework.models import StaffRole
 from casework.selectors import department_list
 from casework.services import reference_data_apply, staff_create
+from casework.tasks import recompute_deadlines
+from sla.selectors import CALENDAR_TTL_SECONDS
 from sla.services import deadline_configuration_apply
 from sla.sweep.models import DeadlineEntry
 from tenants.config import DIVISION_CODE_RE, CountyConfig, YamlUnreadable, county_config_parse, yaml_read
 from tenants.errors import CountyConfigError, TenantsErrorCode
 from tenants.migrator import RenderedPlan, county_schema_create, plan_render
-from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus, Domain
+from tenants.models import (
+    BatchStatus,
+    BreakGlassGrant,
+    CasePrefixClaim,
+    County,
+    CountyBatch,
+    CountyConfigVersion,
+    CountyStatus,
+    Domain,
+)
 from tenants.selectors import is_operator, is_security_admin
 
 logger = logging.getLogger(__name__)
@@ -69,6 +84,7 @@ def county_onboard(
     """
     spec = config.county
     with schema_context(get_public_schema_name()), transaction.atomic():
+        registry_lock()
         _check_conflicts(config)
         county = County.objects.select_for_update().filter(code=spec.code).first()
         county_created = county is None
@@ -89,6 +105,7 @@ def county_onboard(
             setattr(county, name, registry[name])
         if county_created or changed_fields:
             county.save()
+        case_prefix_claim(code=county.code, prefix=county.case_prefix)
 
         schema_created = not schema_exists(county.schema_name)
         if schema_created:
@@ -100,15 +117,23 @@ def county_onboard(
             county.save(update_fields=["schema_digest"])
         domain_changed = _domain_sync(county)
         with tenant_context(county):
-            changes = reference_data_apply(
-                windows=config.windows,
-                departments=config.departments,
-                request_kinds=config.request_kinds,
-                categories=config.categories,
-                causes=config.causes,
-            ) + deadline_configuration_apply(
+            deadlines = deadline_configuration_apply(
                 rules=config.deadline_rules, holidays=config.holidays, office_hours=config.office_hours
             )
+            changes = (
+                reference_data_apply(
+                    windows=config.windows,
+                    departments=config.departments,
+                    request_kinds=config.request_kinds,
+                    categories=config.categories,
+                    causes=config.causes,
+                )
+                + deadlines.summary
+            )
+        if deadlines.calendar.changed and not schema_created:
+            # Open cases' running deadlines were counted on the county's old holidays or office
+            # hours; the county's worker counts them again (and says so on each case's timeline).
+            transaction.on_commit(partial(deadlines_recompute_queue, county.schema_name))
 
         final = {"config_digest": config.digest}
         # Only a county being made becomes active here: applying a configuration again must not
@@ -149,8 +174,28 @@ def _check_conflicts(config: CountyConfig) -> None:
     county_conflicts_check(source=config.source, code=spec.code, slug=spec.slug, case_prefix=spec.case_prefix)
 
 
+def registry_lock() -> None:
+    """Serialise the writes that create counties or change their slugs and prefixes.
+
+    Two operators onboarding the same new county (or two counties with one slug) at once would
+    otherwise both pass the conflict checks and one of them would meet the unique index: a 500
+    instead of the second one updating, or getting its 409. Onboarding takes a fraction of a
+    second, so waiting for the other is cheap. Held until the transaction ends.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_LOCK_KEY])
+
+
+# An arbitrary constant of this application's own (advisory lock keys are shared by the database).
+REGISTRY_LOCK_KEY = 0x62637372_65676973  # "bcsregis"
+
+
 def county_conflicts_check(*, source: str, code: str, slug: str, case_prefix: str) -> None:
-    """Refuse a slug or case number prefix another county has, before the database does (409, not 500)."""
+    """Refuse a slug or case number prefix another county has, before the database does (409, not 500).
+
+    A case number prefix once used by a county stays its own, even after it changed it or left
+    the platform: see ``CasePrefixClaim``.
+    """
     for field, value in (("slug", slug), ("case_prefix", case_prefix)):
         other = County.objects.filter(**{field: value}).exclude(code=code).first()
         if other is not None:
@@ -166,6 +211,22 @@ def county_conflicts_check(*, source: str, code: str, slug: str, case_prefix: st
                 },
                 http_status=409,
             )
+    claim = CasePrefixClaim.objects.filter(prefix=case_prefix).exclude(county_code=code).first()
+    if claim is not None:
+        raise ApplicationError(
+            TenantsErrorCode.COUNTY_CONFLICT,
+            _(
+                "%(source)s: county.case_prefix “%(value)s” was used by county %(code)s; case numbers must never "
+                "name two cases, so a prefix is not given to another county."
+            )
+            % {"source": source, "value": case_prefix, "code": claim.county_code},
+            http_status=409,
+        )
+
+
+def case_prefix_claim(*, code: str, prefix: str) -> None:
+    """Record that this county numbers its cases with ``prefix`` (checked by county_conflicts_check)."""
+    CasePrefixClaim.objects.get_or_create(prefix=prefix, defaults={"county_code": code})
 
 
 def _domain_sync(county: County) -> bool:
@@ -395,7 +456,9 @@ def county_batch_run(*, batch_id: int, progress: BatchProgress | None = None) ->
 def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None) -> None:
     template = _batch_template(batch.template_yaml)
     rendered = plan_render()
-    taken = set(County.objects.values_list("case_prefix", flat=True))
+    taken = set(County.objects.values_list("case_prefix", flat=True)) | set(
+        CasePrefixClaim.objects.values_list("prefix", flat=True)
+    )
     existing = dict(County.objects.values_list("code", "case_prefix"))
     errors = list(batch.errors)
     failed = batch.failed
@@ -527,7 +590,23 @@ def county_resume(*, actor: Any, county: County) -> County:
         county.removal_hold_until = None
         county.save(update_fields=["status", "suspended_at", "removal_hold_until", "updated_at"])
         _audit(actor=actor, action="tenants.county_resumed", county=county)
+        # A suspended county is left out of work dispatched to all counties, a calendar
+        # correction's recompute included.
+        transaction.on_commit(partial(deadlines_recompute_queue, county.schema_name))
     return county
+
+
+def deadlines_recompute_queue(schema_name: str) -> None:
+    """Have the county's worker count its running deadlines again on the calendar as it is now.
+
+    Sent twice: other processes keep the calendar they read for up to a minute, and a step taken
+    there meanwhile counts on the old days; the second run puts such a case right (a recompute
+    that finds nothing to move writes nothing).
+    """
+    for countdown in (None, CALENDAR_TTL_SECONDS + 30):
+        county_apply_async(
+            recompute_deadlines, schema_name=schema_name, kwargs={"every_running": True}, countdown=countdown
+        )
 
 
 def county_removal_request(*, actor: Any, county: County) -> County:
@@ -561,16 +640,21 @@ def county_remove(*, actor: Any, county: County) -> None:
                 http_status=409,
             )
         schema = county.schema_name
+        reason = _("%(county)s has left the platform.") % {"county": county.full_name}
+        with tenant_context(county):
+            settled = county_departure_settle(reason=reason)
+        transit = county_exchange_close(code=county.code, operator=str(getattr(actor, "username", "")))
         with connection.cursor() as cursor:
             # Deferred foreign-key checks of this transaction would otherwise block the drop.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         DeadlineEntry.objects.filter(schema_name=schema).delete()
-        _audit(actor=actor, action="tenants.county_removed", county=county)
+        _audit(actor=actor, action="tenants.county_removed", county=county, details=settled)
         Domain.objects.filter(tenant=county).delete()
         County.objects.filter(pk=county.pk).delete()
         media = Path(settings.MEDIA_ROOT) / schema
         transaction.on_commit(lambda: shutil.rmtree(media, ignore_errors=True))
+        transaction.on_commit(lambda: exchange_files_delete(transit))
 
 
 def county_config_change(

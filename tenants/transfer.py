@@ -41,7 +41,7 @@ from tenants.migrator import (
     plan_render,
 )
 from tenants.models import County, CountyConfigVersion, CountyStatus, Domain
-from tenants.services import county_conflicts_check, county_domain
+from tenants.services import case_prefix_claim, county_conflicts_check, county_domain, registry_lock
 
 FORMAT = 1
 REGISTRY_FIELDS = ("code", "slug", "name", "full_name", "province", "city", "case_prefix", "window_name", "status")
@@ -154,10 +154,17 @@ def county_export(*, county: County, destination: Path) -> ExportResult:
                 [county_tables(), schema],
             )
             for (table,) in cursor.fetchall():
-                cursor.execute(f"SELECT * FROM {quoted}.{table} LIMIT 0")  # noqa: S608 - names from models
-                columns = [c.name for c in cursor.description or []]
+                # Generated columns (``Case.next_due_at``) are PostgreSQL's to compute: COPY refuses
+                # them on the way in, and the restored rows get them recomputed.
+                cursor.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+                    "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                    [f"{quoted}.{table}"],
+                )
+                columns = [name for (name,) in cursor.fetchall()]
+                column_list = ", ".join(f'"{c}"' for c in columns)
                 buffer = io.BytesIO()
-                with raw.copy(f"COPY {quoted}.{table} TO STDOUT") as copy:
+                with raw.copy(f"COPY {quoted}.{table} ({column_list}) TO STDOUT") as copy:
                     for chunk in copy:
                         buffer.write(chunk)
                 data = buffer.getvalue()
@@ -246,6 +253,7 @@ def county_import(*, archive_path: Path) -> ImportResult:
         forward = [m for m in rendered.plan.migrations if f"{m.app}.{m.name}" not in archived]
         rows = 0
         with schema_context(get_public_schema_name()), transaction.atomic():
+            registry_lock()
             if (
                 County.objects.filter(code=registry["code"]).exists()
                 or County.objects.filter(schema_name=schema).exists()
@@ -264,6 +272,7 @@ def county_import(*, archive_path: Path) -> ImportResult:
             status = registry["status"] if registry["status"] != CountyStatus.ONBOARDING else CountyStatus.ACTIVE
             fields = {k: registry[k] for k in (*REGISTRY_FIELDS, *REGISTRY_OPTIONAL) if k in registry}
             county = County.objects.create(schema_name=schema, **{**fields, "status": status})
+            case_prefix_claim(code=county.code, prefix=county.case_prefix)
             Domain.objects.create(tenant=county, domain=county_domain(county.slug), is_primary=True)
             county_schema_apply(schema=schema, rendered=rendered, pending=at_archive, create=True)
             quoted = _quote(schema)

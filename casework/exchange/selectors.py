@@ -42,6 +42,12 @@ def county_entry(*, code: str) -> CountyEntry | None:
     return None if row is None else _entry(row)
 
 
+def county_on_platform(*, code: str) -> CountyEntry | None:
+    """A county still on the platform, serving or not (suspended, its migration failed...)."""
+    row = get_tenant_model().objects.filter(code=code).first()
+    return None if row is None else _entry(row)
+
+
 def agreement_active(*, first: str, second: str) -> bool:
     low, high = sorted((first, second))
     return ForwardAgreement.objects.filter(first_code=low, second_code=high, ended_at__isnull=True).exists()

@@ -9,13 +9,13 @@ from uuid import UUID
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from casework.exchange.errors import ExchangeConflictError, ExchangeError, ExchangeErrorCode, ExchangeNotFoundError
-from casework.exchange.models import Envelope, ForwardAgreement
-from casework.exchange.selectors import county_entry, envelopes_undelivered
+from casework.exchange.models import Envelope, EnvelopeKind, ForwardAgreement
+from casework.exchange.selectors import county_entry, county_on_platform, envelopes_undelivered
 
 DELIVER_TASK = "forwarding.deliver_envelope"
 logger = logging.getLogger(__name__)
@@ -23,12 +23,22 @@ logger = logging.getLogger(__name__)
 
 def envelope_post(
     *, kind: str, forward_id: UUID, source_code: str, target_code: str, payload: dict[str, Any]
-) -> Envelope:
+) -> Envelope | None:
     """Write an envelope in the caller's transaction; after commit, queue its delivery in the target county.
 
     If the queue is unreachable then, the envelope waits in the table and the relay sends it.
+
+    A new forward goes only to a serving county (``case_forward`` checks), but every other
+    envelope answers one already made, and reaches its county whatever that county's status: a
+    county suspended by the province must not stop another county from taking over, returning
+    or working on the cases between them. A county that has left the platform gets nothing: the
+    answer is None, and the caller decides what that means (a recall, for one, takes the case back
+    at once).
     """
-    target = county_entry(code=target_code)
+    target = county_entry(code=target_code) if kind == EnvelopeKind.FORWARD else county_on_platform(code=target_code)
+    if target is None and kind != EnvelopeKind.FORWARD:
+        logger.info("%s envelope for forward %s not posted: county %s left the platform", kind, forward_id, target_code)
+        return None
     if target is None:
         raise ExchangeError(ExchangeErrorCode.UNKNOWN_COUNTY, _("That county is not on the platform."))
     envelope = Envelope.objects.create(
@@ -86,6 +96,27 @@ def envelope_note_failure(*, envelope_id: UUID, code: str) -> None:
     Envelope.objects.filter(pk=envelope_id, delivered_at__isnull=True).update(
         attempts=F("attempts") + 1, last_error=code[:64]
     )
+
+
+def county_exchange_close(*, code: str, operator: str) -> list[str]:
+    """Close the exchange of a county leaving the platform; returns the files in transit to delete.
+
+    What was addressed to it can never be delivered (its schema is about to go) and would be
+    relayed for ever: it is deleted. The forwards those envelopes carried are answered first by
+    ``county_departure_settle``. Its agreements with other provinces' counties end.
+    """
+    inbox = Envelope.objects.filter(target_code=code)
+    paths = [
+        str(item["path"])
+        for payload in inbox.filter(kind=EnvelopeKind.FORWARD).values_list("payload", flat=True)
+        for item in payload.get("attachments", [])
+        if item.get("path")
+    ]
+    inbox.delete()
+    ForwardAgreement.objects.filter(Q(first_code=code) | Q(second_code=code), ended_at__isnull=True).update(
+        ended_at=timezone.now(), ended_by=operator[:150]
+    )
+    return paths
 
 
 def envelopes_relay(*, older_than_seconds: int = 30) -> int:

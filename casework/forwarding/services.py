@@ -191,13 +191,23 @@ def case_forward_recall(*, actor: User, case_id: UUID, version: int, reason: str
     reason = casework_services._required_text(reason, "reason")
 
     def change(case: Case) -> dict[str, Any]:
-        waiting = list(Forward.objects.filter(case=case, direction=ForwardDirection.OUT, status=ForwardStatus.PENDING))
+        waiting = list(
+            Forward.objects.select_for_update().filter(
+                case=case, direction=ForwardDirection.OUT, status=ForwardStatus.PENDING
+            )
+        )
+        gone = []
         for forward in waiting:
-            envelope_post(
+            posted = envelope_post(
                 kind=EnvelopeKind.RECALL, forward_id=forward.pk, source_code=current_county().code,
                 target_code=forward.counterpart_code, payload={"reason": reason},
             )  # fmt: skip
-        return {"counties": [forward.counterpart_code for forward in waiting]}
+            if posted is None:
+                # That county has left the platform: nobody is left to answer, so the forward is
+                # recalled here and now.
+                _outgoing_close(forward, case, recalled=True, reason=reason)
+                gone.append(forward.counterpart_code)
+        return {"counties": [forward.counterpart_code for forward in waiting], "recalled_at_once": gone}
 
     return casework_services._transition(
         actor=actor, case_id=case_id, version=version, action=Action.FORWARD, name="forward_recall_requested",
@@ -259,6 +269,44 @@ def forward_return(*, actor: User, forward_id: UUID, reason: str) -> Forward:
             target_code=forward.counterpart_code, payload={"reason": reason},
         )  # fmt: skip
     return forward
+
+
+def county_departure_settle(*, reason: str) -> dict[str, int]:
+    """Answer every forward still undecided between this county and others, as it leaves the platform.
+
+    Runs in the leaving county's schema, in the transaction that removes it. A forward sent here
+    and not decided (or not even delivered yet) goes back to its sender as returned, or recalled
+    if the sender had asked for it back; one sent from here is recalled from the other county's
+    inbox. Otherwise the other counties would keep cases "being forwarded" to a county that no
+    longer exists, and entries in their inbox from one that cannot hear their answer.
+    """
+    here = current_county().code
+    inbox = Envelope.objects.filter(target_code=here, delivered_at__isnull=True)
+    asked_back = set(inbox.filter(kind=EnvelopeKind.RECALL).values_list("forward_id", flat=True))
+    senders = {
+        forward.pk: forward.counterpart_code
+        for forward in Forward.objects.select_for_update().filter(
+            direction=ForwardDirection.IN, status=ForwardStatus.PENDING
+        )
+    }
+    # Forwards still in transit: never received here, yet their senders wait too.
+    for forward_id, source_code in inbox.filter(kind=EnvelopeKind.FORWARD).values_list("forward_id", "source_code"):
+        if not Forward.objects.filter(pk=forward_id).exists():
+            senders[forward_id] = source_code
+    for forward_id, source_code in senders.items():
+        envelope_post(
+            kind=EnvelopeKind.RETURNED, forward_id=forward_id, source_code=here, target_code=source_code,
+            payload={"reason": reason, "recalled": forward_id in asked_back},
+        )  # fmt: skip
+    sent = list(
+        Forward.objects.select_for_update().filter(direction=ForwardDirection.OUT, status=ForwardStatus.PENDING)
+    )
+    for forward in sent:
+        envelope_post(
+            kind=EnvelopeKind.RECALL, forward_id=forward.pk, source_code=here,
+            target_code=forward.counterpart_code, payload={"reason": reason},
+        )  # fmt: skip
+    return {"returned": len(senders), "recalled": len(sent)}
 
 
 def _incoming_locked(forward_id: UUID) -> Forward:
@@ -375,24 +423,29 @@ def _receive_accepted(envelope: Envelope) -> None:
     )  # fmt: skip
 
 
-def _receive_returned(envelope: Envelope) -> None:
-    forward, case = _outgoing_locked(envelope)
-    recalled = bool(envelope.payload.get("recalled"))  # the answer to our own recall
+def _outgoing_close(forward: Forward, case: Case, *, recalled: bool, reason: str) -> None:
+    """A forward from here ends undecided there: a lead's case comes back as it left."""
     forward.status = ForwardStatus.RECALLED if recalled else ForwardStatus.RETURNED
     forward.decided_at = timezone.now()
-    forward.return_reason = envelope.payload["reason"]
+    forward.return_reason = reason
     forward.save(update_fields=["status", "decided_at", "return_reason"])
-    from_status = case.status
     if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
         case.status = case.paused_from or CaseStatus.ACCEPTED
         case.paused_from = ""
-        if not recalled:  # staff asked for a recall themselves; a return is news to them
-            casework_services._notify_users(
-                "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
-                event=f"forward-returned:{forward.pk}",
-                values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
-                                                               "reason": forward.return_reason},
-            )  # fmt: skip
+
+
+def _receive_returned(envelope: Envelope) -> None:
+    forward, case = _outgoing_locked(envelope)
+    recalled = bool(envelope.payload.get("recalled"))  # the answer to our own recall
+    from_status = case.status
+    _outgoing_close(forward, case, recalled=recalled, reason=envelope.payload["reason"])
+    if from_status != case.status and not recalled:  # staff asked for a recall; a return is news
+        casework_services._notify_users(
+            "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
+            event=f"forward-returned:{forward.pk}",
+            values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
+                                                           "reason": forward.return_reason},
+        )  # fmt: skip
     case.version += 1
     case.save()
     casework_services._deadline_index_update(case)
@@ -469,11 +522,11 @@ def _forwards_anonymise(forwards: list[Forward], clean: Callable[[str], str]) ->
         transfer.purpose = clean(transfer.purpose)
         transfer.save(update_fields=["attachment_names", "purpose"])
     paths += envelopes_rewrite(forward_ids=ids, rewrite=lambda payload: _payload_anonymised(payload, clean))
-    transaction.on_commit(lambda: _exchange_files_delete(paths))
+    transaction.on_commit(lambda: exchange_files_delete(paths))
     return ids
 
 
-def _exchange_files_delete(paths: list[str]) -> None:
+def exchange_files_delete(paths: list[str]) -> None:
     storage = exchange_storage()
     for path in dict.fromkeys(paths):
         if storage.exists(path):

@@ -75,9 +75,12 @@ class PlatformTask(CountyTask):
     requires_county = False
 
 
-def county_apply_async(task: Any, *, schema_name: str, kwargs: dict[str, Any] | None = None) -> None:
+def county_apply_async(
+    task: Any, *, schema_name: str, kwargs: dict[str, Any] | None = None, countdown: int | None = None
+) -> None:
     """Queue a county task for one named county, whatever schema the caller is in."""
-    task.apply_async(kwargs=kwargs or {}, headers={"_schema_name": schema_name})
+    options = {} if countdown is None else {"countdown": countdown}
+    task.apply_async(kwargs=kwargs or {}, headers={"_schema_name": schema_name}, **options)
 
 
 @shared_task(base=PlatformTask, name="platform.dispatch_to_counties")

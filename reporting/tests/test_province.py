@@ -29,6 +29,7 @@ from reporting.tasks import generate_province_report, refresh_snapshot
 from reporting.tests.conftest import AS_OF, Q1
 from reporting.tests.factories import CaseFactory, at, reply
 from reporting.tests.pdf_checks import PAGES_DIR, embedded_fonts, pdf_text, render_pages
+from tenants.models import County
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +101,19 @@ def test_a_refresh_counts_again_only_the_days_whose_cases_changed(county_a, know
     row = next(r for r in province_figures(scope=Q1, now=AS_OF).counties if r.code == "450202")
     assert row.figures == live
     assert (live.on_time, live.late_done) == (2, 2)  # c9 was due 03-25
+
+
+def test_rows_left_by_a_county_of_the_same_code_that_left_the_platform_are_replaced(county_a, known_cases):
+    """A county removed and onboarded again keeps its code: the old county's days must not stay counted."""
+    day = datetime.date(2020, 1, 6)
+    old = timezone.now() - datetime.timedelta(days=400)
+    CountySnapshot.objects.create(county_code=county_a.code, refreshed_at=old, changes_seen_until=old, rebuilt_at=old)
+    CountyDayFigures.objects.create(county_code=county_a.code, day=day, received=7)
+    County.objects.filter(pk=county_a.pk).update(created_at=old + datetime.timedelta(days=1))
+    with tenant_context(County.objects.get(pk=county_a.pk)):
+        services.county_snapshot_refresh()  # an ordinary refresh, not the nightly rebuild
+    assert not CountyDayFigures.objects.filter(county_code=county_a.code, day=day).exists()
+    assert CountyDayFigures.objects.filter(county_code=county_a.code).exists()
 
 
 def test_a_case_forwarded_to_another_county_is_counted_once(county_a, county_b, staff_api, agreement, deliver):

@@ -11,7 +11,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 
 from sla.national.models import CalendarYear, DayKind, NationalDay
 
-_TTL_SECONDS = 60
+CALENDAR_TTL_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def national_calendar() -> NationalCalendar:
         makeup_workdays=frozenset(d for d, kind in days if kind == DayKind.MAKEUP_WORKDAY),
         known_until=datetime.date(last_year, 12, 31) if last_year else None,
     )
-    _cached = (now + _TTL_SECONDS, calendar)
+    _cached = (now + CALENDAR_TTL_SECONDS, calendar)
     return calendar
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from banchengshi.audit.services import audit_record
 from sla.errors import SlaError, SlaErrorCode
 from sla.national.models import CalendarYear, DayKind, NationalDay
-from sla.national.selectors import known_through, national_calendar_forget
+from sla.national.selectors import CALENDAR_TTL_SECONDS, known_through, national_calendar_forget
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ def calendar_year_load(*, arrangement: YearArrangement, actor: Any = None) -> in
     """Replace one year's holidays and make-up days; returns the number of days stored.
 
     Only a year already loaded (a correction) or the year right after the known calendar can be
-    loaded: a year after a gap would leave the years between without holidays.
+    loaded: a year after a gap would leave the years between without holidays. Once committed,
+    every county recomputes the deadlines the change can have moved.
     """
     problems = []
     for day in [*arrangement.holidays, *arrangement.makeup_workdays]:
@@ -61,33 +63,54 @@ def calendar_year_load(*, arrangement: YearArrangement, actor: Any = None) -> in
                 % {"year": arrangement.year, "last": last, "next": last + 1},
                 http_status=409,
             )
+        stored = set(NationalDay.objects.filter(date__year=arrangement.year).values_list("date", "kind"))
+        given = {(d, DayKind.HOLIDAY) for d in arrangement.holidays} | {
+            (d, DayKind.MAKEUP_WORKDAY) for d in arrangement.makeup_workdays
+        }
+        # Only what a day is counts for deadlines; a day renamed changes none.
+        first_changed = min((d for d, _kind in stored ^ given), default=None)
         NationalDay.objects.filter(date__year=arrangement.year).delete()
         NationalDay.objects.bulk_create(
             [NationalDay(date=d, kind=DayKind.HOLIDAY, name=n) for d, n in arrangement.holidays.items()]
             + [NationalDay(date=d, kind=DayKind.MAKEUP_WORKDAY, name=n) for d, n in arrangement.makeup_workdays.items()]
         )
         CalendarYear.objects.update_or_create(year=arrangement.year, defaults={"source": arrangement.source})
+        details: dict[str, Any] = {
+            "holidays": len(arrangement.holidays),
+            "makeup_workdays": len(arrangement.makeup_workdays),
+            "reload": reload,
+        }
+        if reload:  # for whoever later asks why deadlines moved (None: they did not)
+            details["first_changed_day"] = first_changed.isoformat() if first_changed else None
         audit_record(
             action="sla.calendar_year_loaded",
             actor=actor,
             object_type="sla.calendar_year",
             object_id=arrangement.year,
-            details={
-                "holidays": len(arrangement.holidays),
-                "makeup_workdays": len(arrangement.makeup_workdays),
-                "reload": reload,
-            },
+            details=details,
         )
     national_calendar_forget()
-    # Deadlines estimated past the old end of the calendar are recomputed in every county.
-    transaction.on_commit(_recompute_everywhere)
+    if not reload:
+        # Deadlines estimated past the old end of the calendar are recomputed in every county.
+        transaction.on_commit(partial(_recompute_everywhere, None))
+    elif first_changed is not None:
+        # A correction: running deadlines counted over the changed days are recomputed too.
+        transaction.on_commit(partial(_recompute_everywhere, first_changed))
     return len(arrangement.holidays) + len(arrangement.makeup_workdays)
 
 
-def _recompute_everywhere() -> None:
+def _recompute_everywhere(affected_from: datetime.date | None) -> None:
     from banchengshi.tasks import dispatch_to_counties
 
-    dispatch_to_counties.delay("casework.recompute_provisional_deadlines")
+    kwargs = {"affected_from": affected_from.isoformat()} if affected_from else {}
+    dispatch_to_counties.delay(RECOMPUTE_TASK, kwargs)
+    # Other processes keep the calendar they read for up to a minute: a step taken there meanwhile
+    # counts on the old days again. The same recompute once their copies have expired puts such a
+    # case right (and changes nothing where there is none).
+    dispatch_to_counties.apply_async((RECOMPUTE_TASK, kwargs), countdown=CALENDAR_TTL_SECONDS + 30)
+
+
+RECOMPUTE_TASK = "casework.recompute_provisional_deadlines"
 
 
 def calendar_seed_from_chinesecalendar() -> list[int]:

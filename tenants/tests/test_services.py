@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import datetime
+import threading
+from typing import Any
+
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
-from django.db import DataError
+from django.db import DataError, connection, connections
+from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from banchengshi.accounts.models import PlatformRole
 from banchengshi.audit.models import AuditRecord
 from banchengshi.errors import ApplicationError
 from banchengshi.tenancy import current_schema
-from casework.models import Department, Window
+from casework.models import Department, StaffRole, Window
+from casework.services import case_deadlines_recompute, case_register
+from casework.tasks import recompute_deadlines
+from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
 from conftest import county_config_path
 from sla.models import DeadlineRule, LocalHoliday
 from tenants import services
 from tenants.config import county_config_parse, county_config_read
 from tenants.errors import CountyConfigError, TenantsErrorCode
-from tenants.models import BatchStatus, County, CountyBatch, CountyStatus, Domain
+from tenants.models import BatchStatus, CasePrefixClaim, County, CountyBatch, CountyStatus, Domain
 from tenants.services import (
     county_batch_create,
     county_batch_run,
@@ -224,3 +232,105 @@ def test_a_non_operator_cannot_onboard_and_nothing_is_written(two_counties):
     with pytest.raises(ApplicationError) as error:
         county_onboard_by_operator(actor=auditor, config=config)
     assert error.value.http_status == 403 and not County.objects.filter(code="999901").exists()
+
+
+def test_a_case_number_prefix_once_used_is_never_given_to_another_county(two_counties):
+    """Case numbers are quoted for years: a prefix a county gave up must not number another county's cases."""
+    first = onboard_minimal().county
+    onboard_minimal(county={**MINIMAL["county"], "case_prefix": "TY"})
+    assert set(CasePrefixClaim.objects.filter(county_code=first.code).values_list("prefix", flat=True)) == {"TX", "TY"}
+    other = {**MINIMAL["county"], "code": "999902", "slug": "testxian2", "case_prefix": "TX"}
+    with pytest.raises(ApplicationError) as caught:
+        onboard_minimal(county=other)
+    assert caught.value.code == TenantsErrorCode.COUNTY_CONFLICT and "999901" in caught.value.message
+    assert not County.objects.filter(code="999902").exists()
+    # The county itself may go back to a prefix of its own.
+    assert onboard_minimal().county.case_prefix == "TX"
+    # Nor after it has left the platform.
+    operator = get_user_model().objects.create_user(
+        username="op-prefix", password="Long-enough-pass-1", name="运维", is_staff=True,
+        platform_role=PlatformRole.OPERATOR,
+    )  # fmt: skip
+    services.county_removal_request(actor=operator, county=first)
+    County.objects.filter(pk=first.pk).update(removal_hold_until=timezone.now() - datetime.timedelta(minutes=1))
+    services.county_remove(actor=operator, county=first)
+    with pytest.raises(ApplicationError):
+        onboard_minimal(county={**other, "case_prefix": "TY"})
+    assert onboard_minimal(county={**other, "case_prefix": "TZ"}).county_created
+
+
+def test_the_demo_counties_hold_their_prefixes(county_a, county_b):
+    assert CasePrefixClaim.objects.get(prefix=county_a.case_prefix).county_code == county_a.code
+    assert CasePrefixClaim.objects.get(prefix=county_b.case_prefix).county_code == county_b.code
+
+
+def test_two_operators_onboarding_one_new_county_at_once_both_succeed(two_counties, django_db_blocker):
+    """Committed for real, from two connections: the second waits for the first, then changes nothing."""
+    text = yaml.safe_dump(minimal(county={**MINIMAL["county"], "code": "999903", "slug": "race", "case_prefix": "RC"}))
+    config = county_config_parse(text, source="race.yaml")
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def onboard() -> None:
+        try:
+            barrier.wait()
+            results.append(county_onboard(config=config))
+        except BaseException as exc:  # reported below
+            results.append(exc)
+        finally:
+            connections.close_all()
+
+    with django_db_blocker.unblock():
+        threads = [threading.Thread(target=onboard) for _ in range(2)]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert [type(r).__name__ for r in results] == ["OnboardResult", "OnboardResult"], results
+            assert sorted(r.county_created for r in results) == [False, True]
+        finally:
+            with schema_context("public"), connection.cursor() as cursor:
+                cursor.execute('DROP SCHEMA IF EXISTS "c999903" CASCADE')
+                County.objects.filter(code="999903").delete()
+                CasePrefixClaim.objects.filter(county_code="999903").delete()
+
+
+def test_a_county_changing_its_own_holidays_moves_its_open_cases_deadlines(
+    two_counties, monkeypatch, django_capture_on_commit_callbacks
+):
+    county = onboard_minimal().county
+    with tenant_context(county):
+        supervisor = UserFactory(username="boss-holiday")
+        StaffProfileFactory(user=supervisor, role=StaffRole.SUPERVISOR)
+        case = case_register(actor=supervisor, intake=case_intake(kind_code="case", category_code="simple"))
+        due = case.reply_due_at
+    assert due is not None
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(recompute_deadlines, "apply_async", lambda **message: queued.append(message))
+    holidays = [*MINIMAL["holidays"], {"month_day": f"{timezone.localtime(due):%m-%d}", "name": "新增节日"}]
+    with django_capture_on_commit_callbacks(execute=True):
+        onboard_minimal(holidays=holidays)
+        onboard_minimal(holidays=holidays, windows=[{**MINIMAL["windows"][0], "name": "新窗口"}])  # no calendar change
+    message = {"kwargs": {"every_running": True}, "headers": {"_schema_name": county.schema_name}}
+    assert queued == [message, {**message, "countdown": 90}]
+    with tenant_context(county):  # what the task does there
+        assert case_deadlines_recompute(every_running=True) == 1
+        case.refresh_from_db()
+        assert case.reply_due_at > due and case.events.last().action == "deadlines_recomputed"
+
+
+def test_a_resumed_county_recounts_its_running_deadlines(two_counties, monkeypatch, django_capture_on_commit_callbacks):
+    """While suspended it was left out of every dispatch, a calendar correction's recompute included."""
+    county = onboard_minimal().county
+    operator = get_user_model().objects.create_user(
+        username="op-resume", password="Long-enough-pass-1", name="运维", is_staff=True,
+        platform_role=PlatformRole.OPERATOR,
+    )  # fmt: skip
+    services.county_suspend(actor=operator, county=county, reason="整改")
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(recompute_deadlines, "apply_async", lambda **message: queued.append(message))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.county_resume(actor=operator, county=county)
+    assert [m["kwargs"] for m in queued] == [{"every_running": True}] * 2
+    assert {m["headers"]["_schema_name"] for m in queued} == {county.schema_name}

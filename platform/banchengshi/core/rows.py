@@ -37,7 +37,8 @@ def _insert_statement(model: type[models.Model], conflict: str) -> tuple[str, st
     """The INSERT with its RETURNING clause, the same without it (for a row that waits), its fields."""
     meta = model._meta
     generated = isinstance(meta.pk, AutoFieldMixin)
-    fields = tuple(f for f in meta.concrete_fields if not (generated and f is meta.pk))
+    # A generated column (``Case.next_due_at``) is PostgreSQL's to compute: naming it is an error.
+    fields = tuple(f for f in meta.concrete_fields if not (generated and f is meta.pk) and not f.generated)
     quote = connection.ops.quote_name
     on_conflict = ""
     if conflict:
@@ -77,6 +78,9 @@ class _Waiting(list[tuple[str, int]]):
 
 def row_insert(instance: models.Model, *, skip_on_conflict: str = "") -> bool:
     """INSERT ``instance`` as ``save(force_insert=True)`` would, in one statement.
+
+    Unlike ``save()`` it does not read back generated columns: they stay unloaded on the
+    instance, and reading one loads it from the database (one query).
 
     Inside ``rows_batched`` (and without ``skip_on_conflict``) the statement waits for the next
     one, and a key the database generates stays unknown: the instance's ``pk`` remains None.
