@@ -754,6 +754,7 @@ class FindingOutput(serializers.Serializer):
     required_change = serializers.CharField()
     due_date = serializers.DateField()
     status = serializers.CharField()
+    overdue = serializers.BooleanField()
     case_numbers = serializers.SerializerMethodField()
     actions = ActionOutput(many=True)
     look_backs = LookBackOutput(many=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from uuid import UUID
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,6 +37,7 @@ from casework.models import (
     Department,
     ExtensionRequest,
     Finding,
+    FindingStatus,
     RequestKind,
     StaffProfile,
     Window,
@@ -275,10 +276,17 @@ def assignment_queue_for_actor(*, actor: User, include_finished: bool = False) -
 
 
 def finding_list_for_actor(*, actor: User) -> QuerySet[Finding]:
+    """The ledger the actor may see, each finding annotated ``overdue``: still to be rectified
+    (open, or it did not hold) and past its due date."""
     profile = staff_profile_of(actor)
     if profile is None:
         return Finding.objects.none()
-    findings = Finding.objects.select_related("cause", "department").prefetch_related("cases", "actions", "look_backs")
+    overdue = Q(status__in=[FindingStatus.OPEN, FindingStatus.RELAPSED], due_date__lt=timezone.localdate())
+    findings = (
+        Finding.objects.select_related("cause", "department")
+        .prefetch_related("cases", "actions", "look_backs")
+        .annotate(overdue=ExpressionWrapper(overdue, output_field=BooleanField()))
+    )
     if not sees_all_cases(profile):
         findings = findings.filter(department=profile.department)
     return findings

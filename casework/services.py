@@ -1136,6 +1136,10 @@ def _upload_rejected(message: str) -> CaseworkError:
 # -- rectification ledger ---------------------------------------------------------------------
 
 
+# A ledger entry is a commitment someone answers for; one due decades away commits nobody.
+FINDING_DUE_MAX_DAYS = 3 * 366
+
+
 def finding_raise(
     *,
     actor: User,
@@ -1150,6 +1154,11 @@ def finding_raise(
     _require(actor, Action.LEDGER_WRITE)
     title = _required_text(title, "title")
     required_change = _required_text(required_change, "required_change")
+    today = timezone.localdate()
+    if due_date < today:
+        raise _invalid("due_date", _("A rectification cannot be due before today."))
+    if due_date > today + datetime.timedelta(days=FINDING_DUE_MAX_DAYS):
+        raise _invalid("due_date", _("A rectification must be due within three years."))
     cause = _reference(Cause, cause_code, "cause", _("cause"))
     department = _department(department_code, "department")
     ids = list(dict.fromkeys(case_ids))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from casework import services
@@ -148,7 +149,7 @@ def _body(name: str, world: dict[str, Any]) -> dict[str, Any]:
             "cause": "process-unscientific",
             "department": "scjgj",
             "required_change": "优化流程",
-            "due_date": "2027-03-01",
+            "due_date": (timezone.localdate() + datetime.timedelta(days=90)).isoformat(),
             "case_ids": [str(world["case"].pk)],
         },  # fmt: skip
         "finding-action-add": {"description": "已修订清单", "rectified": True},

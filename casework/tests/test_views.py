@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from casework import services
@@ -172,7 +174,8 @@ def test_supervisor_keeps_the_ledger_on_its_page(county_a):
     response = supervisor.post(
         "/ledger/",
         {"title": "经营范围清单缺项", "cause": "list-missing", "department": "scjgj",
-         "required_change": "补充经营范围清单", "due_date": "2027-01-31", "case_numbers": number},
+         "required_change": "补充经营范围清单", "due_date": timezone.localdate() + datetime.timedelta(days=60),
+         "case_numbers": number},
         follow=True,
     )  # fmt: skip
     html = page(response)
@@ -192,7 +195,7 @@ def test_supervisor_keeps_the_ledger_on_its_page(county_a):
     unknown = supervisor.post(
         "/ledger/",
         {"title": "x", "cause": "list-missing", "department": "scjgj", "required_change": "y",
-         "due_date": "2027-01-31", "case_numbers": "CZ-1999-000001"},
+         "due_date": timezone.localdate() + datetime.timedelta(days=60), "case_numbers": "CZ-1999-000001"},
     )  # fmt: skip
     assert "未知案件" in page(unknown)
 
