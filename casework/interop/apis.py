@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime
 import json
 import math
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -89,8 +90,7 @@ class Open311Api(APIView):
         raise exc
 
     def check_jurisdiction(self, request: Request) -> None:
-        data: Any = request.data
-        given = (request.query_params.get("jurisdiction_id") or data.get("jurisdiction_id") or "").strip()
+        given = (request.query_params.get("jurisdiction_id") or _form_text(_form(request), "jurisdiction_id")).strip()
         county = current_county()
         if given and given not in {request.get_host().split(":")[0], county.code, county.slug}:
             raise InteropError(
@@ -98,6 +98,23 @@ class Open311Api(APIView):
                 _("jurisdiction_id “%(given)s” is not served here.") % {"given": given},
                 http_status=404,
             )
+
+
+def _form(request: Request) -> Mapping[str, Any]:
+    """The posted fields: a form as the specification has it, or a JSON object; anything else is a 400."""
+    data = request.data
+    if not isinstance(data, Mapping):
+        raise InteropError(InteropErrorCode.INVALID, _("Send the request's fields as a form (or a JSON object)."))
+    return data
+
+
+def _form_text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):  # a JSON body may carry a number or a list where text belongs
+        raise InteropError(InteropErrorCode.INVALID, _("%(name)s must be text.") % {"name": name})
+    return value
 
 
 def _first_message(detail: Any) -> str:
@@ -124,17 +141,33 @@ class Open311ServiceDefinitionApi(Open311Api):
         return open311.respond(fmt, "service_definition", None, open311.service_definition(category))
 
 
+# Far enough apart for any real query, near enough that the 90-day span around them stays a valid date.
+OPEN311_EARLIEST = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+OPEN311_LATEST = datetime.datetime(3000, 1, 1, tzinfo=datetime.UTC)
+
+
 def _when(value: str, name: str) -> datetime.datetime | None:
     if not value:
         return None
-    parsed = parse_datetime(value.strip().replace(" ", "+"))
+    try:
+        # None for what is no date at all; ValueError for a well-formed impossible one (2026-13-01).
+        parsed = parse_datetime(value.strip().replace(" ", "+"))
+    except ValueError:
+        parsed = None
     if parsed is None:
         raise InteropError(
             InteropErrorCode.INVALID,
             _("%(name)s must be a date and time such as 2026-03-01T00:00:00+08:00.") % {"name": name},
         )
     # The specification requires an offset; a bare time is read as the county's local time.
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+    parsed = parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+    if not OPEN311_EARLIEST <= parsed < OPEN311_LATEST:
+        raise InteropError(
+            InteropErrorCode.INVALID,
+            _("%(name)s must lie between the years %(first)d and %(last)d.")
+            % {"name": name, "first": OPEN311_EARLIEST.year, "last": OPEN311_LATEST.year - 1},
+        )
+    return parsed
 
 
 def _codes(value: str) -> tuple[str, ...]:
@@ -185,8 +218,15 @@ class Open311RequestsApi(Open311Api):
                 InteropErrorCode.INVALID,
                 _("start_date and end_date may span at most %(days)d days.") % {"days": span.days},
             )
+        ids = _codes(values["service_request_id"])
+        if len(ids) > selectors.OPEN311_MAX_IDS:
+            # Ids override the date window and the row limit: their number is bounded on its own.
+            raise InteropError(
+                InteropErrorCode.INVALID,
+                _("At most %(max)d service_request_id values at a time.") % {"max": selectors.OPEN311_MAX_IDS},
+            )
         filters = selectors.RequestFilters(
-            ids=_codes(values["service_request_id"]),
+            ids=ids,
             service_codes=_codes(values["service_code"]),
             statuses=statuses,
             start=start,
@@ -197,11 +237,13 @@ class Open311RequestsApi(Open311Api):
 
     def post(self, request: Request, fmt: str) -> HttpResponse:
         self.check_jurisdiction(request)
-        form: Any = request.data
-        if not form.get("api_key"):
+        form = _form(request)
+        api_key = form.get("api_key")
+        if not api_key:
             raise NotAllowedError(InteropErrorCode.NOT_AUTHENTICATED, _("api_key was not provided."))
-        client = selectors.api_client_for_key(api_key=form["api_key"], scope=Scope.OPEN311)
-        data = self.InputSerializer(data=request.data)
+        # Anything but text is no key of ours: refused as an unknown key (403), as the specification has it.
+        client = selectors.api_client_for_key(api_key=api_key if isinstance(api_key, str) else "", scope=Scope.OPEN311)
+        data = self.InputSerializer(data=form)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         submission = services.Open311Submission(
@@ -248,12 +290,13 @@ def _coordinate(value: str, name: str, limit: int) -> Decimal | None:
 def _attributes(request: Request) -> dict[str, list[str]]:
     """``attribute[code]=value`` and, for multi-value lists, ``attribute[code][]=value`` (repeated)."""
     found: dict[str, list[str]] = {}
-    data: Any = request.data
+    data = _form(request)
     for key in data:
         if not key.startswith("attribute[") or "]" not in key:
             continue
         code = key[len("attribute[") : key.index("]")]
-        values = data.getlist(key) if hasattr(data, "getlist") else [data[key]]
+        raw = data.getlist(key) if isinstance(data, QueryDict) else data[key]
+        values = raw if isinstance(raw, list) else [raw]
         found.setdefault(code, []).extend(str(v) for v in values)
     return found
 

@@ -124,6 +124,7 @@ class RequestFilters:
 
 OPEN311_DEFAULT_DAYS = 90
 OPEN311_MAX_REQUESTS = 1000
+OPEN311_MAX_IDS = 200
 
 
 def _open311_cases() -> QuerySet[Case]:

@@ -15,9 +15,13 @@ import datetime
 import hashlib
 import hmac
 import io
+import ipaddress
 import json
+import re
 import secrets
+import socket
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -113,6 +117,8 @@ def api_client_create(
     key_id = secrets.token_hex(6)
     api_key = f"{selectors.KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     signing_secret = secrets.token_hex(32)
+    if webhook_url:
+        webhook_url = _webhook_url_checked(webhook_url)
     with transaction.atomic():
         webhook = None
         if webhook_url:
@@ -130,6 +136,40 @@ def api_client_create(
             webhook=webhook,
         )
     return IssuedClient(client=client, api_key=api_key, signing_secret=signing_secret)
+
+
+def _webhook_url_checked(url: str) -> str:
+    """An http(s) URL whose host resolves only to public addresses, or to a network the platform allows.
+
+    Our servers POST to this URL: pointed at loopback, a link-local address (the cloud's metadata
+    service) or the platform's own private network it would let a county admin reach internal
+    services (SSRF). A county whose 12345 platform sits on the government network (政务外网) has
+    that network listed in ``INTEROP_WEBHOOK_ALLOWED_NETWORKS`` by the platform's operators.
+    """
+    url = url.strip()
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in {"http", "https"} or not parts.hostname or port == -1 or parts.username is not None:
+        raise _invalid("webhook_url", _("The webhook must be an http or https address."))
+    try:
+        found = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise _invalid("webhook_url", _("The webhook's host name cannot be resolved.")) from None
+    allowed = [ipaddress.ip_network(n, strict=False) for n in settings.INTEROP_WEBHOOK_ALLOWED_NETWORKS]
+    for _family, _type, _proto, _name, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_global and not any(address in network for network in allowed):
+            raise _invalid(
+                "webhook_url",
+                _("The webhook may not point at a loopback, link-local or other internal address (%(address)s).")
+                % {"address": address},
+            )
+    return url
 
 
 def api_client_deactivate(*, actor: User, client_id: UUID) -> ApiClient:
@@ -197,14 +237,22 @@ def work_orders_parse(*, body: bytes, content_type: str) -> list[tuple[int, dict
                 _("The CSV header lacks the columns: %(columns)s.") % {"columns": ", ".join(missing)},
             )
         rows: list[tuple[int, dict[str, Any]]] = []
-        for row in reader:
-            rows.append((reader.line_num, {k: v for k, v in row.items() if k is not None}))
-            _check_count(len(rows))
+        try:
+            for row in reader:
+                rows.append((reader.line_num, {k: v for k, v in row.items() if k is not None}))
+                _check_count(len(rows))
+        except csv.Error:
+            # A field over the csv module's limit, or a quote left open to the end of the file.
+            raise InteropError(
+                InteropErrorCode.INVALID,
+                _("The CSV cannot be read from line %(line)d on (a field too long or a quote left open).")
+                % {"line": reader.line_num + 1},
+            ) from None
         return rows
     if media == "application/json":
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder recurses
             raise InteropError(InteropErrorCode.INVALID, _("The batch is not valid JSON.")) from None
         orders = data.get("orders") if isinstance(data, dict) else None
         if not isinstance(orders, list):
@@ -237,6 +285,8 @@ def work_orders_import(*, client: ApiClient, rows: list[tuple[int, dict[str, Any
     result = IntakeResult()
     # One query finds every order of the batch that is already here (a re-sent batch is the common case).
     ids = {str(row.get("external_id") or "").strip() for _line, row in rows}
+    # PostgreSQL refuses a NUL in any text: such an id would fail the whole lookup (the row is rejected below).
+    ids = {i for i in ids if _storable(i) and len(i) <= 64}
     known = {
         r.external_id: r
         for r in ExternalReference.objects.select_related("case").filter(
@@ -247,7 +297,7 @@ def work_orders_import(*, client: ApiClient, rows: list[tuple[int, dict[str, Any
         external_id = str(row.get("external_id") or "").strip()
         entry: dict[str, Any] = {"line": line, "external_id": external_id}
         try:
-            if not external_id or len(external_id) > 64:
+            if not external_id or len(external_id) > 64 or not _storable(external_id):
                 raise _invalid("external_id", _("Each work order needs its own id (at most 64 characters)."))
             existing = known.get(external_id)
             if existing is not None:
@@ -304,7 +354,7 @@ def _work_order_intake(row: dict[str, Any]) -> casework.CaseIntake:
         kind_code=_text(row, "kind") or _required_missing("kind"),
         category_code=_text(row, "category"),
         window_code=_text(row, "window"),
-        department_codes=tuple(str(d).strip() for d in departments),
+        department_codes=tuple(_storable_text(str(d).strip(), "departments") for d in departments),
         company_name=_text(row, "company_name"),
         is_urgent=bool(urgent),
     )
@@ -316,7 +366,18 @@ def _text(row: dict[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str | int | float):
         raise _invalid(name, _("This field must be text."))
-    return str(value).strip()
+    return _storable_text(str(value).strip(), name)
+
+
+def _storable(value: str) -> bool:
+    return "\x00" not in value
+
+
+def _storable_text(value: str, name: str) -> str:
+    if not _storable(value):
+        # PostgreSQL cannot store it: the row is refused here instead of failing the batch.
+        raise _invalid(name, _("This field contains a character that cannot be stored (NUL)."))
+    return value
 
 
 def _required_missing(name: str) -> str:
@@ -425,6 +486,9 @@ def _open311_attributes(given: dict[str, list[str]]) -> dict[str, list[str]]:
 # -- 好差评 callbacks ----------------------------------------------------------------------------
 
 
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+
+
 def signed_callback_verify(
     *, key_id: str, timestamp: str, nonce: str, signature: str, body: bytes, scope: str
 ) -> ApiClient:
@@ -435,7 +499,8 @@ def signed_callback_verify(
     """
     client = selectors.api_client_for_key_id(key_id=key_id, scope=scope)
     window = settings.INTEROP_SIGNATURE_WINDOW_SECONDS
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > window:
+    # ASCII digits only: str.isdigit() also takes "²" or Arabic-Indic digits, which int() then refuses.
+    if not TIMESTAMP_RE.fullmatch(timestamp) or abs(time.time() - int(timestamp)) > window:
         raise NotAuthenticatedError(
             InteropErrorCode.STALE_TIMESTAMP,
             _("The request's timestamp is missing or more than %(seconds)d seconds away from ours.")
@@ -493,7 +558,9 @@ def external_rating_receive(
                 [RatingDetail(rating=rating, dimension=d, score=s) for d, s in sorted(dimensions.items())]
             )
             rectification = _rating_received(rating)
-    except IntegrityError:
+    except (IntegrityError, ApplicationError):
+        # A resend that raced the first delivery waited on the case's lock and then found the case
+        # rated ("already rated") or the rating id taken: it is the same rating, answered as a repeat.
         earlier = _earlier_rating(client, rating_id)
         if earlier is None:
             raise

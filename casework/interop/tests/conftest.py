@@ -113,8 +113,25 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(settings: Any) -> Iterator[Receiver]:
+    # Webhooks to loopback are refused unless the network is allowed (SSRF): this one is ours.
+    settings.INTEROP_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
     running = Receiver()
     yield running
     running.server.shutdown()
     running.server.server_close()
+
+
+def waiting_on_locks(database: Any) -> int:
+    """How many sessions of the test database wait on a lock (seen from a separate connection)."""
+    row = database.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def until(condition: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -149,3 +149,27 @@ def test_status_and_reply_go_back_to_the_source_over_its_signed_webhook(county_a
     assert status["status"] == "replied" and status["status_display"] == "已答复"
     assert status["replies"][0]["content"] == "已为您办结" and status["number"] == imported["number"]
     assert json.dumps(receiver.events, ensure_ascii=False).find("周先生") == -1
+
+
+def test_one_unreadable_value_is_a_clear_error_not_a_failed_batch(county_a):
+    """A NUL byte, a CSV field over the csv module's limit or JSON nested too deep: the hotline's
+    batch gets a 400 (or the row a rejection) with a code, never a 500 it would retry forever."""
+    api = client_api(county_a, issue(county_a, "intake").api_key)
+    nul = post_json(api, [order("NUL-1", matter="营业执照\x00办理"), order("NUL\x002"), order("NUL-3")])
+    assert nul.status_code == 200, nul.content
+    body = nul.json()
+    assert [r["external_id"] for r in body["imported"]] == ["NUL-3"]
+    assert [(r["line"], r["code"]) for r in body["rejected"]] == [(1, "interop.invalid"), (2, "interop.invalid")]
+    assert body["rejected"][0]["details"][0]["field"] == "matter" and "字符" in body["rejected"][0]["message"]
+    csv_nul = api.generic(
+        "POST", "/interop/v1/work-orders/", b"external_id,matter,kind\nC\x00,x,case\n", content_type="text/csv"
+    )
+    assert csv_nul.status_code == 200 and csv_nul.json()["rejected"][0]["code"] == "interop.invalid"
+    huge_field = ("external_id,matter\nX," + "长" * 140_000 + "\n").encode()
+    too_long = api.generic("POST", "/interop/v1/work-orders/", huge_field, content_type="text/csv")
+    assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "interop.invalid"
+    assert "第 2 行" in too_long.json()["error"]["message"]
+    deep = api.generic("POST", "/interop/v1/work-orders/", b"[" * 100_000, content_type="application/json")
+    assert deep.status_code == 400 and deep.json()["error"]["code"] == "interop.invalid"
+    with tenant_context(county_a):
+        assert not ExternalReference.objects.filter(external_id__startswith="NUL").exclude(external_id="NUL-3").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from xml.etree import ElementTree as ET  # noqa: S405 - parsing our own responses in tests
 
@@ -176,3 +177,41 @@ def test_post_with_an_idempotency_key_registers_once_and_replays(county_a, clean
     elsewhere = submit(county_a, other_app, HTTP_IDEMPOTENCY_KEY="app-7f3a")
     assert elsewhere.status_code == 200 and "Idempotent-Replayed" not in elsewhere
     assert elsewhere.json()[0]["service_request_id"] != first.json()[0]["service_request_id"]
+
+
+def test_impossible_or_out_of_range_dates_and_too_many_ids_are_a_400_in_the_specifications_format(county_a):
+    reader = web(county_a)
+    for params in (
+        {"start_date": "2026-13-01T00:00:00+08:00"},
+        {"end_date": "2026-02-30T00:00:00+08:00"},
+        {"start_date": "9999-12-31T23:59:59+00:00"},
+        {"end_date": "0001-01-01T00:00:00+00:00"},
+    ):
+        response = reader.get("/open311/v2/requests.json", params)
+        assert response.status_code == 400, (params, response.content)
+        [error] = response.json()
+        assert error["code"] == 400 and next(iter(params)) in error["description"], params
+    # Ids override every other filter, so their number is bounded on its own.
+    many = ",".join(f"CZ-2026-{i:06d}" for i in range(1, 202))
+    too_many = reader.get("/open311/v2/requests.xml", {"service_request_id": many})
+    assert too_many.status_code == 400 and too_many["Content-Type"].startswith("text/xml")
+    assert "200" in ET.fromstring(too_many.content).find("error/description").text  # noqa: S314
+    assert reader.get("/open311/v2/requests.json", {"service_request_id": many.rsplit(",", 1)[0]}).status_code == 200
+
+
+def test_a_post_body_that_is_not_a_form_of_strings_is_a_400_not_a_server_error(county_a):
+    key = issue(county_a, "open311", source="civic-json").api_key
+    api = Client(HTTP_HOST=host(county_a))
+    for body in (
+        [1],
+        "text",
+        {"api_key": 5, "service_code": "simple"},
+        {"api_key": key, "jurisdiction_id": 5, "service_code": "simple"},
+        {"api_key": [key], "service_code": "simple"},
+    ):
+        response = api.post("/open311/v2/requests.json", json.dumps(body), content_type="application/json")
+        assert response.status_code in {400, 403}, (body, response.content)
+        [error] = response.json()
+        assert error["code"] == response.status_code and error["description"], body
+    with tenant_context(county_a):
+        assert not Case.objects.filter(channel="online").exists()

@@ -8,11 +8,12 @@ import time
 import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
+from rest_framework.test import APIClient
 
 from casework import services as casework
 from casework.interop import services
 from casework.interop.models import InteropSettings, RatingDetail, Rectification, RectificationStatus
-from casework.interop.tests.conftest import issue, replied_case, signed_post, supervisor
+from casework.interop.tests.conftest import host, issue, replied_case, signed_post, supervisor
 from casework.models import CaseStatus, Rating, RatingSource
 from notifications.models import Channel as NotificationChannel
 from notifications.models import Notification
@@ -149,3 +150,15 @@ def test_a_bad_rating_on_the_citizen_page_enters_the_loop_with_the_countys_deadl
         assert not Notification.objects.filter(key="rating.bad_callback").exists()
         assert Notification.objects.filter(key="rating.bad_received", recipient=str(boss.pk)).exists()
         assert InteropSettings.objects.get().rectification_working_days == 5
+
+
+def test_a_malformed_timestamp_is_refused_as_stale_not_a_server_error(county_a):
+    hcp = issue(county_a, "ratings", source="hcp")
+    api = APIClient(HTTP_HOST=host(county_a))
+    for timestamp in ("\u00b2", "\u0661\u0662", "9" * 5000, "-1", " 1"):
+        response = api.generic(
+            "POST", "/interop/v1/ratings/", "{}", content_type="application/json", HTTP_X_KEY_ID=hcp.client.key_id,
+            HTTP_X_TIMESTAMP=timestamp, HTTP_X_NONCE="n-ts", HTTP_X_SIGNATURE="sha256=00",
+        )  # fmt: skip
+        assert response.status_code == 401, (timestamp[:10], response.content)
+        assert response.json()["error"]["code"] == "interop.stale_timestamp"

@@ -60,6 +60,7 @@ EMAIL_PORT: {{ .Values.config.emailPort | quote }}
 DEFAULT_FROM_EMAIL: {{ .Values.config.defaultFromEmail | quote }}
 METRICS_ALLOWED_NETWORKS: {{ join "," .Values.config.metricsAllowedNetworks | quote }}
 TRUSTED_PROXIES: {{ join "," .Values.config.trustedProxies | quote }}
+INTEROP_WEBHOOK_ALLOWED_NETWORKS: {{ join "," .Values.config.interopWebhookAllowedNetworks | quote }}
 WEB_CONCURRENCY: {{ .Values.web.concurrency | quote }}
 CELERY_CONCURRENCY: {{ .Values.worker.concurrency | quote }}
 WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | quote }}

@@ -292,6 +292,11 @@ sentry_init(
 # Empty: the socket's peer is the client, and the header is never read.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
+# Connected systems' webhooks (casework.interop) may not point inside the platform's own networks:
+# a URL resolving to a loopback, private or link-local address is refused, unless it falls in one
+# of these CIDRs (a county's 12345 platform on the government extranet, 政务外网).
+INTEROP_WEBHOOK_ALLOWED_NETWORKS = env_list("INTEROP_WEBHOOK_ALLOWED_NETWORKS", [])
+
 # /metrics answers a bearer METRICS_TOKEN, or a peer inside METRICS_ALLOWED_NETWORKS (CIDRs);
 # with neither, nobody. Gauges read at scrape time are cached this many seconds.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
