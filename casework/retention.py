@@ -13,6 +13,9 @@ dispatched to every county) anonymises each due case in its own transaction:
   every phone number, ID number and email address, replaced by markers. The timeline stays
   append-only; only this service may rewrite note and data (a transaction-local switch that the
   table's trigger checks);
+- the rectification ledger (整改台账): findings raised from the case, their actions and look-backs,
+  cleaned the same way (the systemic cause stays, the person goes; the finding's version moves on,
+  so an edit made on the old text is refused);
 - attachments: rows deleted, files deleted after commit;
 - forwards (跨域通办): the personal part of the forward's payload and of the exchange envelopes;
   forwards that were returned and never became a case here expire the same way;
@@ -51,7 +54,10 @@ from casework.models import (
     CaseEvent,
     CaseStatus,
     ExtensionRequest,
+    Finding,
+    FindingAction,
     FollowUp,
+    LookBack,
     Rating,
     Reply,
 )
@@ -140,7 +146,7 @@ def case_anonymise(*, case_id: Any, cutoff: datetime.datetime) -> int:
         case.citizen_phone = ""
         case.company_name = ""
         case.description = ANONYMISED
-        case.matter = clean(case.matter)
+        case.matter = _fitted(case, "matter", clean(case.matter))
         case.anonymised_at = now
         case.version += 1
         case.save(
@@ -194,12 +200,19 @@ def clean_data(value: Any, clean: Clean) -> Any:
     return value
 
 
+def _fitted(row: models.Model, name: str, text: str) -> str:
+    """``text`` cut to its column's length: a marker may be longer than the name it replaced, and a
+    value too long to save would fail the case's anonymisation on every run."""
+    limit = getattr(row._meta.get_field(name), "max_length", None)
+    return text[:limit] if limit else text
+
+
 def _rewrite(rows: Iterable[models.Model], fields: tuple[str, ...], clean: Clean) -> None:
     changed = []
     for row in rows:
         before = [getattr(row, name) for name in fields]
         for name in fields:
-            setattr(row, name, clean(getattr(row, name)))
+            setattr(row, name, _fitted(row, name, clean(getattr(row, name))))
         if [getattr(row, name) for name in fields] != before:
             changed.append(row)
     for row in changed:
@@ -212,6 +225,7 @@ def _related_scrub(case: Case, clean: Clean) -> None:
     _rewrite(Rating.objects.filter(case=case), ("comment",), clean)
     _rewrite(Assignment.objects.filter(case=case), ("instructions", "result", "return_reason"), clean)
     _rewrite(ExtensionRequest.objects.filter(case=case), ("reason", "decision_note"), clean)
+    _ledger_scrub(case, clean)
     events = []
     for event in CaseEvent.objects.filter(case=case):
         # An attachment's event names its file, which is deleted: the name goes with it.
@@ -226,6 +240,18 @@ def _related_scrub(case: Case, clean: Clean) -> None:
             cursor.execute("SELECT set_config('casework.anonymising', 'on', true)")
             CaseEvent.objects.bulk_update(events, ["note", "data"])
             cursor.execute("SELECT set_config('casework.anonymising', 'off', true)")
+
+
+def _ledger_scrub(case: Case, clean: Clean) -> None:
+    """Findings raised from this case quote its citizen at times; the cause they record stays."""
+    for finding in Finding.objects.select_for_update().filter(cases=case).order_by("pk"):
+        _rewrite(FindingAction.objects.filter(finding=finding), ("description",), clean)
+        _rewrite(LookBack.objects.filter(finding=finding), ("note",), clean)
+        title, required_change = _fitted(finding, "title", clean(finding.title)), clean(finding.required_change)
+        if (title, required_change) != (finding.title, finding.required_change):
+            finding.title, finding.required_change = title, required_change
+            finding.version += 1
+            finding.save(update_fields=["title", "required_change", "version"])
 
 
 def _files_delete(names: list[str]) -> None:

@@ -24,7 +24,10 @@ from casework.models import (
     Case,
     CaseEvent,
     CaseStatus,
+    Finding,
+    FindingAction,
     FollowUp,
+    LookBack,
     Reply,
     StaffRole,
 )
@@ -311,3 +314,45 @@ def test_a_case_that_fails_is_left_for_the_next_run_and_the_others_go_on(county_
         monkeypatch.setattr(retention, "_hooks", [])
         cases_anonymise_due()
         assert Case.objects.get(pk=broken.pk).anonymised_at is not None
+
+
+def test_the_rectification_ledger_loses_the_citizens_data_with_the_case(county_a):
+    """A finding raised from a case may quote its citizen: the ledger keeps the cause, not the person."""
+    case = _closed_case(county_a, phone="13866667777")
+    with tenant_context(county_a):
+        lead: Any = UserFactory(username="ret-ledger")
+        StaffProfileFactory(user=lead, role=StaffRole.SUPERVISOR)
+        finding = services.finding_raise(
+            actor=lead, title=f"{COMPANY}经营范围未列入清单（{NAME}反映）", cause_code="list-missing",
+            department_code="scjgj", required_change=f"补充清单；回访{NAME}，电话13866667777",
+            due_date=timezone.localdate() + datetime.timedelta(days=30), case_ids=[case.pk],
+        )  # fmt: skip
+        services.finding_action_add(
+            actor=lead, finding_id=finding.pk, description=f"已联系{NAME}（13866667777）说明", rectified=True
+        )
+        services.finding_look_back(actor=lead, finding_id=finding.pk, held=True, note=f"{NAME}办成了")
+        version = Finding.objects.get(pk=finding.pk).version
+        assert cases_anonymise_due() >= 1
+        finding = Finding.objects.get(pk=finding.pk)
+        kept = "\n".join(
+            [finding.title, finding.required_change]
+            + [a.description for a in FindingAction.objects.filter(finding=finding)]
+            + [lb.note for lb in LookBack.objects.filter(finding=finding)]
+        )
+        for personal in (NAME, COMPANY, "13866667777"):
+            assert personal not in kept, personal
+        assert "经营范围未列入清单" in finding.title and "补充清单" in finding.required_change  # the cause stays
+        assert finding.version == version + 1  # a stale edit of the old text is refused
+
+
+def test_a_text_at_its_full_length_is_still_anonymised(county_a):
+    """A marker longer than the name it replaces must not make the row too long to save (and the case never done)."""
+    case = _closed_case(county_a, phone="13888889999")
+    with tenant_context(county_a):
+        longest = Case._meta.get_field("matter").max_length
+        Case.objects.filter(pk=case.pk).update(matter="事" * (longest - len(NAME)) + NAME)
+        assert cases_anonymise_due() >= 1
+        case = Case.objects.get(pk=case.pk)
+        assert case.anonymised_at is not None
+        assert NAME not in case.matter and len(case.matter) <= longest
+        assert not AuditRecord.objects.filter(action="retention.run", details__failed__gt=0).exists()

@@ -14,6 +14,8 @@ class AccountsErrorCode(StrEnum):
     # A token of a person who must use a second factor and has no authenticator (ADR 12).
     TWO_FACTOR_REQUIRED = "accounts.two_factor_required"
     TOKEN_EXPIRED = "accounts.token_expired"  # noqa: S105 - an error code
+    # Setting up an authenticator where one exists, without being signed in with it.
+    AUTHENTICATOR_EXISTS = "accounts.authenticator_exists"
 
 
 class AccountsError(ApplicationError):

@@ -17,8 +17,9 @@ from django.shortcuts import redirect, resolve_url
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.errors import AccountsErrorCode
+from banchengshi.accounts.policy import two_factor_required
 from banchengshi.accounts.selectors import password_expired
-from banchengshi.accounts.services import AUTH_AT, SEEN_AT, logout_complete
+from banchengshi.accounts.services import AUTH_AT, SECOND_FACTOR, SEEN_AT, logout_complete
 
 SEEN_RESOLUTION_SECONDS = 60  # the last-request stamp is written at most once a minute
 
@@ -44,12 +45,19 @@ class SessionSecurityMiddleware:
                 reason = "idle"
             elif now - auth_at > settings.SESSION_COOKIE_AGE:
                 reason = "absolute"
+            elif session.get(SECOND_FACTOR) is False and two_factor_required(request.user):
+                # Signed in with the password alone, and the role now needs a second factor (a
+                # promotion, the rule switched on): the session ends, as the person's token is refused.
+                reason = "second_factor"
             elif now - seen_at >= SEEN_RESOLUTION_SECONDS:
                 session[SEEN_AT] = now
             if reason:
                 logout_complete(request=request, reason=reason)
                 if not _is_api(request):
-                    messages.info(request, _("You were signed out after a time without activity."))
+                    if reason == "second_factor":
+                        messages.info(request, _("Your role now signs in with a second factor. Please sign in again."))
+                    else:
+                        messages.info(request, _("You were signed out after a time without activity."))
                     return redirect(f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}")
             elif not request.path_info.startswith("/accounts/") and password_expired(request.user):
                 return self._password_expired(request)

@@ -34,7 +34,7 @@ from banchengshi.accounts.policy import two_factor_required
 from banchengshi.accounts.selectors import has_authenticator
 from banchengshi.audit.models import Outcome
 from banchengshi.audit.services import audit_record
-from banchengshi.personal_data import blind_index, blind_indexes, is_sealed, seal, unseal
+from banchengshi.personal_data import SealError, blind_index, blind_indexes, is_sealed, seal, unseal
 
 # Session keys this package keeps.
 AUTH_AT = "accounts.auth_at"  # when the person signed in (epoch seconds)
@@ -42,6 +42,11 @@ SEEN_AT = "accounts.seen_at"  # the last request (epoch seconds, refreshed at mo
 PENDING = "accounts.pending"  # password was right, the second factor is still to come
 ENROLL_SECRET = "accounts.enroll_secret"  # noqa: S105 - a session key: the new authenticator's secret
 ENROLL_SECRET_PURPOSE = "accounts.session.enroll_secret"  # noqa: S105 - associated data, not a secret
+# Whether this sign-in went through a second factor: a session signed in with the password alone
+# ends once its person's role needs one (SessionSecurityMiddleware), as an API token is refused.
+SECOND_FACTOR = "accounts.second_factor"
+# The sign-in methods of ``login_complete`` that used no second factor.
+PASSWORD_ONLY_METHODS = frozenset({"password"})
 PENDING_SECONDS = 5 * 60
 
 TOTP_ISSUER = "办成事"
@@ -147,6 +152,7 @@ def login_complete(*, request: HttpRequest, user: User, method: str) -> None:
     now = int(time.time())
     request.session[AUTH_AT] = now
     request.session[SEEN_AT] = now
+    request.session[SECOND_FACTOR] = method not in PASSWORD_ONLY_METHODS
     request.session.set_expiry(timezone.now() + datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE))
     request.session.save()
     _session_register(request, user)
@@ -199,15 +205,41 @@ def user_sessions_end(*, user_id: int, keep_session_key: str = "") -> int:
 # -- passwords --------------------------------------------------------------------------------
 
 
-def password_change(*, request: HttpRequest, user: User, old_password: str, new_password: str) -> None:
-    """Change one's own password: the old one must be right, the new one follow the rules and differ."""
-    if not user.check_password(old_password):
-        audit_record(action="auth.password_changed", actor=user, outcome=Outcome.FAILURE, details={"reason": "old"})
-        raise AccountsError(
-            AccountsErrorCode.BAD_CREDENTIALS,
-            _("The current password is not right."),
-            details=[{"field": "old_password", "code": "invalid", "message": _("The current password is not right.")}],
+def password_confirm(*, user: User, password: str, address: str, field: str = "password") -> None:
+    """Someone signed in types their password again (to change it, replace the authenticator, …).
+
+    A wrong one counts towards the lockout like a wrong sign-in: otherwise a session left open
+    would let anyone at the screen try passwords without limit. Raises ``LockedOutError`` once
+    the account (or the address) is locked, ``AccountsError`` for a wrong password.
+    """
+    login_lock_check(username=user.get_username(), address=address)
+    if user.check_password(password):
+        return
+    if login_failure_record(username=user.get_username(), address=address, user=user, reason="password_confirm"):
+        raise LockedOutError(
+            AccountsErrorCode.LOCKED_OUT,
+            _("Too many failed sign-ins. Try again in %(minutes)d minutes.")
+            % {"minutes": settings.ACCOUNTS_LOCKOUT_SECONDS // 60},
+            details=[{"field": field, "code": "locked_out", "scope": "account"}],
         )
+    raise AccountsError(
+        AccountsErrorCode.BAD_CREDENTIALS,
+        _("The current password is not right."),
+        details=[{"field": field, "code": "invalid", "message": _("The current password is not right.")}],
+    )
+
+
+def password_change(*, request: HttpRequest, user: User, old_password: str, new_password: str, address: str) -> None:
+    """Change one's own password: the old one must be right, the new one follow the rules and differ.
+
+    The person's API tokens end with the old password (a password changed because it leaked must
+    not leave a working token behind), as do their other sessions.
+    """
+    try:
+        password_confirm(user=user, password=old_password, address=address, field="old_password")
+    except AccountsError:
+        audit_record(action="auth.password_changed", actor=user, outcome=Outcome.FAILURE, details={"reason": "old"})
+        raise
     problems: list[str] = []
     if new_password == old_password:
         problems.append(_("The new password must differ from the current one."))
@@ -228,7 +260,11 @@ def password_change(*, request: HttpRequest, user: User, old_password: str, new_
         update_session_auth_hash(request, user)  # keeps this session (with a new id), others end
         user_sessions_end(user_id=user.pk, keep_session_key=request.session.session_key or "")
         _session_register(request, user)
-        audit_record(action="auth.password_changed", actor=user, object_type="user", object_id=user.pk)
+        tokens, _rows = Token.objects.filter(user=user).delete()
+        audit_record(
+            action="auth.password_changed", actor=user, object_type="user", object_id=user.pk,
+            details={"tokens_ended": tokens},
+        )  # fmt: skip
 
 
 def password_generate(length: int = 16) -> str:
@@ -252,7 +288,10 @@ def totp_enroll_secret(session: Any) -> str:
     """The secret of the authenticator being set up: kept sealed in the session until its first code."""
     stored = session.get(ENROLL_SECRET, "")
     if is_sealed(stored):
-        return unseal(stored, purpose=ENROLL_SECRET_PURPOSE)
+        try:
+            return unseal(stored, purpose=ENROLL_SECRET_PURPOSE)
+        except SealError:
+            pass  # sealed under a key dropped since (a rotation): nothing was confirmed, start afresh
     secret = totp_secret_new()
     session[ENROLL_SECRET] = seal(secret, purpose=ENROLL_SECRET_PURPOSE)
     return secret
@@ -329,11 +368,22 @@ def enrollment_code_needed(user: User) -> bool:
     return bool(user.enrollment_code_hash) and not has_authenticator(user)
 
 
-def totp_enroll(*, user: User, secret: str, code: str, enrollment_code: str = "") -> TotpDevice:
-    """Confirm a new authenticator with its first code; replaces an older one.
+def totp_enroll(*, user: User, secret: str, code: str, enrollment_code: str = "", replace: bool = False) -> TotpDevice:
+    """Confirm a new authenticator with its first code.
 
-    A person with an enrollment code pending (``enrollment_code_issue``) also gives that code.
+    An authenticator already set up is replaced only with ``replace`` (someone signed in with it,
+    who typed their password again): in the middle of a sign-in, the password alone must never
+    put another phone on the account. A person with an enrollment code pending
+    (``enrollment_code_issue``) also gives that code.
     """
+    if not replace and has_authenticator(user):
+        audit_record(
+            action="auth.2fa.enrolled", actor=user, outcome=Outcome.DENIED, details={"reason": "already_enrolled"}
+        )
+        raise AccountsError(
+            AccountsErrorCode.AUTHENTICATOR_EXISTS,
+            _("An authenticator is already set up for this account: sign in with its code."),
+        )
     if enrollment_code_needed(user):
         expired = user.enrollment_code_expires_at is None or user.enrollment_code_expires_at <= timezone.now()
         matches = user.enrollment_code_hash in blind_indexes(
@@ -451,7 +501,10 @@ def recovery_codes_keep_for_display(session: Any, codes: list[str]) -> None:
 def recovery_codes_take_for_display(session: Any) -> list[str]:
     """The new codes, once: the page that shows them takes them out of the session."""
     stored = session.pop(FRESH_RECOVERY_CODES, "")
-    return unseal(stored, purpose=FRESH_RECOVERY_CODES_PURPOSE).split() if is_sealed(stored) else []
+    try:
+        return unseal(stored, purpose=FRESH_RECOVERY_CODES_PURPOSE).split() if is_sealed(stored) else []
+    except SealError:
+        return []  # sealed under a key dropped since: the page offers new codes for the password
 
 
 # -- API tokens ---------------------------------------------------------------------------------

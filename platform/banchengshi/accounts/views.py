@@ -54,6 +54,13 @@ def _locked(request: HttpRequest, exc: AccountsError) -> HttpResponse:
     return redirect("login")
 
 
+def _signed_out_locked(request: HttpRequest, exc: AccountsError) -> HttpResponse:
+    """Wrong passwords typed in a signed-in session locked the account: that session ends too."""
+    services.logout_complete(request=request, reason="locked")
+    messages.error(request, exc.message)
+    return redirect("login")
+
+
 @sensitive_post_parameters()
 @csrf_protect
 @never_cache
@@ -160,16 +167,26 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
         if pending is None:
             return redirect("login")
         user, next_url = pending
+        if has_authenticator(user):
+            # The password was right, the code is still due: this page must not stand in for it.
+            return redirect("two-factor-verify")
     secret = services.totp_enroll_secret(request.session)
     form = forms.EnrollForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if signed_in and not user.check_password(form.cleaned_data["password"]):
-            form.add_error("password", _("The current password is not right."))
+        try:
+            if signed_in:
+                services.password_confirm(
+                    user=user, password=form.cleaned_data["password"], address=client_address(request)
+                )
+        except LockedOutError as exc:
+            return _signed_out_locked(request, exc)
+        except AccountsError as exc:
+            form.add_error("password", exc.message)
         else:
             try:
                 services.totp_enroll(
                     user=user, secret=secret, code=form.cleaned_data["code"],
-                    enrollment_code=form.cleaned_data["enrollment_code"],
+                    enrollment_code=form.cleaned_data["enrollment_code"], replace=signed_in,
                 )  # fmt: skip
             except AccountsError as exc:
                 form.add_error("code", exc.message)
@@ -215,8 +232,14 @@ def recovery_codes_page(request: HttpRequest) -> HttpResponse:
         return redirect("two-factor-setup")
     form = forms.PasswordConfirmForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if not user.check_password(form.cleaned_data["password"]):
-            form.add_error("password", _("The current password is not right."))
+        try:
+            services.password_confirm(
+                user=user, password=form.cleaned_data["password"], address=client_address(request)
+            )
+        except LockedOutError as exc:
+            return _signed_out_locked(request, exc)
+        except AccountsError as exc:
+            form.add_error("password", exc.message)
         else:
             services.recovery_codes_keep_for_display(request.session, services.recovery_codes_issue(user=user))
             return redirect("recovery-codes")
@@ -233,8 +256,10 @@ def password_change_page(request: HttpRequest) -> HttpResponse:
         try:
             services.password_change(
                 request=request, user=user, old_password=form.cleaned_data["old_password"],
-                new_password=form.cleaned_data["new_password"],
+                new_password=form.cleaned_data["new_password"], address=client_address(request),
             )  # fmt: skip
+        except LockedOutError as exc:
+            return _signed_out_locked(request, exc)
         except AccountsError as exc:
             for detail in exc.details:
                 form.add_error(detail["field"], detail["message"])

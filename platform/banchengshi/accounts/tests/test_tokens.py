@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from banchengshi.accounts.errors import AccountsError, AccountsErrorCode
 from banchengshi.accounts.models import TotpDevice
 from banchengshi.accounts.services import api_token_issue, totp_reset
+from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.audit.models import AuditRecord
 from casework.models import StaffProfile, StaffRole
 from conftest import host_of
@@ -140,3 +141,22 @@ def test_the_issue_command_prints_the_key_alone_on_stdout_and_the_expiry_beside_
     with tenant_context(county_a):
         assert out.strip() == Token.objects.get(user=person).key
     assert "valid until" in err and "(90 days)" in err
+
+
+def test_changing_the_password_ends_the_api_tokens(county_a, staff, browser_for):
+    """A person who changes a password they fear is known must not leave a working token behind."""
+    clerk = staff(StaffRole.WINDOW_CLERK)
+    with tenant_context(county_a):
+        token = api_token_issue(user=clerk, issued_by="test")
+    api = _api(county_a, token.key)
+    assert api.get("/api/v1/cases/").status_code == 200
+    client = browser_for(county_a)
+    client.post("/accounts/login/", {"username": clerk.username, "password": PASSWORD})
+    new = "N3w-pass-word"
+    changed = client.post(
+        "/accounts/password/", {"old_password": PASSWORD, "new_password": new, "new_password_again": new}
+    )
+    assert changed.status_code == 302
+    assert api.get("/api/v1/cases/").status_code == 401
+    with tenant_context(county_a):
+        assert not Token.objects.filter(user=clerk).exists()

@@ -10,9 +10,10 @@ import pyotp
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.utils import timezone
+from django.utils import timezone, translation
 from django_tenants.utils import schema_context, tenant_context
 
+from banchengshi.accounts.errors import AccountsError
 from banchengshi.accounts.models import RecoveryCode, TotpDevice, User, UserSession
 from banchengshi.accounts.services import (
     AUTH_AT,
@@ -21,6 +22,7 @@ from banchengshi.accounts.services import (
     SEEN_AT,
     recovery_code_use,
     recovery_codes_issue,
+    totp_enroll,
 )
 from banchengshi.accounts.tests.conftest import PASSWORD
 from banchengshi.audit.models import AuditRecord
@@ -401,3 +403,114 @@ def test_an_expired_enrollment_code_is_refused(county_a, staff, browser_for, two
         "/accounts/two-factor/", {"code": totp.now(), "enrollment_code": profile.user.enrollment_code}
     )
     assert expired.status_code == 200 and "已过期" in expired.content.decode()
+
+
+def test_the_password_alone_cannot_put_another_authenticator_on_an_enrolled_account(
+    county_a, staff, browser_for, two_factor_on
+):
+    """Whoever knows the password stops at the code step: the set-up page is not a way round it."""
+    person = staff(StaffRole.SUPERVISOR)
+    owners, _codes = _with_authenticator_and_codes(county_a, person)
+    with tenant_context(county_a):
+        owners_secret = TotpDevice.objects.get(user=person).secret
+    intruder = browser_for(county_a)
+    assert sign_in(intruder, person.username)["Location"] == "/accounts/login/verify/"
+    assert intruder.get("/accounts/two-factor/")["Location"] == "/accounts/login/verify/"
+    # Posting straight to the set-up page with a code of a secret of the intruder's own choosing.
+    theirs = pyotp.TOTP(pyotp.random_base32())
+    refused = intruder.post("/accounts/two-factor/", {"code": theirs.now()})
+    assert refused.status_code == 302 and refused["Location"] == "/accounts/login/verify/"
+    assert intruder.get("/work/").status_code == 302  # not signed in
+    with tenant_context(county_a):
+        assert TotpDevice.objects.get(user=person).secret == owners_secret  # the owner's phone still works
+        assert not AuditRecord.objects.filter(action="auth.2fa.enrolled", outcome="success").exists()
+    with tenant_context(county_a), translation.override("zh-hans"), pytest.raises(AccountsError) as refused_here:
+        totp_enroll(user=person, secret=theirs.secret, code=theirs.now())  # the service refuses it too
+    assert refused_here.value.code == "accounts.authenticator_exists"
+    assert "已设置身份验证器" in refused_here.value.message
+    assert owners.now()  # the owner's authenticator is untouched
+
+
+def test_a_session_without_a_second_factor_ends_when_its_person_is_promoted_to_a_role_that_needs_one(
+    county_a, staff, browser_for, two_factor_on
+):
+    admin = staff(StaffRole.COUNTY_ADMIN)
+    clerk = staff(StaffRole.WINDOW_CLERK)
+    client = browser_for(county_a)
+    assert sign_in(client, clerk.username)["Location"] == "/"  # a clerk: the password is enough
+    assert client.get("/work/").status_code == 200
+    with tenant_context(county_a):
+        casework_services.staff_role_set(actor=admin, profile_id=clerk.staff_profile.pk, role=StaffRole.SUPERVISOR)
+    start = head(county_a)
+    response = client.get("/work/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert "需要双重验证" in client.get(response["Location"]).content.decode()
+    api = client.get("/api/v1/cases/")
+    assert api.status_code in {401, 403}  # signed out: the API does not take that session either
+    with tenant_context(county_a):
+        record = AuditRecord.objects.get(seq__gt=start, action="auth.session_expired")
+    assert record.details == {"reason": "second_factor"}
+    # Signing in again now asks for the second factor.
+    assert sign_in(browser_for(county_a), clerk.username)["Location"] == "/accounts/two-factor/"
+
+
+def test_a_session_that_passed_the_second_factor_survives_a_change_of_role(county_a, staff, browser_for, two_factor_on):
+    admin = staff(StaffRole.COUNTY_ADMIN)
+    person = staff(StaffRole.SUPERVISOR)
+    totp, _codes = _with_authenticator_and_codes(county_a, person)
+    client = browser_for(county_a)
+    sign_in(client, person.username)
+    assert client.post("/accounts/login/verify/", {"code": totp.now()})["Location"] == "/"
+    with tenant_context(county_a):
+        casework_services.staff_role_set(actor=admin, profile_id=person.staff_profile.pk, role=StaffRole.COUNTY_ADMIN)
+    assert client.get("/work/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "extra"),
+    [
+        ("/accounts/password/", "old_password", {"new_password": "N3w-pass-wd", "new_password_again": "N3w-pass-wd"}),
+        ("/accounts/two-factor/", "password", {"code": "123456"}),
+        ("/accounts/recovery-codes/", "password", {}),
+    ],
+)
+def test_guessing_the_current_password_from_a_signed_in_session_counts_towards_the_lockout(
+    county_a, staff, browser_for, path, field, extra
+):
+    """An unlocked screen must not become an unlimited oracle for the account's password."""
+    person = staff(StaffRole.WINDOW_CLERK)
+    client = browser_for(county_a)
+    assert sign_in(client, person.username)["Location"] == "/"
+    if path == "/accounts/recovery-codes/":
+        _with_authenticator_and_codes(county_a, person)  # the page asks for the password only then
+    start = head(county_a)
+    for attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT - 1):
+        response = client.post(path, {field: f"Guess-{attempt}-pw", **extra})
+        assert response.status_code == 200
+    last = client.post(path, {field: "Guess-last-pw", **extra})
+    assert last.status_code == 302 and last["Location"].startswith("/accounts/login/")
+    assert client.get("/work/").status_code == 302  # the session is over
+    assert sign_in(browser_for(county_a), person.username).status_code == 429  # and the account locked
+    logged = actions(county_a, start)
+    assert logged.count(("auth.login", "failure")) >= settings.ACCOUNTS_LOGIN_FAILURE_LIMIT - 1
+    assert ("auth.lockout", "denied") in logged
+
+
+def test_an_enrollment_under_way_survives_the_removal_of_an_old_key(county_a, staff, browser_for, two_factor_on):
+    """A session holding a secret sealed under a key since dropped starts a new one instead of failing."""
+    from banchengshi.keyring import key_generate, keyring_parse
+
+    person = staff(StaffRole.SUPERVISOR)
+    client = browser_for(county_a)
+    assert sign_in(client, person.username)["Location"] == "/accounts/two-factor/"
+    dropped = keyring_parse(key_generate("gone"))
+    session = client.session
+    session[ENROLL_SECRET] = dropped.seal(pyotp.random_base32(), purpose=ENROLL_SECRET_PURPOSE)
+    session.save()
+    page = client.get("/accounts/two-factor/")
+    assert page.status_code == 200 and "otpauth://totp/" in page.content.decode()
+    totp = pyotp.TOTP(unseal(client.session[ENROLL_SECRET], purpose=ENROLL_SECRET_PURPOSE))
+    assert client.post("/accounts/two-factor/", {"code": totp.now()})["Location"].startswith(
+        "/accounts/recovery-codes/"
+    )
+    assert "<code>" in client.get("/accounts/recovery-codes/").content.decode()
