@@ -173,17 +173,15 @@ def test_after_a_step_the_case_shows_its_new_next_due_at_not_the_one_it_was_read
         assert running and loaded.next_due_at == min(running)
 
 
-def test_the_overdue_filter_and_the_supervisors_queue_can_read_the_index(county_a):
-    """Whether the planner picks it depends on the data (ADR 22 measured a large county); here only
-    that both queries match it, its condition and its order, once other ways are priced out."""
-    with tenant_context(county_a):
-        boss = _supervisor()
-        for _ in range(3):
-            _register(**SIMPLE)
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-        late = case_list_for_actor(actor=boss, filters=CaseFilters(overdue=True)).order_by()
-        assert "Index Cond: (next_due_at <" in late.explain()
-        cases = case_list_for_actor(actor=boss, filters=CaseFilters()).filter(status__in=OPEN_STATUSES)
-        assert "case_next_due" in case_queue_order(cases)[:100].explain()
+def test_the_index_has_the_queues_order_and_holds_the_open_cases(county_a):
+    """Whether the planner picks it depends on the data and the server's version: ADR 22 measured it
+    on a large county (and ``benchmarks/bench_casework_api.py`` times the lists). Here, its shape."""
+    with tenant_context(county_a), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'case_next_due'"
+        )
+        (definition,) = cursor.fetchone()
+    assert "(next_due_at, registered_at DESC, id)" in definition
+    assert "WHERE ((next_due_at IS NOT NULL) OR" in definition
+    for status in OPEN_STATUSES:
+        assert f"'{status}'" in definition
