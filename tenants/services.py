@@ -21,10 +21,11 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists, tenant_context
+from rest_framework.authtoken.models import Token
 
 from banchengshi.accounts.models import PlatformRole
 from banchengshi.accounts.policy import two_factor_required
-from banchengshi.accounts.services import enrollment_code_issue, password_generate
+from banchengshi.accounts.services import enrollment_code_issue, password_generate, user_sessions_end
 from banchengshi.audit.services import audit_record
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
@@ -788,4 +789,10 @@ def operator_deactivate(*, actor: Any, user_id: int) -> None:
             )
         user.is_active = False
         user.save(update_fields=["is_active"])
-        audit_record(action="tenants.operator_deactivated", actor=actor, object_type="accounts.user", object_id=user.pk)
+        # Closed means out now: the console sessions and any API token go with the account.
+        sessions = user_sessions_end(user_id=user.pk)
+        Token.objects.filter(user=user).delete()
+        audit_record(
+            action="tenants.operator_deactivated", actor=actor, object_type="accounts.user", object_id=user.pk,
+            details={"sessions_ended": sessions},
+        )  # fmt: skip

@@ -11,12 +11,14 @@ import pyotp
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
+from rest_framework.authtoken.models import Token
 
-from banchengshi.accounts.models import PlatformRole
+from banchengshi.accounts.models import PlatformRole, UserSession
 from banchengshi.accounts.services import enrollment_code_needed, totp_enroll
 from banchengshi.audit.models import AuditRecord
 from banchengshi.errors import ApplicationError
@@ -188,8 +190,17 @@ def test_security_admins_manage_operator_accounts_and_operators_onboard_counties
     assert new.is_staff and not new.is_superuser and new.platform_role == PlatformRole.AUDITOR
     assert new.must_change_password  # the security admin chose it
     assert AuditRecord.objects.filter(action="tenants.operator_created", details__role="auditor").exists()
+    signed_in_elsewhere = Client(HTTP_HOST="localhost")
+    signed_in_elsewhere.force_login(new)
+    with schema_context("public"):
+        UserSession.objects.create(user=new, session_key=signed_in_elsewhere.session.session_key)
+        Token.objects.create(user=new)
     security.post("/console/operators/", {"deactivate": new.pk})
     assert not get_user_model().objects.get(pk=new.pk).is_active
+    with schema_context("public"):
+        # Closed means out now, not at the next check of is_active.
+        assert not Session.objects.filter(session_key=signed_in_elsewhere.session.session_key).exists()
+        assert not Token.objects.filter(user=new).exists()
     with pytest.raises(ApplicationError):
         operator_create(actor=console_user(), username="self-made", name="x", password="Another-long-pass-2")
     console.post(

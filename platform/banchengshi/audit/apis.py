@@ -107,7 +107,7 @@ def _cell(value: Any) -> str:
     else:
         text = "" if value is None else str(value)
     # A spreadsheet would run a cell starting with these as a formula.
-    return "'" + text if text[:1] in {"=", "+", "-", "@"} else text
+    return "'" + text if text[:1] in {"=", "+", "-", "@", "\t", "\r"} else text
 
 
 def csv_rows(records: Iterable[AuditRecord]) -> Iterator[str]:

