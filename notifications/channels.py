@@ -57,6 +57,17 @@ def webhook_post(*, url: str, secret: str, payload: str, idempotency_key: str) -
     )  # fmt: skip
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib follows a 301/302/303 to a POST with a GET that carries no body; a 200 to that GET
+    read as "delivered" lost the message. A redirect is an answer like any other (final)."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post_signed(
     *, url: str, secret: str, body: bytes, error_prefix: str, headers: dict[str, str] | None = None
 ) -> None:
@@ -70,7 +81,7 @@ def post_signed(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.SMS_TIMEOUT_SECONDS) as response:  # noqa: S310
+        with _opener.open(request, timeout=settings.SMS_TIMEOUT_SECONDS) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         if exc.code == 429 or exc.code >= 500:

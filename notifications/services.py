@@ -188,7 +188,11 @@ def notification_deliver(*, notification_id: UUID) -> str:
        derived from it (email), so a repeat after a crash is recognisable by the receiver.
     3. Record the outcome, only if the row still carries this attempt id: an attempt whose lease
        ran out and was handed to another worker changes nothing.
+
+    A citizen SMS that reaches a worker during quiet hours is not claimed: it waits until 08:00.
     """
+    if _hold_for_quiet_hours(notification_id):
+        return "held"
     attempt = _claim(notification_id)
     if attempt is None:
         return "skipped"
@@ -206,13 +210,43 @@ def notification_deliver(*, notification_id: UUID) -> str:
     return _record(notification, attempt_id, {"status": Status.SENT, "sent_at": timezone.now(), "last_error": ""})
 
 
+def _quiet_sms() -> Q:
+    return Q(channel=Channel.SMS, urgent=False)
+
+
+def _hold_for_quiet_hours(notification_id: UUID) -> bool:
+    """A citizen SMS that fell due before 22:00 but reaches a worker after it (a backlog, the
+    relay's next minute) waits for the morning: quiet hours hold at the moment of sending, not
+    only when the message was written."""
+    now = timezone.now()
+    until = _after_quiet_hours(now)
+    if until <= now:
+        return False
+    held = Notification.objects.filter(
+        _quiet_sms(), pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=until, relayed_at=None)
+    return bool(held)
+
+
+def _hold_due_for_quiet_hours(now: datetime.datetime) -> int:
+    """In quiet hours the relay moves citizen SMS that fell due before them to the morning
+    rather than queueing tasks that would only hold them."""
+    until = _after_quiet_hours(now)
+    if until <= now:
+        return 0
+    return Notification.objects.filter(_quiet_sms(), status=Status.PENDING, next_attempt_at__lte=now).update(
+        next_attempt_at=until, relayed_at=None
+    )
+
+
 def _claim(notification_id: UUID) -> tuple[Notification, UUID] | None:
     now = timezone.now()
     attempt_id = uuid.uuid4()
+    claimable = Notification.objects.filter(pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now)
+    if _after_quiet_hours(now) > now:
+        claimable = claimable.exclude(_quiet_sms())  # never claimed at night, whoever reads it when
     with transaction.atomic():
-        claimed = Notification.objects.filter(
-            pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now
-        ).update(
+        claimed = claimable.update(
             status=Status.SENDING,
             attempt_id=attempt_id,
             lease_expires_at=now + datetime.timedelta(seconds=lease_seconds()),
@@ -285,6 +319,10 @@ def _send(notification: Notification) -> None:
             raise (PermanentDeliveryError if permanent else TransientDeliveryError)("email.refused") from None
         except OSError:  # unreachable, timed out, or our own credentials refused: worth another try
             raise TransientDeliveryError("email.unreachable") from None
+        except ValueError:
+            # The mail library refuses the address (or a header with a line break) before it is
+            # sent: waiting will not fix it, and its message quotes the address, so none is kept.
+            raise PermanentDeliveryError("email.invalid_address") from None
 
 
 def email_message_id(idempotency_key: str) -> str:
@@ -312,18 +350,30 @@ def notifications_relay(*, limit: int = RELAY_IN_FLIGHT_CAP) -> list[UUID]:
     whose lease ran out (the worker died mid-send): they are sent again with the same key."""
     now = timezone.now()
     _reclaim_expired(now, limit=limit)
+    _hold_due_for_quiet_hours(now)
     recently = now - datetime.timedelta(seconds=relay_requeue_seconds())
     in_flight = Notification.objects.filter(
         Q(status=Status.SENDING) | Q(status=Status.PENDING, relayed_at__gt=recently)
     ).count()
-    due = list(
-        Notification.objects.filter(status=Status.PENDING, next_attempt_at__lte=now)
-        .exclude(relayed_at__gt=recently)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[: max(0, min(limit, RELAY_IN_FLIGHT_CAP - in_flight))]
-    )
+    # Marked before the tasks are published, in a transaction of its own: a worker that takes a
+    # task at once clears the mark with its claim, and a mark written after that would hold its
+    # retry back for the whole requeue interval. Skipping locked rows keeps a flush and the relay
+    # running side by side from queueing the same message twice.
+    with transaction.atomic():
+        due = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PENDING, next_attempt_at__lte=now)
+            .exclude(relayed_at__gt=recently)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[: max(0, min(limit, RELAY_IN_FLIGHT_CAP - in_flight))]
+        )
+        Notification.objects.filter(pk__in=due).update(relayed_at=now)
     queued = [notification_id for notification_id in due if _queue(notification_id)]
-    Notification.objects.filter(pk__in=queued).update(relayed_at=now)
+    if len(queued) < len(due):
+        # The broker is down: these were not queued, the next relay takes them.
+        Notification.objects.filter(pk__in=set(due) - set(queued), status=Status.PENDING, relayed_at=now).update(
+            relayed_at=None
+        )
     return queued
 
 

@@ -138,3 +138,21 @@ def test_a_mailbox_that_does_not_exist_is_not_retried_for_hours(county_a, settin
             assert notification.last_error == "email.refused"
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize(
+    "address", ["zhang@@example.gov.cn", "leader@example.gov.cn,", "leader@example.gov.cn\nBcc: x@y.cn"]
+)
+def test_an_address_the_mail_library_refuses_fails_at_once_and_stays_out_of_the_logs(county_a, smtp, caplog, address):
+    """A mistyped address cannot become valid by waiting: no six attempts over hours. Its error
+    names the address, which is personal data (sealed in the outbox): only a code is kept and logged."""
+    with tenant_context(county_a):
+        notification = services.notification_enqueue(
+            key="deadline.overdue", channel=Channel.EMAIL, recipient=address,
+            values={"number": "n", "matter": "m", "clock": "c", "due": "d"}, idempotency_key=f"bad-{address}",
+        )  # fmt: skip
+        assert notification is not None
+        assert services.notification_deliver(notification_id=notification.pk) == "failed"
+        notification.refresh_from_db()
+    assert notification.status == Status.FAILED and notification.last_error == "email.invalid_address"
+    assert "example.gov.cn" not in caplog.text and smtp.arrivals == []

@@ -143,6 +143,42 @@ def test_citizen_sms_waits_for_the_end_of_quiet_hours_unless_urgent(county_a, pr
     assert urgent.next_attempt_at == late_evening
 
 
+def test_an_sms_due_before_quiet_hours_but_taken_after_22_waits_until_8(county_a, provider, settings, monkeypatch):
+    """Written at 21:59, queued behind a backlog (or by the relay) and taken by a worker at 22:01:
+    the citizen's phone must not ring at night. It waits until 08:00; an urgent one goes out."""
+    settings.SMS_QUIET_HOURS = (22, 8)
+    clock = {"now": datetime.datetime(2026, 11, 23, 21, 59, tzinfo=SHANGHAI)}
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])
+    with tenant_context(county_a):
+        _boss, normal_case = _register(county_a)
+        _boss, urgent_case = _register(county_a, urgent=True)
+        values = {"county": "x", "matter": "y", "number": "z", "tracking_code": "t"}
+        services.notification_enqueue(
+            key="case.registered", channel=Channel.SMS, recipient="13900000000", values=values,
+            idempotency_key="before-22",
+        )  # fmt: skip
+        held = Notification.objects.get(idempotency_key__startswith=str(normal_case.pk))
+        urgent = Notification.objects.get(idempotency_key__startswith=str(urgent_case.pk))
+        relayed = Notification.objects.get(idempotency_key="before-22")
+        assert held.next_attempt_at == clock["now"]  # due before quiet hours begin
+
+        clock["now"] = datetime.datetime(2026, 11, 23, 22, 1, tzinfo=SHANGHAI)
+        assert services.notification_deliver(notification_id=held.pk) == "held"
+        assert services.notification_deliver(notification_id=urgent.pk) == "sent"
+        held.refresh_from_db()
+        assert held.status == Status.PENDING and held.attempts == 0
+        assert timezone.localtime(held.next_attempt_at) == datetime.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
+        # The relay's minute after 22:00: nothing to queue for the night, the morning has it.
+        assert services.notifications_relay(limit=10_000) == []
+        relayed.refresh_from_db()
+        assert timezone.localtime(relayed.next_attempt_at) == datetime.datetime(2026, 11, 24, 8, 0, tzinfo=SHANGHAI)
+
+        clock["now"] = datetime.datetime(2026, 11, 24, 8, 0, 30, tzinfo=SHANGHAI)
+        assert {held.pk, relayed.pk} <= set(services.notifications_relay(limit=10_000))
+        assert services.notification_deliver(notification_id=held.pk) == "sent"
+    assert [m["id"] for m in provider.received] == [urgent.idempotency_key, held.idempotency_key]
+
+
 def test_the_relay_finds_what_the_queue_missed(county_a, provider):
     with tenant_context(county_a):
         _boss, case = _register(county_a)
@@ -393,6 +429,44 @@ def test_a_provider_that_knows_the_id_already_counts_as_delivered(county_a, prov
         assert services.notification_deliver(notification_id=sms.pk) == "sent"
 
 
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_provider_that_redirects_has_not_taken_the_message(county_a, settings, status):
+    """A redirect (the provider moved, a gateway's login page) is no delivery: following it turns
+    the POST into a GET without the message, and a 200 to that GET recorded the SMS as sent."""
+    posted: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posted.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(status)
+            self.send_header("Location", "/moved")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>moved</html>")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.SMS_BACKEND = "notifications.channels.HttpSmsBackend"
+    settings.SMS_ENDPOINT = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    settings.SMS_QUIET_HOURS = (24, 0)
+    try:
+        with tenant_context(county_a):
+            _boss, case = _register(county_a)
+            sms = Notification.objects.get(channel=Channel.SMS, idempotency_key__startswith=str(case.pk))
+            assert services.notification_deliver(notification_id=sms.pk) == "failed"
+            sms.refresh_from_db()
+    finally:
+        server.shutdown()
+    assert len(posted) == 1
+    assert sms.status == Status.FAILED and sms.last_error == f"sms.http_{status}" and sms.sent_at is None
+
+
 def test_the_relay_keeps_each_county_within_its_in_flight_cap(county_a, provider, monkeypatch):
     monkeypatch.setattr(services, "RELAY_IN_FLIGHT_CAP", 3)
     with tenant_context(county_a):
@@ -411,6 +485,38 @@ def test_the_relay_keeps_each_county_within_its_in_flight_cap(county_a, provider
         assert services.notifications_relay() == []
         Notification.objects.filter(pk__in=first).update(relayed_at=timezone.now() - datetime.timedelta(hours=1))
         assert sorted(services.notifications_relay()) == sorted(first)
+
+
+def test_a_retry_after_a_fast_worker_failed_is_queued_when_its_backoff_ends(county_a, provider, monkeypatch):
+    """A worker takes the relay's task at once and the provider answers 503. The relay's mark
+    ("queued, wait before queueing again") must not land on the row after that attempt, or the
+    30-second retry waits out the 5-minute requeue interval and counts against the in-flight cap."""
+    clock = {"now": timezone.now()}
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])
+
+    def fast_worker(notification_id):
+        # The worker that took the task the moment it was published.
+        services.notification_deliver(notification_id=notification_id)
+        return True
+
+    monkeypatch.setattr(services, "_queue", fast_worker)
+    with tenant_context(county_a):
+        values = {"county": "x", "matter": "y", "number": "z", "tracking_code": "t"}
+        message = services.notification_enqueue(
+            key="case.registered", channel=Channel.SMS, recipient="13900000000", values=values,
+            idempotency_key="fast-worker", urgent=True,
+        )  # fmt: skip
+        assert message is not None
+        provider.answers = [503]
+        assert services.notifications_relay(limit=10_000) == [message.pk]
+        message.refresh_from_db()
+        assert message.status == Status.PENDING and message.last_error == "sms.http_503"
+        assert message.relayed_at is None
+
+        clock["now"] += datetime.timedelta(seconds=31)  # the first backoff is over
+        assert services.notifications_relay(limit=10_000) == [message.pk]
+        message.refresh_from_db()
+    assert message.status == Status.SENT and [m["id"] for m in provider.received] == ["fast-worker"]
 
 
 def test_the_relay_queues_a_message_again_after_the_requeue_interval(county_a, provider, settings):

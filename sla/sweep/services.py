@@ -36,7 +36,9 @@ def _escalate_at(calendar: WorkCalendar, due_at: datetime.datetime, level: int) 
 
 def _next_check(entry: DeadlineEntry, calendar: WorkCalendar) -> datetime.datetime | None:
     if entry.warn_at is not None and entry.warned_at is None:
-        return entry.warn_at
+        # A deadline moved into the past (reclassified to a shorter rule) keeps the warning time of
+        # the old one, which may still lie ahead: the overdue notice must not wait for it.
+        return min(entry.warn_at, entry.due_at)
     if entry.overdue_at is None:
         return entry.due_at
     if entry.escalation < Escalation.DUBAN:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from casework import services
-from casework.models import CaseEvent, StaffRole
+from casework.models import Case, CaseEvent, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from sla.sweep.models import DeadlineEntry
 from sla.sweep.services import due_entries
@@ -144,3 +144,27 @@ def test_only_active_counties_get_deadline_work(two_counties, status):
     # The entries stay: they fire once the county is active again.
     County.objects.filter(pk=other.pk).update(status="active")
     assert other.schema_name in due_entries(now=timezone.now())
+
+
+@pytest.mark.django_db
+def test_a_deadline_moved_into_the_past_before_its_warning_fires_overdue_at_the_next_sweep(county_a):
+    """城中区: registered as complex (10 working days to reply), found simple a week later (3
+    working days). The new deadline has passed already: overdue is due at once, not when the old
+    deadline's warning would have come (days later)."""
+    with tenant_context(county_a):
+        boss = _boss(county_a, "reclass")
+        case = _case(boss)
+        week_ago = timezone.now() - datetime.timedelta(days=10)
+        Case.objects.filter(pk=case.pk).update(registered_at=week_ago, clocks_started_at=week_ago)
+        case = services.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="complex")
+        entry = DeadlineEntry.objects.get(case_id=case.pk, clock="reply")
+        assert entry.warn_at > timezone.now()  # the 10-day deadline is still ahead, its warning too
+
+        case = services.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="simple")
+        assert case.reply_due_at < timezone.now()
+        entry.refresh_from_db()
+        assert entry.due_at == case.reply_due_at and entry.next_check_at <= timezone.now()
+        ids = due_entries(now=timezone.now())[county_a.schema_name]
+        assert services.deadline_events_fire(entry_ids=ids) >= 1
+        actions = list(CaseEvent.objects.filter(case=case).values_list("action", flat=True))
+    assert actions.count("overdue") == 1 and "deadline_warning" not in actions
