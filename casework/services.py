@@ -103,6 +103,7 @@ from sla.selectors import (
     county_calendar,
     paused_working_seconds,
 )
+from sla.sweep.selectors import deadline_entry_cases
 from sla.sweep.services import deadline_entries_claim, deadline_index_sync
 
 # -- configuration (called by onboarding) ---------------------------------------------------
@@ -1443,8 +1444,19 @@ def deadline_events_fire(*, entry_ids: list[int]) -> int:
     many sweeps or workers see the entry.
     """
     with transaction.atomic():
-        firings = deadline_entries_claim(entry_ids=entry_ids, now=timezone.now(), calendar=county_calendar())
-        cases = {c.pk: c for c in Case.objects.filter(pk__in={f.case_id for f in firings})}
+        # The cases first, then their entries, as every change of a case takes them. The other
+        # order deadlocks with a clerk changing one of these cases at this moment: the sweep would
+        # hold the entry and wait for the case, the clerk hold the case and wait for the entry. A
+        # case being changed right now is left, unclaimed, to the next sweep a minute later.
+        entry_cases = deadline_entry_cases(entry_ids=entry_ids)
+        cases = {
+            c.pk: c
+            for c in Case.objects.select_for_update(of=("self",), skip_locked=True).filter(
+                pk__in=set(entry_cases.values())
+            )
+        }
+        free = [entry for entry, case_id in entry_cases.items() if case_id in cases]
+        firings = deadline_entries_claim(entry_ids=free, now=timezone.now(), calendar=county_calendar())
         for firing in firings:
             case = cases.get(firing.case_id)
             if case is None:

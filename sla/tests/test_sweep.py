@@ -8,7 +8,7 @@ import uuid
 from typing import Any, cast
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -168,3 +168,44 @@ def test_a_deadline_moved_into_the_past_before_its_warning_fires_overdue_at_the_
         assert services.deadline_events_fire(entry_ids=ids) >= 1
         actions = list(CaseEvent.objects.filter(case=case).values_list("action", flat=True))
     assert actions.count("overdue") == 1 and "deadline_warning" not in actions
+
+
+def test_a_case_a_clerk_is_changing_is_left_to_the_next_sweep_not_waited_for(two_counties, django_db_blocker):
+    """Committed for real: the clerk's transaction holds the case (as every step does) while the
+    sweep runs. Waiting for it while holding the entry would deadlock with the clerk's next statement."""
+    county = two_counties[0]
+    with django_db_blocker.unblock():
+        with tenant_context(county):
+            boss = _boss(county, f"lock-order-{uuid.uuid4().hex[:6]}")
+            case = _case(boss)
+            past = timezone.now() - datetime.timedelta(days=6)
+            DeadlineEntry.objects.filter(case_id=case.pk).update(due_at=past, warn_at=None, next_check_at=past)
+            ids = list(DeadlineEntry.objects.filter(case_id=case.pk).values_list("pk", flat=True))
+        holding, release = threading.Event(), threading.Event()
+
+        def clerk() -> None:
+            try:
+                cast(Any, connection).set_tenant(county)
+                with transaction.atomic():
+                    Case.objects.select_for_update().get(pk=case.pk)
+                    holding.set()
+                    release.wait(5)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=clerk)
+        thread.start()
+        try:
+            assert holding.wait(5)
+            with tenant_context(county):
+                during = services.deadline_events_fire(entry_ids=ids)
+        finally:
+            release.set()
+            thread.join()
+        with tenant_context(county):
+            after = services.deadline_events_fire(entry_ids=ids)  # overdue, and the escalations since
+            overdue = CaseEvent.objects.filter(case=case, action="overdue").count()
+            DeadlineEntry.objects.filter(case_id=case.pk).delete()
+            case.refresh_from_db()
+            services.case_withdraw(actor=boss, case_id=case.pk, version=case.version, reason="测试结束")
+    assert during == 0 and after >= 1 and overdue == 1
