@@ -279,6 +279,9 @@ class Case(models.Model):
     )
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_seconds = models.PositiveIntegerField(default=0)
+    # The office time each clock was paused for ({"reply": seconds, ...}): a pause that began after
+    # a clock's deadline does not move it, so waiting for materials never erases lateness.
+    clock_paused_seconds = models.JSONField(default=dict, blank=True)
     extended_days = models.PositiveSmallIntegerField(_("extension in working days"), default=0)
     # 重办 starts the clocks again from the reopening; otherwise they run from registration.
     clocks_started_at = models.DateTimeField(null=True, blank=True)

@@ -1270,6 +1270,7 @@ def _resume(actor: User, case_id: UUID, version: int, action: Action, name: str,
         if case.paused_at is not None:
             paused = paused_working_seconds(paused_at=case.paused_at, resumed_at=timezone.now())
             case.paused_seconds += paused
+            case.clock_paused_seconds = _clock_pauses_added(case, paused)
             case.paused_at = None
             _deadlines_refresh(case)
             case.assignments.filter(status=AssignmentStatus.PENDING).update(due_at=case.resolution_due_at)
@@ -1367,11 +1368,32 @@ def _create_assignments(
     return {"lead": lead.code, "co_handlers": [d.code for d in co]}
 
 
+def _clock_pauses_added(case: Case, paused: int) -> dict[str, int]:
+    """Each clock's paused time with this pause added, for the clocks still before their deadline
+    when the pause began. A clock already late stays late: asking the citizen for materials after
+    the deadline must not move it into the future (and restart its warnings and escalations)."""
+    assert case.paused_at is not None  # noqa: S101 - called when a pause ends
+    shifts = dict(case.clock_paused_seconds)
+    for clock, due_field in PAUSABLE_CLOCKS:
+        due = getattr(case, due_field)
+        if due is None or case.paused_at < due:
+            shifts[clock] = shifts.get(clock, 0) + paused
+    return shifts
+
+
+PAUSABLE_CLOCKS = (
+    (Clock.ACCEPTANCE, "accept_due_at"),
+    (Clock.REPLY, "reply_due_at"),
+    (Clock.RESOLUTION, "resolution_due_at"),
+)
+
+
 def _reopen(case: Case) -> None:
     """重办: the case is handled again, on fresh clocks from now."""
     case.reopen_count += 1
     case.clocks_started_at = timezone.now()
     case.paused_seconds = 0
+    case.clock_paused_seconds = {}
     case.extended_days = 0
     case.replied_at = None
     _deadlines_refresh(case)
@@ -1403,7 +1425,7 @@ def _deadlines_refresh(case: Case, *, department_codes: tuple[str, ...] | None =
     deadlines = case_deadlines(
         facts=facts,
         start=case.clocks_started_at or case.registered_at,
-        paused_seconds=case.paused_seconds,
+        paused_seconds=case.clock_paused_seconds,
         extended_days=case.extended_days,
     )
     case.accept_due_at = deadlines.acceptance.due_at if deadlines.acceptance else None

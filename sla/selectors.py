@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -113,10 +113,15 @@ class CaseDeadlines:
 
 
 def case_deadlines(
-    *, facts: CaseFacts, start: datetime.datetime, paused_seconds: int = 0, extended_days: int = 0
+    *,
+    facts: CaseFacts,
+    start: datetime.datetime,
+    paused_seconds: int | Mapping[str, int] = 0,
+    extended_days: int = 0,
 ) -> CaseDeadlines:
-    """Each clock's due time for a case that started at ``start``, moved on by time spent paused;
-    approved extensions (延期) move the reply and resolution clocks by working days."""
+    """Each clock's due time for a case that started at ``start``, moved on by time spent paused
+    (the same for every clock, or each clock's own: ``{"reply": seconds, ...}``); approved
+    extensions (延期) move the reply and resolution clocks by working days."""
     calendar = county_calendar()
     rules = deadline_rules_active()
 
@@ -130,8 +135,9 @@ def case_deadlines(
         if extended_days > 0 and clock != Clock.ACCEPTANCE:
             moved = calendar.add_working_days(base.due_at, extended_days)
             base = Deadline(calendar.end_of_day(moved.due_at.date()), base.provisional or moved.provisional)
-        if paused_seconds > 0:
-            moved = calendar.add_working_seconds(base.due_at, paused_seconds)
+        paused = paused_seconds if isinstance(paused_seconds, int) else paused_seconds.get(clock, 0)
+        if paused > 0:
+            moved = calendar.add_working_seconds(base.due_at, paused)
             base = Deadline(moved.due_at, base.provisional or moved.provisional)
         return base
 

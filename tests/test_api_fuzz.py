@@ -20,6 +20,7 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.db import close_old_connections, transaction
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -68,7 +69,8 @@ def county_world(county_a: Any) -> dict[str, Any]:
         assert cause is not None
         finding = services.finding_raise(
             actor=supervisor, title="材料清单不一致", cause_code=cause.code, department_code=department.code,
-            required_change="统一清单", due_date=datetime.date(2030, 1, 1), case_ids=[case.pk],
+            required_change="统一清单", due_date=timezone.localdate() + datetime.timedelta(days=90),
+            case_ids=[case.pk],
         )  # fmt: skip
         profile = supervisor.staff_profile
     return {

@@ -10,6 +10,7 @@ from django_tenants.utils import tenant_context
 
 from casework import services
 from casework.models import Case, StaffRole
+from casework.selectors import case_late
 from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
 from conftest import county_config_path
 from sla.selectors import CaseFacts, case_deadlines, county_calendar
@@ -66,6 +67,25 @@ def test_waiting_for_materials_moves_the_deadline_by_the_office_time_waited(coun
         assert waited > 0 and case.paused_seconds == waited
         assert case.reply_due_at > before
         assert calendar.working_seconds_between(before, case.reply_due_at) == waited
+
+
+def test_asking_for_materials_after_the_deadline_does_not_erase_the_lateness(county_a):
+    """A pause that began after a clock's deadline leaves that clock where it was: the case stays late."""
+    with tenant_context(county_a):
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=case_intake(category_code="simple"))
+        ten_days_ago = timezone.now() - datetime.timedelta(days=10)
+        Case.objects.filter(pk=case.pk).update(registered_at=ten_days_ago, clocks_started_at=ten_days_ago)
+        case = services.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="simple")
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        late = case.reply_due_at
+        assert late is not None and late < timezone.now() - datetime.timedelta(days=2)
+        case = services.case_request_materials(actor=boss, case_id=case.pk, version=case.version, note="补充证明")
+        Case.objects.filter(pk=case.pk).update(paused_at=timezone.now() - datetime.timedelta(days=2))
+        case = services.case_materials_received(actor=boss, case_id=case.pk, version=case.version)
+        assert case.events.last().data["paused_working_seconds"] > 0
+        assert case.reply_due_at == late
+        assert Case.objects.filter(case_late(timezone.now()), pk=case.pk).exists()
 
 
 def test_the_overdue_filter_counts_running_clocks_only(county_a, staff_api):

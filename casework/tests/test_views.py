@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from banchengshi.accounts.services import SECOND_FACTOR
 from casework import services
 from casework.models import Case, Department
 from casework.tests.factories import StaffProfileFactory, UserFactory
@@ -271,7 +272,12 @@ def test_a_promotion_on_the_staff_page_shows_the_enrollment_code_once(county_a, 
         from casework.models import StaffProfile
 
         profile = StaffProfileFactory(user=UserFactory(username="page-promoted"), role="window_clerk")
-    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True  # from now on; the admin's session is already signed in
+    # From now on; the admin's session is already signed in, as with its second factor (a
+    # password-only session of a role that needs one would now end).
+    session = admin.session
+    session[SECOND_FACTOR] = True
+    session.save()
+    settings.ACCOUNTS_TWO_FACTOR_ENFORCED = True
     html = page(admin.post(f"/staff/{profile.pk}/role/", {"role": "supervisor", "department": ""}, follow=True))
     assert "绑定码" in html
     code = re.search(r"[0-9A-Z]{5}-[0-9A-Z]{5}", html)
