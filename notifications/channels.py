@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,7 +35,10 @@ class HttpSmsBackend:
     def send(self, *, phone: str, text: str, idempotency_key: str) -> None:
         body = json.dumps({"to": phone, "text": text, "id": idempotency_key}, ensure_ascii=False).encode()
         try:
-            post_signed(url=settings.SMS_ENDPOINT, secret=settings.SMS_SECRET, body=body, error_prefix="sms")
+            post_signed(
+                url=settings.SMS_ENDPOINT, secret=settings.SMS_SECRET, body=body, nonce=idempotency_key,
+                error_prefix="sms",
+            )  # fmt: skip
         except PermanentDeliveryError as exc:
             if exc.code != "sms.http_409":
                 raise
@@ -52,7 +56,7 @@ class FileSmsBackend:
 
 def webhook_post(*, url: str, secret: str, payload: str, idempotency_key: str) -> None:
     post_signed(
-        url=url, secret=secret, body=payload.encode(), error_prefix="webhook",
+        url=url, secret=secret, body=payload.encode(), nonce=idempotency_key, error_prefix="webhook",
         headers={"Idempotency-Key": idempotency_key},
     )  # fmt: skip
 
@@ -68,16 +72,35 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirects)
 
 
+def signature_of(*, secret: str, timestamp: str, nonce: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of "{timestamp}.{nonce}." + body>``: the scheme the platform asks of
+    the systems that call it (README, 好差评 callbacks), used for what it sends them too."""
+    signed = f"{timestamp}.{nonce}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
 def post_signed(
-    *, url: str, secret: str, body: bytes, error_prefix: str, headers: dict[str, str] | None = None
+    *, url: str, secret: str, body: bytes, nonce: str, error_prefix: str, headers: dict[str, str] | None = None
 ) -> None:
-    """POST JSON signed with HMAC-SHA256 (``X-Signature``); 2xx is delivered, 429/5xx and an
-    unreachable peer are worth retrying, any other answer is final. Errors are codes only."""
-    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    """POST JSON signed with HMAC-SHA256; 2xx is delivered, 429/5xx and an unreachable peer are
+    worth retrying, any other answer is final. Errors are codes only.
+
+    The signature covers the time of sending (``X-Timestamp``, Unix seconds) and the message's
+    once-only key (``X-Nonce``, the same as its ``Idempotency-Key``), not only the body: a receiver
+    that checks the time window and remembers the keys cannot be made to take a captured request
+    again, with its old key or a new one.
+    """
+    timestamp = str(int(time.time()))
     request = urllib.request.Request(  # noqa: S310 - operators and counties configure these endpoints
         url,
         data=body,
-        headers={"Content-Type": "application/json", "X-Signature": f"sha256={signature}", **(headers or {})},
+        headers={
+            "Content-Type": "application/json",
+            "X-Timestamp": timestamp,
+            "X-Nonce": nonce,
+            "X-Signature": signature_of(secret=secret, timestamp=timestamp, nonce=nonce, body=body),
+            **(headers or {}),
+        },
         method="POST",
     )
     try:

@@ -14,7 +14,6 @@ The processes of the platform itself (``Process``, ``CeleryWorker``) are in ``te
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import os
@@ -32,6 +31,7 @@ import psycopg
 import pytest
 import redis
 
+from notifications.channels import signature_of
 from tests.processes import Process, free_port
 
 
@@ -184,7 +184,10 @@ class SmsProvider:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                expected = signature_of(
+                    secret=secret, timestamp=self.headers.get("X-Timestamp", ""), nonce=self.headers.get("X-Nonce", ""),
+                    body=body,
+                )  # fmt: skip
                 key = json.loads(body)["id"]
                 with provider.lock:
                     provider.signatures_ok.append(hmac.compare_digest(expected, self.headers.get("X-Signature", "")))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import hmac
 import json
 import threading
@@ -21,6 +20,7 @@ from casework import services as casework
 from casework.models import StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from notifications import services
+from notifications.channels import signature_of
 from notifications.models import Channel, Notification, Status
 from notifications.selectors import inbox_unread_count
 
@@ -40,7 +40,10 @@ class Provider:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(b"test-secret", body, hashlib.sha256).hexdigest()
+                expected = signature_of(
+                    secret="test-secret", timestamp=self.headers["X-Timestamp"], nonce=self.headers["X-Nonce"],
+                    body=body,
+                )  # fmt: skip
                 provider.signatures_ok.append(hmac.compare_digest(expected, self.headers["X-Signature"]))
                 status = provider.answers.pop(0) if provider.answers else 200
                 if status == 200:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +17,7 @@ from casework import services as casework
 from casework.models import StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from notifications import services
+from notifications.channels import signature_of
 from notifications.models import Channel, Notification, Status, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -26,15 +27,20 @@ class Receiver:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.answers: list[int] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(b"county-key", body, hashlib.sha256).hexdigest()
+                expected = signature_of(
+                    secret="county-key", timestamp=self.headers["X-Timestamp"], nonce=self.headers["Idempotency-Key"],
+                    body=body,
+                )  # fmt: skip
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 if status == 200 and hmac.compare_digest(expected, self.headers["X-Signature"]):
                     receiver.events.append({"key": self.headers["Idempotency-Key"], **json.loads(body)})
+                    receiver.requests.append((dict(self.headers), body))
                 self.send_response(status)
                 self.end_headers()
 
@@ -84,3 +90,29 @@ def test_an_endpoint_gets_only_the_events_it_asked_for(county_a, receiver):
         assert services.webhook_event_publish(event="case.registered", payload={}, idempotency_key="a") == 0
         assert services.webhook_event_publish(event="case.rated", payload={}, idempotency_key="b") == 1
         assert services.webhook_event_publish(event="case.rated", payload={}, idempotency_key="b") == 0
+
+
+def test_the_signature_covers_the_time_and_the_key_so_a_captured_event_cannot_be_replayed(county_a, receiver):
+    """A receiver that checks the time window and remembers keys refuses a replay, with its key or a new one."""
+    with tenant_context(county_a):
+        WebhookEndpoint.objects.create(name="12345平台", url=receiver.url, secret="county-key", events=[])
+        boss = UserFactory(username="boss-replay")
+        StaffProfileFactory(user=boss, role=StaffRole.SUPERVISOR)
+        casework.case_register(actor=boss, intake=casework.CaseIntake(
+            matter="重放", description="x", citizen_name="x", citizen_phone="13800007777", channel="window",
+            kind_code="case",
+        ))  # fmt: skip
+        for notification in Notification.objects.filter(channel=Channel.WEBHOOK):
+            services.notification_deliver(notification_id=notification.pk)
+    headers, body = receiver.requests[0]
+    assert abs(int(headers["X-Timestamp"]) - time.time()) < 60
+    assert headers["X-Nonce"] == headers["Idempotency-Key"]
+
+    def valid(timestamp: str, nonce: str) -> bool:
+        return hmac.compare_digest(
+            signature_of(secret="county-key", timestamp=timestamp, nonce=nonce, body=body), headers["X-Signature"]
+        )
+
+    assert valid(headers["X-Timestamp"], headers["X-Nonce"])
+    assert not valid(headers["X-Timestamp"], headers["X-Nonce"] + "-again")  # a fresh key for the replay
+    assert not valid(str(int(headers["X-Timestamp"]) + 600), headers["X-Nonce"])  # a fresh time for it

@@ -19,6 +19,7 @@ from casework import services as casework
 from casework.interop import services
 from casework.models import Category, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
+from notifications.channels import signature_of
 from tenants.models import County
 
 
@@ -96,7 +97,10 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                expected = signature_of(
+                    secret=receiver.secret, timestamp=self.headers.get("X-Timestamp", ""),
+                    nonce=self.headers.get("Idempotency-Key", ""), body=body,
+                )  # fmt: skip
                 if hmac.compare_digest(expected, self.headers.get("X-Signature", "")):
                     receiver.events.append({"key": self.headers["Idempotency-Key"], **json.loads(body)})
                     self.send_response(200)
