@@ -356,3 +356,22 @@ def test_a_text_at_its_full_length_is_still_anonymised(county_a):
         assert case.anonymised_at is not None
         assert NAME not in case.matter and len(case.matter) <= longest
         assert not AuditRecord.objects.filter(action="retention.run", details__failed__gt=0).exists()
+
+
+def test_a_staff_message_at_its_full_length_is_still_anonymised(county_a):
+    """The same for an in-app message's subject, which names the case's citizen."""
+    case = _closed_case(county_a, phone="13888887777")
+    with tenant_context(county_a):
+        from notifications.models import Channel as NotificationChannel
+        from notifications.models import Notification, Status
+
+        longest = Notification._meta.get_field("subject").max_length
+        message = Notification.objects.create(
+            key="case.assigned", channel=NotificationChannel.INAPP, recipient="1", status=Status.SENT,
+            subject="事" * (longest - len(NAME)) + NAME, body=f"{NAME}的事项",
+            idempotency_key=f"{case.pk}:long:inapp:1",
+        )  # fmt: skip
+        assert cases_anonymise_due() >= 1
+        message.refresh_from_db()
+        assert NAME not in message.subject and NAME not in message.body
+        assert Case.objects.get(pk=case.pk).anonymised_at is not None
