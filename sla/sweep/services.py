@@ -8,6 +8,8 @@ from uuid import UUID
 
 from django.apps import apps
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from banchengshi.core.rows import row_insert
@@ -139,23 +141,31 @@ def deadline_entries_claim(*, entry_ids: list[int], now: datetime.datetime, cale
     return firings
 
 
+# A sweep's share of one county: a fire task's worth (it runs in one transaction).
+PER_COUNTY = 1_000
+
 # The value of ``tenants.models.CountyStatus.ACTIVE``: sla may not import tenants (ARCHITECTURE.md).
 COUNTY_ACTIVE = "active"
 
 
-def due_entries(*, now: datetime.datetime, limit: int = 10_000) -> dict[str, list[int]]:
+def due_entries(*, now: datetime.datetime, limit: int = 10_000, per_county: int = PER_COUNTY) -> dict[str, list[int]]:
     """Everything due in every active county, grouped by county schema: one indexed query, whatever
     the number of counties.
 
     A suspended county, or one whose migration failed, gets no deadline work: its entries wait
     (and fire late, once) until it is active again. They are left out in the query itself, so
-    they never take up the ``limit`` of the active counties.
+    they never take up the ``limit`` of the active counties. Nor can one county take it all: at
+    most ``per_county`` of its oldest entries a sweep. A county whose firing keeps failing keeps
+    its entries due (the failed transaction moved nothing), oldest of all; without the cap they
+    would fill the limit every minute and no other county would be warned of anything.
     """
     # The county registry through the app registry, not an import: tenants sits above sla.
     county = apps.get_model("tenants", "County")
     active = county.objects.filter(status=COUNTY_ACTIVE).values("schema_name")
     rows = (
         DeadlineEntry.objects.filter(next_check_at__lte=now, schema_name__in=active)
+        .annotate(place=Window(RowNumber(), partition_by=F("schema_name"), order_by=F("next_check_at").asc()))
+        .filter(place__lte=per_county)
         .order_by("next_check_at")
         .values_list("schema_name", "pk")[:limit]
     )

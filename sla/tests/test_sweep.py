@@ -147,6 +147,24 @@ def test_only_active_counties_get_deadline_work(two_counties, status):
 
 
 @pytest.mark.django_db
+def test_one_county_cannot_take_every_place_in_a_sweep(two_counties):
+    """A county whose firing keeps failing keeps its oldest entries due for ever; the others still get theirs."""
+    failing, other = two_counties
+    long_ago = timezone.now() - datetime.timedelta(days=30)
+    for n in range(5):
+        DeadlineEntry.objects.create(
+            schema_name=failing.schema_name, case_id=uuid.uuid4(), clock="reply", due_at=long_ago,
+            next_check_at=long_ago + datetime.timedelta(minutes=n),
+        )  # fmt: skip
+    DeadlineEntry.objects.create(
+        schema_name=other.schema_name, case_id=uuid.uuid4(), clock="reply", due_at=timezone.now(),
+        next_check_at=timezone.now() - datetime.timedelta(minutes=1),
+    )  # fmt: skip
+    due = due_entries(now=timezone.now(), limit=3, per_county=2)
+    assert len(due[failing.schema_name]) == 2 and len(due[other.schema_name]) == 1
+
+
+@pytest.mark.django_db
 def test_a_deadline_moved_into_the_past_before_its_warning_fires_overdue_at_the_next_sweep(county_a):
     """城中区: registered as complex (10 working days to reply), found simple a week later (3
     working days). The new deadline has passed already: overdue is due at once, not when the old
