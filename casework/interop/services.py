@@ -64,6 +64,7 @@ from casework.interop.models import (
 )
 from casework.models import (
     BAD_RATING_MAX,
+    EVENT_LABELS,
     Case,
     Category,
     Channel,
@@ -119,6 +120,15 @@ def api_client_create(
     signing_secret = secrets.token_hex(32)
     if webhook_url:
         webhook_url = _webhook_url_checked(webhook_url)
+    webhook_events = list(dict.fromkeys(webhook_events))
+    # A misspelt event would be a webhook that silently never hears anything.
+    unknown_events = [e for e in webhook_events if e.removeprefix("case.") not in EVENT_LABELS or "." not in e]
+    if unknown_events:
+        raise _invalid(
+            "webhook_events",
+            _("Unknown events: %(events)s. Events are named case.<step>, for example case.registered, case.replied.")
+            % {"events": ", ".join(unknown_events)},
+        )
     with transaction.atomic():
         webhook = None
         if webhook_url:

@@ -63,3 +63,20 @@ def test_a_webhook_may_not_point_inside_the_platform_unless_the_network_is_allow
     assert create(api, "http://169.254.169.254/latest/meta-data/").status_code == 400
     unresolvable = create(api, "http://no-such-host.invalid/hook")
     assert unresolvable.status_code == 400 and unresolvable.json()["error"]["code"] == "interop.invalid"
+
+
+def test_a_misspelt_webhook_event_is_refused_not_silently_never_sent(county_a, settings, receiver):
+    settings.INTEROP_WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    api = admin_api(county_a)
+    body = {"name": "12345平台", "source_system": "12345", "scopes": ["intake"], "webhook_url": receiver.url}
+    refused = api.post(
+        "/interop/v1/clients/create/", {**body, "webhook_events": ["case.registred", "replied"]}, format="json"
+    )
+    assert refused.status_code == 400
+    error = refused.json()["error"]
+    assert error["details"][0]["field"] == "webhook_events" and "case.registred" in error["message"]
+    assert "未知" in error["message"]
+    created = api.post(
+        "/interop/v1/clients/create/", {**body, "webhook_events": ["case.registered", "case.replied"]}, format="json"
+    )
+    assert created.status_code == 201, created.content
