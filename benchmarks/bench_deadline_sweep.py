@@ -58,8 +58,15 @@ def main() -> None:
         # The sweep serves the registry's active counties only: each schema gets its row.
         County.objects.bulk_create(
             County(
-                schema_name=f"c{n:06d}", code=f"{n:06d}", slug=f"bench{n}", name=f"县{n}", full_name=f"测试县{n}",
-                province="测试省", city="测试市", case_prefix=f"B{n:03X}"[:4], status="active",
+                schema_name=f"c{n:06d}",
+                code=f"{n:06d}",
+                slug=f"bench{n}",
+                name=f"县{n}",
+                full_name=f"测试县{n}",
+                province="测试省",
+                city="测试市",
+                case_prefix=f"B{n:03X}"[:4],
+                status="active",
             )  # fmt: skip
             for n in range(registered, counties)
         )

@@ -49,16 +49,37 @@ def client_address(request: HttpRequest) -> str:
     return peer
 
 
+def limit_key(address: str) -> str:
+    """What a per-address limit counts under: an IPv6 client is its /64 network.
+
+    Providers hand every subscriber a /64 at least, from which a client takes any address it
+    likes: counted alone, each new address would start from nought. An IPv4 address seen through
+    a dual-stack socket (``::ffff:a.b.c.d``) is that IPv4 address. Anything else is unchanged.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
 class AddressRateThrottle(AnonRateThrottle):
     """DRF's per-address throttle, keyed on ``client_address`` rather than on a header any client can write."""
 
     def get_ident(self, request: Any) -> str:
-        return client_address(request)
+        return limit_key(client_address(request))
 
 
 def allow(*, scope: str, key: str, limit: int, window_seconds: int) -> bool:
-    """Count one hit; False once ``limit`` hits were counted in the current window."""
-    bucket = f"ratelimit:{scope}:{key}"
+    """Count one hit; False once ``limit`` hits were counted in the current window.
+
+    A ``key`` that is a client address counts for its whole IPv6 network (``limit_key``).
+    """
+    bucket = f"ratelimit:{scope}:{limit_key(key)}"
     if cache.add(bucket, 1, timeout=window_seconds):
         return True
     try:
@@ -70,4 +91,4 @@ def allow(*, scope: str, key: str, limit: int, window_seconds: int) -> bool:
 
 def exceeded(*, scope: str, key: str, limit: int) -> bool:
     """Whether ``limit`` hits were already counted, without counting one (failures counted apart)."""
-    return int(cache.get(f"ratelimit:{scope}:{key}") or 0) >= limit
+    return int(cache.get(f"ratelimit:{scope}:{limit_key(key)}") or 0) >= limit

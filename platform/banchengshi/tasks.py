@@ -74,6 +74,13 @@ class PlatformTask(CountyTask):
     abstract = True
     requires_county = False
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Queued from inside a county, the header names that county (tenant-schemas-celery adds
+        # the sender's schema) and the worker switched to it: public tables that a county also
+        # has (users, authenticators, sessions) would be read and written in the county instead.
+        with schema_context(get_public_schema_name()):
+            return super().__call__(*args, **kwargs)
+
 
 def county_apply_async(
     task: Any, *, schema_name: str, kwargs: dict[str, Any] | None = None, countdown: int | None = None

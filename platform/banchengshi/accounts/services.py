@@ -35,6 +35,7 @@ from banchengshi.accounts.selectors import has_authenticator
 from banchengshi.audit.models import Outcome
 from banchengshi.audit.services import audit_record
 from banchengshi.personal_data import SealError, blind_index, blind_indexes, is_sealed, seal, unseal
+from banchengshi.ratelimit import limit_key
 
 # Session keys this package keeps.
 AUTH_AT = "accounts.auth_at"  # when the person signed in (epoch seconds)
@@ -59,7 +60,8 @@ class Scope:
 
 
 def _scopes(username: str, address: str) -> tuple[Scope, Scope]:
-    return Scope("account", username.strip().lower()), Scope("address", address)
+    # An IPv6 client counts as its /64: it could otherwise take a fresh address for every guess.
+    return Scope("account", username.strip().lower()), Scope("address", limit_key(address))
 
 
 def _failures_key(scope: Scope) -> str:

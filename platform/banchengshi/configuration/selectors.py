@@ -50,19 +50,23 @@ def config_cached(name: str, load: Callable[[], T]) -> T:
     """``load()``, or what it returned earlier under the snapshot's generation of this county.
 
     Outside a snapshot (or in another schema than the snapshot's) it is simply ``load()``.
-    The generation is read before ``load`` runs, so what is cached is never older than its
-    generation says: a change committed in between makes a newer value that is reloaded next time.
+    What is loaded is kept under the generation read just before ``load`` runs, so it is never
+    older than its generation says. Not under the snapshot's: this transaction may have changed
+    the configuration since (a new, still private generation), and what it loads then must not
+    reach the requests that read the committed one, least of all if the change is rolled back.
     """
     snapshot = _snapshot.get()
     schema = current_schema()
     if snapshot is None or snapshot[0] != schema or snapshot[1] is None:
         return load()
-    generation = snapshot[1]
     key = (schema, name)
     hit = _cache.get(key)
-    if hit is not None and hit[0] == generation:
+    if hit is not None and hit[0] == snapshot[1]:
         return hit[1]
-    # Threads filling the same entry at once each load it; the last assignment wins, and either is right.
+    # A miss costs a query more (a few times a year per process), a hit none.
+    generation = config_generation()
     value = load()
-    _cache[key] = (generation, value)
+    if generation is not None:
+        # Threads filling the same entry at once each load it; the last assignment wins, and either is right.
+        _cache[key] = (generation, value)
     return value

@@ -30,6 +30,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.expressions import DatabaseDefault
 from django.db.models.fields import AutoFieldMixin
+from psycopg import pq
 
 
 @cache
@@ -128,6 +129,12 @@ def rows_batched() -> Iterator[None]:
     another INSERT) is sent in one message after the waiting ones, and sees their rows; what is
     still waiting at the end of the block is sent then. An error in a waiting statement is raised
     by the statement it travelled with, and fails the transaction as it would have anyway.
+
+    What still waits when an exception leaves the block is sent too, before the exception goes
+    on: without batching those rows were written already, and a caller that catches the
+    exception and commits keeps them (an audit record must not vanish while the change it
+    records commits). Only a transaction that can no longer commit (marked for rollback, or
+    failed in PostgreSQL) drops them: they would be rolled back with it anyway.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("rows_batched() needs a transaction: waiting rows must commit with the rest")
@@ -138,13 +145,35 @@ def rows_batched() -> Iterator[None]:
     setattr(connection, _PENDING, pending)
     try:
         with connection.execute_wrapper(_carrying(pending)):
-            yield
-            if pending:
-                pending.check(connection)
-                with connection.cursor() as cursor:
-                    cursor.execute(_take(pending))
+            try:
+                yield
+            except Exception:
+                # A failure to send them replaces the exception (chained to it), as it would
+                # have been raised first without batching; swallowing it would let the caller
+                # commit a failed transaction, which PostgreSQL silently turns into a rollback.
+                _send_rest(pending, on_error=True)
+                raise
+            _send_rest(pending, on_error=False)
     finally:
         setattr(connection, _PENDING, None)
+
+
+def _send_rest(pending: _Waiting, *, on_error: bool) -> None:
+    if not pending:
+        return
+    # A transaction that failed in PostgreSQL while no exception leaves the block means an error
+    # was swallowed without a savepoint: sending then raises, as the row would have without batching.
+    if connection.needs_rollback or (on_error and _transaction_failed()):
+        pending.clear()  # rolled back with the transaction (or its savepoint) whatever happens
+        return
+    pending.check(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_take(pending))
+
+
+def _transaction_failed() -> bool:
+    raw = connection.connection
+    return raw is None or raw.info.transaction_status == pq.TransactionStatus.INERROR
 
 
 def statement_defer(sql: str, params: Sequence[Any]) -> bool:

@@ -49,32 +49,58 @@ PERSONAL_FIELDS = frozenset(
 
 _NOT_ALNUM_BEFORE = r"(?<![0-9A-Za-z])"
 _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
+_SEP = r"[\s-]?"
+# The country code as people write it: +86, 0086, 86, (+86), followed by a space or dash or not.
+_COUNTRY = r"\(?(?:\+|00)?86\)?" + _SEP
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Resident ID: 6-digit region, birth date 18xx-20xx, 3-digit sequence, check digit or X.
+    # Resident ID: 6-digit region, birth date 18xx-20xx, 3-digit sequence, check digit or X;
+    # forms and letters often group it 6-8-4 with spaces or dashes.
     (
         re.compile(
             _NOT_ALNUM_BEFORE
-            + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+            + r"[1-9]\d{5}"
+            + _SEP
+            + r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+            + _SEP
+            + r"\d{3}[\dXx]"
             + _NOT_ALNUM_AFTER
         ),
         "[id-number]",
     ),
-    # Mobile: 1[3-9] and nine digits, optionally +86 / 86 in front and spaces or dashes in 3-4-4.
+    # Mobile: 1[3-9] and nine digits, the country code in front or not, grouped 3-4-4 or 4-3-4.
     (
-        re.compile(_NOT_ALNUM_BEFORE + r"(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}" + _NOT_ALNUM_AFTER),
+        re.compile(
+            _NOT_ALNUM_BEFORE
+            + f"(?:{_COUNTRY})?"
+            + r"1[3-9]\d(?:(?:[\s-]?\d{4}){2}|\d[\s-]\d{3}[\s-]?\d{4})"
+            + _NOT_ALNUM_AFTER
+        ),
         "[phone]",
     ),
-    # Landline: area code 0xx / 0xxx, optional dash or space, 7-8 digits, optional extension.
+    # Landline: area code 0xx / 0xxx, in brackets or not, then 7-8 digits (grouped 3-4 or 4-4 or
+    # not), optional extension; from abroad the country code replaces the area code's 0.
     (
-        re.compile(_NOT_ALNUM_BEFORE + r"0\d{2,3}[\s-]?\d{7,8}(?:-\d{1,5})?" + _NOT_ALNUM_AFTER),
+        re.compile(
+            _NOT_ALNUM_BEFORE
+            + rf"(?:\(?0\d{{2,3}}\)?|{_COUNTRY}(?:\(0\){_SEP})?\(?0?[1-9]\d{{1,2}}\)?)"
+            + _SEP
+            + r"\d{3,4}[\s-]?\d{4}(?:-\d{1,5})?"
+            + _NOT_ALNUM_AFTER
+        ),
         "[phone]",
     ),
-    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
+    # "%40" is the @ of an address in a logged URL or form body.
+    (re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
 )
+
+# Chinese input methods type full-width digits and signs (１３８…, （０７７２）, ＠): read them as
+# the ASCII ones, or every pattern above misses them.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９＋－（）＠\u3000", "0123456789+-()@ ")
 
 
 def scrub_text(text: str) -> str:
     """The text with every phone number, ID number and email address replaced by a marker."""
+    text = text.translate(_FULL_WIDTH)
     for pattern, marker in _PATTERNS:
         text = pattern.sub(marker, text)
     return text

@@ -11,6 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 from rest_framework.authtoken.models import Token
 
+from banchengshi.audit.models import AuditRecord
+from banchengshi.audit.services import audit_record
 from banchengshi.core.rows import joined_get, row_insert, rows_batched, statement_defer
 from casework.models import Case, CaseEvent, Department
 from casework.services import case_register
@@ -189,3 +191,48 @@ def test_rows_never_travel_under_another_schemas_search_path(county_a, county_b)
         assert not CaseEvent.objects.filter(note="城中区的").exists()
     with tenant_context(county_a):
         assert not CaseEvent.objects.filter(note="城中区的").exists()
+
+
+def test_rows_still_waiting_when_an_error_leaves_the_block_commit_if_the_transaction_does(county_a):
+    """Without batching each row was written at ``row_insert``: an error caught before the commit
+    does not undo it. Batched, the rows that waited must not vanish while the rest commits."""
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        with transaction.atomic():
+            try:
+                with rows_batched():
+                    row_insert(_event(case, "先到"))
+                    Case.objects.filter(pk=case.pk).exists()  # carries the first row
+                    row_insert(_event(case, "后到"))
+                    audit_record(action="rows.test", object_type="case", object_id=case.pk)
+                    raise LookupError
+            except LookupError:
+                pass
+        notes = set(CaseEvent.objects.filter(case=case, action="noted").values_list("note", flat=True))
+        assert notes == {"先到", "后到"}
+        assert AuditRecord.objects.filter(action="rows.test", object_id=str(case.pk)).count() == 1
+
+
+def test_rows_waiting_in_a_transaction_marked_for_rollback_go_with_it_quietly(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        with transaction.atomic(), rows_batched():
+            row_insert(_event(case, "作废"))
+            transaction.set_rollback(True)  # a dry run: as without batching, no error at the end
+        assert not CaseEvent.objects.filter(case=case, note="作废").exists()
+
+
+def test_a_waiting_row_that_fails_as_an_error_leaves_the_block_is_not_swallowed(county_a):
+    with tenant_context(county_a):
+        case = case_register(actor=None, intake=case_intake(channel="online"))
+        fields = [f for f in Case._meta.concrete_fields if not f.primary_key]
+        duplicate = Case(**{f.attname: getattr(case, f.attname) for f in fields})
+        with pytest.raises(IntegrityError), transaction.atomic():
+            try:
+                with rows_batched():
+                    row_insert(_event(case, "不会留下"))
+                    row_insert(duplicate)  # refused: without batching, refused before the error below
+                    raise LookupError
+            except LookupError:
+                pass  # the caller would commit: the refused row must not be quietly forgotten
+        assert not CaseEvent.objects.filter(case=case, note="不会留下").exists()

@@ -108,6 +108,13 @@ def test_five_failures_from_one_address_lock_that_address_for_every_account(coun
     assert sign_in(browser_for(county_a, "10.77.0.2"), staff().username).status_code == 302
 
 
+def test_an_ipv6_client_cannot_guess_on_from_a_fresh_address_of_its_network(county_a, staff, browser_for):
+    for attempt in range(settings.ACCOUNTS_LOGIN_FAILURE_LIMIT):
+        sign_in(browser_for(county_a, f"2001:db8:77:1::{attempt + 1:x}"), f"nobody-{attempt}", "Wrong-pass-1")
+    assert sign_in(browser_for(county_a, "2001:db8:77:1::ffff"), staff().username).status_code == 429
+    assert sign_in(browser_for(county_a, "2001:db8:77:2::1"), staff().username).status_code == 302
+
+
 def test_lockout_counters_are_per_county(county_a, county_b, staff, browser_for):
     clerk = staff(username="same-name")
     with tenant_context(county_b):

@@ -133,3 +133,21 @@ def test_another_process_sees_a_committed_change_at_once(county_a, clerk_token):
                 assert later["reply_due_at"] > first["reply_due_at"]
             finally:
                 change(-15, True)
+
+
+def test_a_change_made_inside_a_snapshot_and_rolled_back_is_never_served(county_a):
+    """Loaded after the transaction changed it, the configuration is that transaction's own: it must
+    not be kept under the committed generation the snapshot read, which every other request uses."""
+
+    def department_name() -> str:
+        return Department.objects.get(code="scjgj").name
+
+    with tenant_context(county_a):
+        committed = config_generation()
+        with pytest.raises(RuntimeError), transaction.atomic(), configuration_snapshot():
+            Department.objects.filter(code="scjgj").update(name="撤销的名字")
+            assert config_cached("test.inside-change", department_name) == "撤销的名字"
+            raise RuntimeError
+        assert config_generation() == committed
+        with configuration_snapshot():
+            assert config_cached("test.inside-change", department_name) != "撤销的名字"
