@@ -85,7 +85,11 @@ def agreements_list() -> list[ForwardAgreement]:
 
 
 def envelopes_undelivered(*, older_than_seconds: int, limit: int = 500) -> list[Envelope]:
+    """A batch for the relay: the least tried first, so envelopes that keep failing (a county whose
+    schema cannot be reached, a recall whose forward never arrives) never hold back newer ones."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     return list(
-        Envelope.objects.filter(delivered_at__isnull=True, created_at__lte=cutoff).order_by("created_at")[:limit]
+        Envelope.objects.filter(delivered_at__isnull=True, created_at__lte=cutoff).order_by("attempts", "created_at")[
+            :limit
+        ]
     )

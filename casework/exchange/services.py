@@ -98,6 +98,14 @@ def envelope_note_failure(*, envelope_id: UUID, code: str) -> None:
     )
 
 
+def envelope_set_aside(*, envelope: Envelope, code: str) -> None:
+    """Close an envelope that can never take effect here, so that it is not relayed for ever."""
+    envelope.delivered_at = timezone.now()
+    envelope.attempts += 1
+    envelope.last_error = code[:64]
+    envelope.save(update_fields=["delivered_at", "attempts", "last_error"])
+
+
 def county_exchange_close(*, code: str, operator: str) -> list[str]:
     """Close the exchange of a county leaving the platform; returns the files in transit to delete.
 
@@ -122,6 +130,9 @@ def county_exchange_close(*, code: str, operator: str) -> list[str]:
 def envelopes_relay(*, older_than_seconds: int = 30) -> int:
     """Queue again what was not delivered (broker down, worker killed); delivery is idempotent."""
     pending = envelopes_undelivered(older_than_seconds=older_than_seconds)
+    # Each sending counts: one that is never answered (its county's worker cannot reach the
+    # schema, so nothing records a failure) sinks behind the others in the next batch.
+    Envelope.objects.filter(pk__in=[envelope.pk for envelope in pending]).update(attempts=F("attempts") + 1)
     for envelope in pending:
         envelope_queue(envelope_id=envelope.pk, target_schema=envelope.target_schema)
     return len(pending)

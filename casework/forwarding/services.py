@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import logging
+import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
+from banchengshi.errors import ApplicationError
 from banchengshi.personal_data import seal
 from banchengshi.tenancy import current_county, current_schema
 from casework import services as casework_services
@@ -36,7 +40,14 @@ from casework.errors import CaseworkError, CaseworkErrorCode, ConflictError, Not
 from casework.exchange.errors import ExchangeError, ExchangeErrorCode
 from casework.exchange.models import Envelope, EnvelopeKind
 from casework.exchange.selectors import county_entry, forward_allowed
-from casework.exchange.services import envelope_claim, envelope_mark_delivered, envelope_post, envelopes_rewrite
+from casework.exchange.services import (
+    envelope_claim,
+    envelope_mark_delivered,
+    envelope_note_failure,
+    envelope_post,
+    envelope_set_aside,
+    envelopes_rewrite,
+)
 from casework.forwarding.models import (
     PAYLOAD_PHONE_PURPOSE,
     Forward,
@@ -50,6 +61,9 @@ from casework.forwarding.models import (
 from casework.models import ANONYMISED, AssignmentStatus, Attachment, Case, CaseStatus, Channel, StaffRole
 from casework.policy import Action
 from casework.workflow import Step, allowed_from
+from notifications.services import notifications_scrub
+
+logger = logging.getLogger(__name__)
 
 # The personal fields that cross with a forward, named in the processing record.
 PERSONAL_FIELDS = ("citizen_name", "citizen_phone", "company_name")
@@ -233,7 +247,7 @@ def forward_accept(
             county_code=forward.counterpart_code, forward_id=forward.pk, tracking_code=payload.get("tracking_code", "")
         )
         case = casework_services.case_register(actor=actor, intake=intake, forwarded=origin)
-        _attachments_from_exchange(case, actor, payload.get("attachments", []))
+        _attachments_from_exchange(case, actor, payload.get("attachments", []), forward.group_id)
         case = casework_services.case_accept(
             actor=actor, case_id=case.pk, version=case.version,
             note=note or _("Taken over from %(county)s (%(number)s).")
@@ -318,32 +332,110 @@ def _incoming_locked(forward_id: UUID) -> Forward:
     return forward
 
 
-def _attachments_from_exchange(case: Case, actor: User, files: list[dict[str, Any]]) -> None:
-    storage = exchange_storage()
+def _attachments_from_exchange(case: Case, actor: User, files: list[dict[str, Any]], group_id: UUID) -> None:
     for item in files:
-        with storage.open(item["path"], "rb") as handle:
-            content = handle.read()
-        if hashlib.sha256(content).hexdigest() != item["sha256"]:
-            raise CaseworkError(CaseworkErrorCode.UPLOAD_REJECTED, _("A forwarded attachment arrived damaged."))
+        content_type, content = _exchange_file_read(item, group_id)
+        name = os.path.basename(str(item.get("name") or "").replace("\\", "/")).strip() or "attachment"
         attachment = Attachment(
-            case=case, original_name=item["name"], content_type=item["content_type"], size=len(content),
+            case=case, original_name=name[:255], content_type=content_type, size=len(content),
             sha256=item["sha256"], uploaded_by=actor,
         )  # fmt: skip
-        attachment.file.save(f"{uuid4().hex}{Path(item['path']).suffix}", ContentFile(content), save=False)
+        # Named and typed by what it contains, as an upload here would be: the sender's word is data.
+        extension = casework_services.FILE_SIGNATURES[content_type][1][0]
+        attachment.file.save(f"{uuid4().hex}{extension}", ContentFile(content), save=False)
         attachment.save()
+
+
+# What the sending county writes: "<group id>/<sha256>[_<storage's suffix>].<ext>" (``exchange_storage``).
+EXCHANGE_FILE_NAME_RE = re.compile(r"[0-9A-Za-z_-]{1,100}(\.[0-9A-Za-z]{1,8})?")
+
+
+def _exchange_file_read(item: Any, group_id: UUID) -> tuple[str, bytes]:
+    """One file of an incoming forward, checked: its place, its size, its checksum, what it is.
+
+    The list comes from another county's row: a path outside this forward's own directory of the
+    exchange (another forward's file in transit, or anywhere else on disk) is never opened.
+    """
+    label = str(item.get("name", "")) if isinstance(item, dict) else ""
+    path = str(item.get("path", "")) if isinstance(item, dict) else ""
+    directory, _slash, file_name = path.partition("/")
+    if (
+        directory != str(group_id)
+        or not EXCHANGE_FILE_NAME_RE.fullmatch(file_name)
+        or not re.fullmatch(r"[0-9a-f]{64}", str(item.get("sha256", "")))
+    ):
+        logger.warning("forwarded attachment refused: path %r is not in its forward's directory", path[:200])
+        raise _transit_refused(_("A forwarded attachment arrived damaged."), "damaged", label)
+    limit = settings.CASE_ATTACHMENT_MAX_BYTES
+    too_large = _transit_refused(
+        _("A forwarded attachment is larger than %(limit)d MB.") % {"limit": limit // (1024 * 1024)}, "too_large", label
+    )
+    storage = exchange_storage()
+    try:
+        if storage.size(path) > limit:
+            raise too_large
+        with storage.open(path, "rb") as handle:
+            content = handle.read(limit + 1)
+    except OSError as exc:
+        raise _transit_refused(
+            _("A forwarded attachment is missing from the exchange; ask the sending county to forward the case again."),
+            "missing", label,
+        ) from exc  # fmt: skip
+    if len(content) > limit:
+        raise too_large
+    if hashlib.sha256(content).hexdigest() != item["sha256"]:
+        raise _transit_refused(_("A forwarded attachment arrived damaged."), "damaged", label)
+    content_type = casework_services.sniff_content_type(content[:16])
+    if content_type is None or not casework_services._well_formed(ContentFile(content), content_type):  # type: ignore[arg-type]
+        raise _transit_refused(_("A forwarded attachment is not a readable PDF, JPEG or PNG file."), "rejected", label)
+    return content_type, content
+
+
+def _transit_refused(message: str, code: str, name: str) -> CaseworkError:
+    return CaseworkError(
+        CaseworkErrorCode.UPLOAD_REJECTED, message,
+        details=[{"field": "attachments", "code": code, "message": name[:255]}],
+    )  # fmt: skip
 
 
 # -- applying envelopes (in the receiving county's schema) -----------------------------------
 
 
+class _UnknownForward(Exception):
+    """An answer about a forward this county never sent: it can never take effect here."""
+
+
+UNKNOWN_FORWARD = "forwarding.unknown_forward"
+
+
 def envelope_apply(*, envelope_id: UUID) -> bool:
-    """Apply one envelope addressed to this county; False if it was already applied (a repeat)."""
-    with transaction.atomic():
-        envelope = envelope_claim(envelope_id=envelope_id, schema_name=current_schema())
-        if envelope is None:
-            return False
-        APPLY[EnvelopeKind(envelope.kind)](envelope)
-        envelope_mark_delivered(envelope=envelope)
+    """Apply one envelope addressed to this county; False if it was already applied (a repeat)
+    or can never be (set aside)."""
+    try:
+        with transaction.atomic():
+            envelope = envelope_claim(envelope_id=envelope_id, schema_name=current_schema())
+            if envelope is None:
+                return False
+            try:
+                with transaction.atomic():
+                    APPLY[EnvelopeKind(envelope.kind)](envelope)
+            except _UnknownForward:
+                # An outgoing forward is written with its forward envelope, before any answer can
+                # exist: one missing here never comes (this county re-onboarded under its old
+                # code, say). Retried, it would fail every minute for ever.
+                logger.warning("%s envelope %s set aside: no forward %s here", envelope.kind, envelope.pk,
+                               envelope.forward_id)  # fmt: skip
+                envelope_set_aside(envelope=envelope, code=UNKNOWN_FORWARD)
+                return False
+            envelope_mark_delivered(envelope=envelope)
+    except Exception as exc:
+        # Recorded outside the rolled-back transaction: the relay sends the least tried first.
+        code = exc.code if isinstance(exc, ApplicationError) else type(exc).__name__
+        try:
+            envelope_note_failure(envelope_id=envelope_id, code=str(code))
+        except Exception:  # noqa: BLE001 - the database itself failing: the original error matters
+            logger.warning("failure of envelope %s not recorded", envelope_id)
+        raise
     return True
 
 
@@ -388,11 +480,18 @@ def _receive_recall(envelope: Envelope) -> None:
 
 
 def _outgoing_locked(envelope: Envelope) -> tuple[Forward, Case]:
-    forward = Forward.objects.select_for_update().get(pk=envelope.forward_id, direction=ForwardDirection.OUT)
-    assert forward.case_id is not None  # noqa: S101 - an outgoing forward always has its case
-    case = (
-        Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=forward.case_id)
+    # The case first, then the forward, as a case transition takes them (a recall locks the case,
+    # then its forwards): in the other order, an answer arriving during a recall deadlocks with it.
+    # An outgoing forward's case never changes, so reading it unlocked is safe.
+    case_id = (
+        Forward.objects.filter(pk=envelope.forward_id, direction=ForwardDirection.OUT)
+        .values_list("case_id", flat=True)
+        .first()
     )
+    if case_id is None:
+        raise _UnknownForward
+    case = Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=case_id)
+    forward = Forward.objects.select_for_update().get(pk=envelope.forward_id)
     return forward, case
 
 
@@ -529,8 +628,21 @@ def _forwards_anonymise(forwards: list[Forward], clean: Callable[[str], str]) ->
 def exchange_files_delete(paths: list[str]) -> None:
     storage = exchange_storage()
     for path in dict.fromkeys(paths):
+        # Paths come from envelopes other counties wrote: only a file of a forward's own directory
+        # of the exchange is ever deleted.
+        directory, _slash, file_name = str(path).partition("/")
+        if not (_is_uuid(directory) and EXCHANGE_FILE_NAME_RE.fullmatch(file_name)):
+            logger.warning("exchange file not deleted: %r is not a file of the exchange", str(path)[:200])
+            continue
         if storage.exists(path):
             storage.delete(path)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def case_forwards_anonymise(*, case: Case, clean: Callable[[str], str]) -> list[UUID]:
@@ -539,12 +651,45 @@ def case_forwards_anonymise(*, case: Case, clean: Callable[[str], str]) -> list[
 
 
 def returned_forwards_anonymise(*, cutoff: datetime.datetime, clean: Callable[[str], str]) -> int:
-    """Forwards sent here and returned, never a case of this county: they expire like closed cases."""
+    """Forwards sent here and never a case of this county (returned, or recalled by their sender).
+
+    They expire like closed cases: their payload, texts, processing records, envelopes, files in
+    transit and the messages that announced them lose what they said of the person.
+    """
     with transaction.atomic():
         forwards = list(
             Forward.objects.select_for_update()
-            .filter(direction=ForwardDirection.IN, status=ForwardStatus.RETURNED, decided_at__lt=cutoff)
+            .filter(
+                direction=ForwardDirection.IN,
+                status__in=[ForwardStatus.RETURNED, ForwardStatus.RECALLED],
+                decided_at__lt=cutoff,
+            )
             .exclude(payload__description=ANONYMISED)
         )
-        _forwards_anonymise(forwards, clean)
+        for forward in forwards:
+            # The generic cleaner knows phone and ID numbers, not this citizen's name: a clerk's
+            # reason or the matter may name them ("金先生户籍在对方县市").
+            person_clean = _person_cleaner(forward.payload, forward.citizen_phone, clean)
+            _forwards_anonymise([forward], person_clean)
+            notifications_scrub(idempotency_key_prefixes=[f"forward-in:{forward.pk}:"], clean=person_clean)
     return len(forwards)
+
+
+def _person_cleaner(payload: dict[str, Any], phone: str, clean: Callable[[str], str]) -> Callable[[str], str]:
+    marks = [
+        (str(payload.get("citizen_name", "")).strip(), "[name]"),
+        (str(payload.get("company_name", "")).strip(), "[company]"),
+    ]
+    # A one-character "name" would blank that character everywhere.
+    marks = [(value, mark) for value, mark in marks if len(value) >= 2]
+
+    def person_clean(text: str) -> str:
+        if not text:
+            return text
+        for value, mark in marks:
+            text = text.replace(value, mark)
+        if phone:
+            text = text.replace(phone, "[phone]")
+        return clean(text)
+
+    return person_clean
