@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -503,6 +504,7 @@ def _receive_accepted(envelope: Envelope) -> None:
     _remote_status(forward, envelope.payload)
     forward.payload = {"county_slug": envelope.payload.get("county_slug", "")}
     forward.save()
+    _group_files_release(forward)
     from_status = case.status
     if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
         # This county's clocks stop here; the other county's start on its own rules.
@@ -528,9 +530,25 @@ def _outgoing_close(forward: Forward, case: Case, *, recalled: bool, reason: str
     forward.decided_at = timezone.now()
     forward.return_reason = reason
     forward.save(update_fields=["status", "decided_at", "return_reason"])
+    _group_files_release(forward)
     if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
         case.status = case.paused_from or CaseStatus.ACCEPTED
         case.paused_from = ""
+
+
+def _group_files_release(forward: Forward) -> None:
+    """Once every county a group of forwards went to has decided, its files in transit go.
+
+    A county copies the files into its own case when it takes the case over, before it answers;
+    after the last answer nobody will read them again. Kept, they would hold citizens' papers in
+    the exchange area until the sending case's retention, years later.
+    """
+    if Forward.objects.filter(
+        group_id=forward.group_id, direction=ForwardDirection.OUT, status=ForwardStatus.PENDING
+    ).exists():
+        return
+    directory = Path(exchange_storage().path(str(forward.group_id)))
+    transaction.on_commit(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
 def _receive_returned(envelope: Envelope) -> None:

@@ -139,3 +139,28 @@ def test_a_forward_to_a_county_gone_from_the_registry_is_recalled_at_once(
         assert CaseEvent.objects.filter(case_id=case["id"]).latest("at").data["recalled_at_once"] == [county_x.code]
     assert ok(clerk_a.get(f"cases/{case['id']}/forwards/"))[0]["status"] == "recalled"
     assert not Envelope.objects.exists()
+
+
+def test_files_in_transit_go_once_every_county_has_decided(
+    county_a, county_b, staff_api, agreement, deliver, django_capture_on_commit_callbacks
+):
+    """The receiver copied them into its case before answering; kept, they would wait years for retention."""
+    agreement()
+    clerk_a, clerk_b = staff_api(county_a, "window_clerk"), staff_api(county_b, "supervisor")
+    case = register(clerk_a)
+    with tenant_context(county_a):
+        pdf = SimpleUploadedFile("营业执照.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf")
+        services.attachment_add(actor=Case.objects.get(pk=case["id"]).registered_by, case_id=case["id"], upload=pdf)
+    case = ok(clerk_a.get(f"cases/{case['id']}/"))
+    ok(forward(clerk_a, case, (county_b.code, "lead"), attachment_ids=[case["attachments"][0]["id"]]))
+    (path,) = [item["path"] for item in Envelope.objects.get(target_code=county_b.code).payload["attachments"]]
+    deliver()
+    assert exchange_storage().exists(path)
+    item = ok(clerk_b.get("forwards/incoming/"))[0]
+    taken = ok(clerk_b.post(f"forwards/{item['id']}/accept/", {"kind_code": "case", "category_code": "hard"}))
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver()
+    assert not exchange_storage().exists(path)
+    with tenant_context(county_b):
+        copied = Case.objects.get(pk=taken["case_id"]).attachments.get()
+        assert copied.file.read().startswith(b"%PDF")
