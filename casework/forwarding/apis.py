@@ -50,7 +50,8 @@ class IncomingForwardOutput(ForwardOutput):
     def get_citizen_phone(self, forward: Forward) -> str:
         # Full only for roles that call back; the view audits what it showed in full.
         profile = getattr(self.context.get("request"), "staff_profile", None)
-        return forward.citizen_phone if may(profile, Action.SEE_PHONE) else mask_phone(forward.citizen_phone)
+        full = may(profile, Action.SEE_PHONE) and selectors.forward_phone_in_full(forward)
+        return forward.citizen_phone if full else mask_phone(forward.citizen_phone)
 
     def get_attachments(self, forward: Forward) -> list[str]:
         return [str(item["name"]) for item in forward.payload.get("attachments", [])]
@@ -112,7 +113,7 @@ class IncomingForwardListApi(StaffApi):
 
 def _audit_full_phones(request: Request, forwards: list[Forward]) -> None:
     """Every response showing a citizen's full phone number is audited (forward ids only)."""
-    shown = [str(f.pk) for f in forwards if f.direction == "in" and f.citizen_phone]
+    shown = [str(f.pk) for f in forwards if selectors.forward_phone_in_full(f) and f.citizen_phone]
     if shown and may(getattr(request, "staff_profile", None), Action.SEE_PHONE):
         audit_record(action="forward.phone_viewed", object_type="forward", details={"forward_ids": shown})
 

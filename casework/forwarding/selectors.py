@@ -63,3 +63,10 @@ def forwards_handled_elsewhere(*, case: Case) -> list[dict[str, str]]:
         }
         for f in rows
     ]
+
+
+def forward_phone_in_full(forward: Forward) -> bool:
+    """Whether a caller's role may see this forward's phone in full: only while it waits for a
+    decision. Taken over, the number lives in this county's own case; returned or recalled, this
+    county has no reason to call the citizen."""
+    return forward.direction == ForwardDirection.IN and forward.status == ForwardStatus.PENDING

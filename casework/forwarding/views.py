@@ -44,11 +44,16 @@ def incoming_page(request: HttpRequest) -> HttpResponse:
         raise Http404
     full = may(profile, Action.SEE_PHONE)
     forwards = selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
-    rows = [{"forward": f, "phone": f.citizen_phone if full else mask_phone(f.citizen_phone)} for f in forwards]
-    if full and rows:  # every view of a full phone number is audited
-        audit_record(
-            action="forward.phone_viewed", object_type="forward", details={"forward_ids": [str(f.pk) for f in forwards]}
-        )
+    rows = [
+        {
+            "forward": f,
+            "phone": f.citizen_phone if full and selectors.forward_phone_in_full(f) else mask_phone(f.citizen_phone),
+        }
+        for f in forwards
+    ]
+    shown = [str(f.pk) for f in forwards if full and selectors.forward_phone_in_full(f)]
+    if shown:  # every view of a full phone number is audited
+        audit_record(action="forward.phone_viewed", object_type="forward", details={"forward_ids": shown})
     return render(
         request,
         "forwarding/incoming.html",

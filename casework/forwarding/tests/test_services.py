@@ -164,3 +164,16 @@ def test_files_in_transit_go_once_every_county_has_decided(
     with tenant_context(county_b):
         copied = Case.objects.get(pk=taken["case_id"]).attachments.get()
         assert copied.file.read().startswith(b"%PDF")
+
+
+def test_a_decided_forward_no_longer_shows_the_citizens_full_phone(county_a, county_b, staff_api, agreement, deliver):
+    """Returned, the receiving county has no reason to call the citizen; taken over, its own case has the number."""
+    agreement()
+    clerk_a, supervisor_b = staff_api(county_a, "window_clerk"), staff_api(county_b, "supervisor")
+    ok(forward(clerk_a, register(clerk_a), (county_b.code, "lead")))
+    deliver()
+    (item,) = ok(supervisor_b.get("forwards/incoming/"))
+    assert item["citizen_phone"] == "13912345678"  # pending: the supervisor may call back
+    ok(supervisor_b.post(f"forwards/{item['id']}/return/", {"reason": "不属于本县管辖"}))
+    (item,) = ok(supervisor_b.get("forwards/incoming/", {"status": "returned"}))
+    assert item["citizen_phone"] == "139****5678"
