@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.apps import apps
@@ -69,6 +70,7 @@ def deadline_index_sync(
     existing = {} if new else {e.clock: e for e in DeadlineEntry.objects.filter(schema_name=schema, case_id=case_id)}
     for clock, due_at in running.items():
         entry = existing.pop(clock, None)
+        before = _entry_state(entry)
         if due_at is None:
             if entry is not None and entry.next_check_at is not None:
                 entry.next_check_at = None
@@ -84,10 +86,17 @@ def deadline_index_sync(
         entry.next_check_at = _next_check(entry, calendar)
         if entry.pk is None:
             row_insert(entry)
-        else:
+        elif _entry_state(entry) != before:
+            # Most steps leave a clock as it was: no write, and no row lock the sweep would meet.
             entry.save()
     for entry in existing.values():
         entry.delete()
+
+
+def _entry_state(entry: DeadlineEntry | None) -> tuple[Any, ...] | None:
+    if entry is None:
+        return None
+    return (entry.due_at, entry.warn_at, entry.warned_at, entry.overdue_at, entry.escalation, entry.next_check_at)
 
 
 def _start_over(

@@ -227,3 +227,16 @@ def test_a_case_a_clerk_is_changing_is_left_to_the_next_sweep_not_waited_for(two
             case.refresh_from_db()
             services.case_withdraw(actor=boss, case_id=case.pk, version=case.version, reason="测试结束")
     assert during == 0 and after >= 1 and overdue == 1
+
+
+@pytest.mark.django_db
+def test_a_step_that_moves_no_clock_writes_no_index_entry(county_a):
+    """Fewer writes, and no row lock for the sweep to meet on a case whose clocks did not move."""
+    from django.test.utils import CaptureQueriesContext
+
+    with tenant_context(county_a):
+        case = _case(_boss(county_a, "no-op-sync"))
+        with CaptureQueriesContext(connection) as queries:
+            services._deadline_index_update(case)  # what every step calls, here with nothing changed
+    writes = [q["sql"] for q in queries.captured_queries if "sla_sweep_deadlineentry" in q["sql"]]
+    assert writes and all(sql.lstrip().upper().startswith("SELECT") for sql in writes)
