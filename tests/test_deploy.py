@@ -10,7 +10,11 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
 import types
 from pathlib import Path
 
@@ -196,3 +200,126 @@ def test_celery_never_loses_a_task_and_never_runs_one_twice_at_once():
     app.loader.import_default_modules()
     for name, task in app.tasks.items():
         assert (task.time_limit or 0) < visibility, name
+
+
+# --- `make run`: the launcher's children never outlive it ---------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+def _launcher_with_a_child(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A real launcher supervising one child that, like gunicorn, survives SIGHUP (gunicorn reloads).
+
+    The launcher runs in its own session, as `make run` does in a terminal; returns it and the child's pid.
+    """
+    pid_file = tmp_path / "child.pid"
+    child = (
+        "import os, signal, time; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    )
+    driver = (
+        "import sys; from banchengshi import launcher; "
+        f"sys.exit(launcher._supervise({{'web': [sys.executable, '-c', {child!r}]}}, dict(__import__('os').environ)))"
+    )
+    launcher = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", driver], cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline, "the child did not start"
+        assert launcher.poll() is None, "the launcher exited"
+        time.sleep(0.05)
+    return launcher, int(pid_file.read_text())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+def test_make_run_children_die_with_a_killed_launcher(tmp_path):
+    """A launcher killed outright (OOM killer, kill -9) left gunicorn holding the port and a second
+    beat running beside the next `make run`'s: every periodic task queued twice."""
+    launcher, child = _launcher_with_a_child(tmp_path)
+    try:
+        launcher.kill()
+        launcher.wait(10)
+        assert _gone_within(child, 10), "the child outlived its launcher"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_make_run_stops_every_child_when_its_terminal_hangs_up(tmp_path):
+    """Closing the terminal sends SIGHUP to the session's processes: gunicorn reloads on it and
+    survived the launcher, which died of it without stopping anything."""
+    launcher, child = _launcher_with_a_child(tmp_path)
+    try:
+        os.killpg(launcher.pid, signal.SIGHUP)  # what the terminal does to its foreground group
+        launcher.wait(30)
+        assert _gone_within(child, 10), "the child outlived its launcher"
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_make_run_says_the_port_is_taken_before_doing_anything_else(tmp_path):
+    """A port in use was found only by gunicorn, after migrating and loading the demo counties,
+    and took the whole platform down again; now it is the first thing checked, and named."""
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))  # noqa: S104 - the launcher binds every interface too
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "PORT": str(port),
+            # Nothing listens here: had the launcher gone on to migrate, it would fail on the database instead.
+            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        }
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "banchengshi.launcher", "run"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert f"port {port} is in use" in result.stderr
+    assert "migrate" not in result.stdout + result.stderr.replace(f"port {port} is in use", "")
+
+
+def _compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+
+
+def test_compose_passes_the_settings_the_docs_tell_operators_to_set():
+    """The app services listed their environment by hand: SECRET_KEY_FALLBACKS (DEPLOY.md's key
+    rotation), METRICS_ALLOWED_NETWORKS, EMAIL_PORT… written in .env never reached a container, so
+    a rotation signed everyone out. Each app service now also reads the whole .env file."""
+    services = _compose()["services"]
+    for name in ("migrate", "web", "worker", "beat"):
+        service = services[name]
+        environment = service["environment"]
+        for variable in ("SECRET_KEY_FALLBACKS", "METRICS_ALLOWED_NETWORKS", "EMAIL_PORT", "DEFAULT_FROM_EMAIL"):
+            assert variable in environment, (name, variable)
+        env_files = [e if isinstance(e, str) else e["path"] for e in service.get("env_file", [])]
+        assert ".env" in env_files, name  # deploy/.env: anything else the operator sets (DB_CONN_MAX_AGE, …)
+        optional = [e for e in service["env_file"] if isinstance(e, dict)]
+        assert all(e.get("required") is False for e in optional), name
+
+
+def test_compose_publishes_plain_http_only_to_the_tls_proxy_on_this_host():
+    """Published on every interface, port 8000 let anyone skip the TLS proxy: plain HTTP (passwords
+    typed at http://host:8000/), a forged X-Forwarded-Proto believed. Loopback unless WEB_BIND says."""
+    (published,) = _compose()["services"]["web"]["ports"]
+    assert published.startswith("${WEB_BIND:-127.0.0.1}:"), published

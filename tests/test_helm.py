@@ -6,6 +6,7 @@ Kubernetes JSON schemas. No cluster is contacted.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,12 @@ def test_network_policies_cover_every_component():
         ({"domainSuffix": "https://banchengshi.example.cn"}, "at '/domainSuffix'"),
         ({"wbe": {"replicas": 3}}, "additional properties 'wbe' not allowed"),
         ({"secrets": {"databaseUrl": "mysql://x"}}, "at '/secrets/databaseUrl'"),
+        # The production settings refuse keys under 50 characters and placeholders: fail the install, not the pods.
+        ({"secrets": {"secretKey": "q7Lw2xZ9vB"}}, "at '/secrets/secretKey'"),
+        # A budget of no pod at all blocks every node drain for good.
+        ({"web": {"podDisruptionBudget": {"enabled": True, "maxUnavailable": "0%"}}}, "/web/podDisruptionBudget"),
+        ({"worker": {"podDisruptionBudget": {"enabled": True, "maxUnavailable": "0%"}}}, "/worker/podDisruptionBudget"),
+        ({"secrets": {"secretKey": "change-me-" + "x" * 50}}, "at '/secrets/secretKey'"),
     ],
 )
 def test_bad_values_are_refused_with_the_key_named(values, message):
@@ -215,3 +222,75 @@ def test_an_autoscaler_floor_above_its_ceiling_is_refused():
     with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmRenderError) as refused:
         chart.render(values, name="bcs", namespace="banchengshi")
     assert "web.autoscaling.minReplicas must not be greater than web.autoscaling.maxReplicas" in str(refused.value)
+
+
+def test_the_migration_hooks_secret_has_every_key_the_production_settings_require():
+    """The hook pod loads the production settings: with the HTTP SMS provider they refuse to start
+    without SMS_SECRET, so the hook's own Secret must carry it like the release's Secret does."""
+    values = {"secrets": {"smsSecret": "shared-with-the-provider", "databaseUrl": "postgresql://u@db/x"}}
+    documents = _render(values)
+    (hook_secret,) = _of(documents, "Secret", "-migrate")
+    (config,) = _of(documents, "ConfigMap", "-migrate")
+    assert config["data"]["SMS_BACKEND"] == "notifications.channels.HttpSmsBackend"
+    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "FIELD_ENCRYPTION_KEYS", "SMS_SECRET"):
+        assert key in hook_secret["stringData"], key
+    assert hook_secret["stringData"]["SMS_SECRET"] == "shared-with-the-provider"
+
+
+def _egress_ports(policy: dict[str, Any]) -> set[int]:
+    return {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
+
+
+@pytest.mark.parametrize(
+    ("config", "port"),
+    [
+        ({"emailHost": "smtp.gx.example.cn", "emailPort": 2525}, 2525),
+        ({"smsEndpoint": "https://sms.gx.example.cn:8443/api/send"}, 8443),
+        ({"smsEndpoint": "http://sms.gxzwy.example.cn/api/send"}, 80),  # on the extranet, without TLS
+    ],
+)
+def test_the_network_policy_lets_mail_and_sms_out_on_the_ports_the_values_name(config, port):
+    """config.emailPort and the SMS endpoint's port were accepted but never reached the egress
+    rule: the policy dropped every message, which showed only as undelivered mail and SMS."""
+    documents = _render({"config": {"logLevel": "INFO", "logFormat": "json", **config}})
+    for component in ("web", "worker"):
+        (policy,) = _of(documents, "NetworkPolicy", f"-{component}")
+        assert port in _egress_ports(policy), component
+        for document in documents:
+            document.pop("_template", None)
+        kubernetes_validate.validate(policy, KUBE_VERSION, strict=True)
+
+
+def _duration_seconds(text: str) -> int:
+    """Go's duration as Helm's --timeout takes it: 75m, 1h30m, 300s."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    parts = re.findall(r"(\d+)([hms])", text)
+    assert parts and "".join(n + u for n, u in parts) == text, text
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def test_the_documented_helm_command_waits_as_long_as_the_migration_may_run():
+    """Helm waits for a hook Job only --timeout (5 minutes unless given), whatever the Job's own
+    activeDeadlineSeconds: a county migration of 6 minutes failed every upgrade while the Job went on
+    migrating, and the next attempt deleted it mid-run. The documented command must say how long."""
+    deadline = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))["migrations"][
+        "activeDeadlineSeconds"
+    ]
+    commands = [
+        line
+        for line in (ROOT / "docs" / "DEPLOY.md").read_text(encoding="utf-8").splitlines()
+        if re.match(r"\s*helm (upgrade|install) ", line)
+    ]
+    assert commands
+    for command in commands:
+        timeout = re.search(r"--timeout[= ](\S+)", command)
+        assert timeout, command
+        assert _duration_seconds(timeout.group(1)) > deadline, command
+
+
+def test_the_hooks_copy_of_the_secrets_is_deleted_once_the_migration_succeeded():
+    """Hook resources are not part of the release: the copy of DATABASE_URL and FIELD_ENCRYPTION_KEYS
+    stayed in the namespace after every upgrade, and even after `helm uninstall`."""
+    (hook_secret,) = _of(_render(None), "Secret", "-migrate")
+    policy = hook_secret["metadata"]["annotations"]["helm.sh/hook-delete-policy"].split(",")
+    assert "hook-succeeded" in policy and "before-hook-creation" in policy

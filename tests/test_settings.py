@@ -105,3 +105,62 @@ def test_the_test_command_runs_pytest_with_the_test_settings(monkeypatch):
 def test_pytest_itself_runs_with_the_test_settings():
     assert settings.SETTINGS_MODULE == "banchengshi.settings.test"
     assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _production_start(**overrides: str | None) -> subprocess.CompletedProcess[str]:
+    """Start Django with the production settings in a child process, with the given environment."""
+    env = {k: v for k, v in os.environ.items() if k not in {"SMS_BACKEND", "SMS_SECRET", "METRICS_TOKEN"}}
+    env.update(
+        SECRET_KEY=key_generate("sk").partition(":")[2] * 2,
+        DATABASE_URL="postgresql://u@db/x",
+        REDIS_URL="redis://r:6379/0",
+        FIELD_ENCRYPTION_KEYS=key_generate("prod1"),
+        DJANGO_SETTINGS_MODULE="banchengshi.settings.production",
+    )
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, cwd=ROOT, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+
+
+def _env_example() -> dict[str, str]:
+    lines = (ROOT / "deploy" / "env.example").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_production_refuses_the_placeholder_secret_key_of_env_example():
+    """`cp env.example .env` and forgetting one line must not run with a key anyone can read."""
+    placeholder = _env_example()["SECRET_KEY"] or "change-me-to-50-random-characters"
+    result = _production_start(SECRET_KEY=placeholder)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    short = _production_start(SECRET_KEY="q7Lw2xZ9vB")  # random, but ten characters
+    assert short.returncode != 0 and "SECRET_KEY" in short.stderr
+    assert _production_start().returncode == 0, _production_start().stderr
+
+
+def test_production_refuses_the_public_development_sms_secret_with_the_http_provider():
+    """base.py's SMS_SECRET default is public: the provider would accept anyone's signed requests."""
+    backend = "notifications.channels.HttpSmsBackend"
+    unset = _production_start(SMS_BACKEND=backend, SMS_SECRET=None)
+    assert unset.returncode != 0 and "SMS_SECRET" in unset.stderr
+    public = _production_start(SMS_BACKEND=backend, SMS_SECRET="local-sms-secret")
+    assert public.returncode != 0 and "SMS_SECRET" in public.stderr
+    assert _production_start(SMS_BACKEND=backend, SMS_SECRET="a-real-shared-secret-0f3c9e").returncode == 0
+
+
+def test_production_refuses_placeholder_metrics_tokens():
+    result = _production_start(METRICS_TOKEN="change-me")
+    assert result.returncode != 0 and "METRICS_TOKEN" in result.stderr
+
+
+def test_env_example_leaves_every_secret_empty_so_compose_refuses_to_start_until_they_are_set():
+    """compose.yaml reads them as ${NAME:?...}: an empty value stops `up` with the variable named."""
+    example = _env_example()
+    for name in ("POSTGRES_PASSWORD", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "METRICS_TOKEN", "SMS_SECRET"):
+        assert example[name] == "", name

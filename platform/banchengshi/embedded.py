@@ -7,11 +7,15 @@ Data lives under ``var/`` in the project so it survives restarts; production nev
 from __future__ import annotations
 
 import atexit
+import ctypes
 import hashlib
 import os
+import signal
 import subprocess  # noqa: S404 - starting a server binary that pip installed is the point
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(os.environ.get("BANCHENGSHI_VAR_DIR", PROJECT_ROOT / "var"))
 # Unix socket paths are limited to about 107 bytes; a deep checkout gets a short stand-in directory.
 _SOCKET_LIMIT = 100
+_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+# Looked up here, in the parent: between fork and exec a child should not dlopen anything.
+_prctl: Any = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 _postgres_handle: Any = None
 
@@ -37,6 +44,24 @@ def postgres_url() -> str:
     if _postgres_handle is None:
         _postgres_handle = pgserver.get_server(data_dir, cleanup_mode="stop")
     return str(_postgres_handle.get_uri())
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when the process starting it dies (Linux only).
+
+    A launcher killed outright (kill -9, the OOM killer) runs no clean-up; without this its servers
+    and processes lived on: gunicorn holding the port, a second beat beside the next run's.
+    """
+    parent = os.getpid()  # here, before the fork
+
+    def preexec() -> None:
+        if _prctl is None:
+            return
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 def _redis_socket_path() -> Path:
@@ -96,6 +121,7 @@ def redis_url() -> str:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 - only prctl and getppid, no locks
     )
     atexit.register(_stop, process)
     deadline = time.monotonic() + 15

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess  # noqa: S404 - this module's job is to start the platform's processes
 import sys
 import time
@@ -44,8 +45,26 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, str(PROJECT_ROOT / "manage.py"), *args], env=env, check=True, cwd=PROJECT_ROOT)  # noqa: S603
 
 
+def _port_free(port: str) -> bool:
+    """Whether gunicorn will be able to bind the port (checked before minutes of migrating)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("0.0.0.0", int(port)))  # noqa: S104 - where gunicorn binds below
+        except OSError:
+            return False
+    return True
+
+
 def run() -> int:
     port = os.environ.get("PORT", "8000")
+    if not _port_free(port):
+        print(
+            f"port {port} is in use (another `make run`, or one left over?); stop it or pick another: "
+            f"PORT=9000 make run",
+            file=sys.stderr,
+        )
+        return 1
     env = _services_env(os.environ.get("BANCHENGSHI_RUN_SETTINGS", "banchengshi.settings.local"))
     env["PORT"] = port
     # The public schema through Django; every county through our executor (ADR 8): planned and
@@ -88,25 +107,48 @@ def run() -> int:
             str(PROJECT_ROOT / "var" / "celerybeat-schedule"),
         ],
     }
-    children = {name: subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT) for name, argv in processes.items()}  # noqa: S603
-    print(
+    banner = (
         "\n办成事 is running. Open:\n"
         f"  provincial console  http://localhost:{port}/\n"
         f"  城中区               http://chengzhong.localhost:{port}/\n"
         f"  龙井市               http://longjing.localhost:{port}/\n"
         f"  邵阳县               http://shaoyang.localhost:{port}/\n"
         f"  health              http://localhost:{port}/readyz\n"
-        "Press Ctrl-C to stop web, worker, beat and the embedded databases.\n",
-        flush=True,
+        "Press Ctrl-C to stop web, worker, beat and the embedded databases.\n"
     )
+    return _supervise(processes, env, banner)
+
+
+def _supervise(processes: dict[str, list[str]], env: dict[str, str], banner: str = "") -> int:
+    """Start the processes, then stop all of them when one exits, on Ctrl-C, SIGTERM or SIGHUP.
+
+    The children run in sessions of their own, so the terminal's signals reach only this process,
+    which stops them in order (SIGTERM: gunicorn and Celery shut down gracefully; a second Ctrl-C
+    reaching the worker directly would cut its tasks short, and gunicorn reloads on SIGHUP instead
+    of stopping). Should this process die without clean-up, they get SIGTERM from the kernel.
+    """
+    from banchengshi.embedded import die_with_parent
+
+    children = {
+        name: subprocess.Popen(  # noqa: S603
+            argv,
+            env=env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509
+        )
+        for name, argv in processes.items()
+    }
+    if banner:
+        print(banner, flush=True)
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     exit_code = 0
     while not stopping:
         for name, child in children.items():

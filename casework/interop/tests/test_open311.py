@@ -126,8 +126,9 @@ def test_another_countys_ids_and_jurisdiction_are_not_found(county_a, county_b):
 
 def test_reads_are_rate_limited_per_address_in_the_specifications_error_format(county_a, settings):
     settings.INTEROP_OPEN311_READ_RATE = "3/minute"
-    # Addresses of their own (documentation range): no other test's reads count against them.
-    address, another = (f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}" for _ in range(2))
+    # Networks of their own (documentation range; a limit counts an IPv6 client as its /64): no
+    # other test's reads count against them.
+    address, another = (f"2001:db8:{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}::1" for _ in range(2))
     reader = Client(HTTP_HOST=host(county_a), REMOTE_ADDR=address, HTTP_X_FORWARDED_FOR=address)
     for path in ("services.json", "services/simple.xml", "requests.json"):
         assert reader.get(f"/open311/v2/{path}").status_code == 200, path
