@@ -45,12 +45,17 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, str(PROJECT_ROOT / "manage.py"), *args], env=env, check=True, cwd=PROJECT_ROOT)  # noqa: S603
 
 
-def _port_free(port: str) -> bool:
+# A developer's platform runs with DEBUG on: its error pages show settings and code, so it listens on
+# this machine only unless told otherwise (BIND=0.0.0.0 make run, to show it on the network).
+DEFAULT_BIND = "127.0.0.1"
+
+
+def _port_free(port: str, host: str = DEFAULT_BIND) -> bool:
     """Whether gunicorn will be able to bind the port (checked before minutes of migrating)."""
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
         try:
-            probe.bind(("0.0.0.0", int(port)))  # noqa: S104 - where gunicorn binds below
+            probe.bind((host, int(port)))
         except OSError:
             return False
     return True
@@ -58,7 +63,8 @@ def _port_free(port: str) -> bool:
 
 def run() -> int:
     port = os.environ.get("PORT", "8000")
-    if not _port_free(port):
+    host = os.environ.get("BIND", DEFAULT_BIND)
+    if not _port_free(port, host):
         print(
             f"port {port} is in use (another `make run`, or one left over?); stop it or pick another: "
             f"PORT=9000 make run",
@@ -78,7 +84,7 @@ def run() -> int:
             str(BIN / "gunicorn"),
             "banchengshi.wsgi:application",
             "--bind",
-            f"0.0.0.0:{port}",
+            f"{host}:{port}",
             "--workers",
             os.environ.get("WEB_CONCURRENCY", "2"),
             "--timeout",
