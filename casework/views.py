@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -75,8 +76,13 @@ def work_queue(request: HttpRequest) -> HttpResponse:
 
 
 def _rows(cases: Any) -> list[dict[str, Any]]:
-    # Queues mask every phone number; the case page shows it in full to roles that call back.
-    return [{"case": c, "phone": mask_phone(c.citizen_phone)} for c in cases]
+    # Queues mask every phone number; the case page shows it in full to roles that call back. The
+    # earliest running deadline (stored on the case) says which are late, as the overdue filter does.
+    now = timezone.now()
+    return [
+        {"case": c, "phone": mask_phone(c.citizen_phone), "overdue": c.next_due_at is not None and c.next_due_at < now}
+        for c in cases
+    ]
 
 
 @login_required

@@ -114,6 +114,21 @@ def test_queues_differ_by_role(county_a):
     assert "窗口可见事项" not in page(other_handler.get("/work/"))
 
 
+def test_the_supervisors_queue_marks_what_is_late(county_a):
+    """Sorted overdue first, and each late case says so (城中区's reply clock, not only resolution)."""
+    clerk = signed_in(county_a, "window_clerk")
+    register_on_page(clerk, matter="早已逾期事项")
+    register_on_page(clerk, matter="尚未到期事项")
+    with tenant_context(county_a):
+        long_ago = timezone.now() - datetime.timedelta(days=30)
+        Case.objects.filter(matter="早已逾期事项").update(reply_due_at=long_ago, accept_due_at=long_ago)
+    html = page(signed_in(county_a, "supervisor").get("/work/"))
+    late_row = html[html.index("早已逾期事项") : html.index("</tr>", html.index("早已逾期事项"))]
+    on_time_row = html[html.index("尚未到期事项") : html.index("</tr>", html.index("尚未到期事项"))]
+    assert 'data-testid="overdue"' in late_row and 'data-testid="overdue"' not in on_time_row
+    assert html.index("早已逾期事项") < html.index("尚未到期事项")
+
+
 def test_pages_need_a_login_and_a_role(county_a):
     anonymous = Client(HTTP_HOST=host_of(county_a))
     assert anonymous.get("/work/").status_code == 302
