@@ -326,3 +326,15 @@ def test_the_supervisor_adds_a_co_handler_on_the_case_page(county_a):
     assert response.status_code == 200
     with tenant_context(county_a):
         assert set(case.assignments.values_list("department__code", flat=True)) == {"tcj", "scjgj"}
+
+
+def test_a_page_refused_or_missing_is_a_chinese_page_fit_for_a_phone(county_a):
+    """Not Django's English "403 Forbidden" at 981px: a clerk tapping 工作人员, a mistyped address."""
+    clerk = signed_in(county_a, "window_clerk")
+    for path, status, said in (("/staff/", 403, "无权"), ("/no-such-page/", 404, "没有这个页面")):
+        response = clerk.get(path)
+        html = response.content.decode()
+        assert response.status_code == status and said in html, path
+        assert 'name="viewport"' in html and "Forbidden" not in html and "Not Found" not in html
+    api = clerk.get("/api/v1/no-such-route/")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"

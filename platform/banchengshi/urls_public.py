@@ -16,4 +16,6 @@ urlpatterns = [
 ]
 
 # Also when routing found no county because the database is down (see banchengshi.core.views).
+handler403 = "banchengshi.core.views.permission_denied"
+handler404 = "banchengshi.core.views.page_not_found"
 handler500 = "banchengshi.core.views.server_error"

@@ -61,3 +61,28 @@ def database_unavailable(exc: BaseException | None) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler403``: a page the person's role may not open, in Chinese and fit for a phone."""
+    return _refused(
+        request, 403, PlatformErrorCode.PERMISSION_DENIED, _("Not for your role"),
+        _("Your role may not open this page. Ask your county's administrator if you need it."),
+    )  # fmt: skip
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: no such page (or nothing this person may see under that address)."""
+    return _refused(
+        request, 404, PlatformErrorCode.NOT_FOUND, _("Page not found"),
+        _("There is no such page. Check the address, or go back to the start page."),
+    )  # fmt: skip
+
+
+def _refused(request: HttpRequest, status: int, code: PlatformErrorCode, title: str, message: str) -> HttpResponse:
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse(
+            {"error": {"code": str(code), "message": message}}, status=status, json_dumps_params={"ensure_ascii": False}
+        )
+    page = loader.render_to_string("banchengshi/server_error.html", {"title": title, "message": message})
+    return HttpResponse(page, status=status)
