@@ -140,8 +140,14 @@ def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
     case = _case(user, case_id)
     if may(profile, Action.SEE_PHONE):  # every view of a full phone number is audited
         audit_record(action="case.phone_viewed", actor=user, object_type="case", object_id=case.pk)
+    # One page holds a form per step, most with a "version" and many with a "reason": ids of their
+    # own, so that a label (tapped, or read out) leads to its own step's field.
     steps = [
-        {"step": step, "label": STEP_LABELS[step], "form": forms.STEP_FORMS[step](initial={"version": case.version})}
+        {
+            "step": step,
+            "label": STEP_LABELS[step],
+            "form": forms.STEP_FORMS[step](initial={"version": case.version}, auto_id=f"id_{step}_%s"),
+        }
         for step in steps_for(profile, case)
     ]
     my_assignments = [

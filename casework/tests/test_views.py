@@ -338,3 +338,11 @@ def test_a_page_refused_or_missing_is_a_chinese_page_fit_for_a_phone(county_a):
         assert 'name="viewport"' in html and "Forbidden" not in html and "Not Found" not in html
     api = clerk.get("/api/v1/no-such-route/")
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
+def test_each_step_form_on_the_case_page_has_ids_of_its_own(county_a):
+    supervisor = signed_in(county_a, "supervisor")
+    location = register_on_page(signed_in(county_a, "window_clerk"), matter="多表单页面")
+    html = page(supervisor.get(location))
+    ids = re.findall(r'\sid="(id_[^"]+)"', html)
+    assert len(ids) > 5 and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
