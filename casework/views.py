@@ -538,6 +538,18 @@ def citizen_rate(request: HttpRequest) -> HttpResponse:
             messages.error(request, exc.message)
         else:
             messages.success(request, _("Thank you for your rating."))
+            # The citizen stays on their case (as it is now), not on an empty look-up form.
+            code, last4 = data["tracking_code"], data["phone_last4"]
+            return render(
+                request,
+                "casework/citizen_track.html",
+                {
+                    "county": request.tenant,  # type: ignore[attr-defined]
+                    "form": forms.TrackForm(initial={"tracking_code": code, "phone_last4": last4}),
+                    "case": selectors.case_lookup_by_tracking(tracking_code=code, phone_last4=last4),
+                    "rate_form": None,
+                },
+            )
     else:
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""

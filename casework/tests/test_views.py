@@ -346,3 +346,18 @@ def test_each_step_form_on_the_case_page_has_ids_of_its_own(county_a):
     html = page(supervisor.get(location))
     ids = re.findall(r'\sid="(id_[^"]+)"', html)
     assert len(ids) > 5 and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+def test_after_rating_the_citizen_stays_on_their_case(county_a):
+    clerk = signed_in(county_a, "window_clerk")
+    register_on_page(clerk, matter="评价后仍见案件", citizen_phone="13855554321")
+    with tenant_context(county_a):
+        case = Case.objects.get(matter="评价后仍见案件")
+        boss = UserFactory(username="rate-boss")
+        StaffProfileFactory(user=boss, role="supervisor")
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        case = services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="sms", content="已办结")
+    citizen = Client(HTTP_HOST=host_of(county_a), REMOTE_ADDR="203.0.113.91")
+    response = citizen.post("/track/rate/", {"tracking_code": case.tracking_code, "phone_last4": "4321", "level": "5"})
+    html = page(response)
+    assert response.status_code == 200 and "感谢" in html and case.number in html
