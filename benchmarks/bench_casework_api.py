@@ -121,14 +121,15 @@ def prepare(cases: int) -> dict[str, str]:
                 INSERT INTO casework_case (id, number, tracking_code, matter, description, citizen_name,
                     citizen_phone, citizen_phone_index, company_name, channel, kind_id, category_id, is_urgent,
                     status, paused_from, version, reopen_count, escalation_level, registered_at, updated_at,
-                    resolution_due_at, deadline_provisional, paused_seconds, extended_days, forwarded_from)
+                    resolution_due_at, deadline_provisional, paused_seconds, clock_paused_seconds, extended_days,
+                    forwarded_from)
                 SELECT gen_random_uuid(), 'CZ-2025-' || lpad(g::text, 7, '0'), upper(substr(md5(g::text), 1, 10)),
                     '事项' || g, '描述', '群众' || (g %% 5000), (%s::text[])[1 + g %% 5000],
                     (%s::text[])[1 + g %% 5000], '',
                     (ARRAY['window', 'online', 'hotline_12345', 'proxy'])[1 + g %% 4], %s, %s, g %% 50 = 0,
                     (ARRAY['registered', 'accepted', 'assigned', 'processed', 'replied', 'archived'])[1 + g %% 6],
                     '', 1, 0, '', now() - (g || ' minutes')::interval, now(),
-                    now() - (g || ' minutes')::interval + interval '10 days', false, 0, 0, ''
+                    now() - (g || ' minutes')::interval + interval '10 days', false, 0, '{}', 0, ''
                 FROM generate_series(1, %s) AS g
                 """,
                 [sealed, indexes, kind, category, cases],

@@ -70,7 +70,7 @@ SEED_CASES = """
 INSERT INTO casework_case (id, number, tracking_code, matter, description, citizen_name, citizen_phone, company_name,
     window_id, channel, kind_id, category_id, cause_id, is_urgent, status, paused_from, version, reopen_count,
     escalation_level, forwarded_from, registered_at, accepted_at, replied_at, reply_due_at, paused_seconds,
-    extended_days, deadline_provisional, updated_at)
+    clock_paused_seconds, extended_days, deadline_provisional, updated_at)
 SELECT gen_random_uuid(), 'CZ-2025-' || lpad(g::text, 6, '0'), 'B' || lpad(g::text, 9, '0'),
     '事项' || (g %% 97), '群众反映多次往返未能办成，涉及材料与流程问题。', '群众' || (g %% 500),
     '138' || lpad(g::text, 8, '0'), '',
@@ -86,7 +86,7 @@ SELECT gen_random_uuid(), 'CZ-2025-' || lpad(g::text, 6, '0'), 'B' || lpad(g::te
     '', 1, CASE WHEN g %% 23 = 0 THEN 1 ELSE 0 END, '', CASE WHEN g %% 40 = 0 THEN '222405' ELSE '' END,
     timestamptz '2025-01-01 09:00+08' + ((g * 7919) %% 89) * interval '1 day' + (g %% 8) * interval '1 hour',
     timestamptz '2025-01-01 09:30+08' + ((g * 7919) %% 89) * interval '1 day' + (g %% 8) * interval '1 hour',
-    NULL, NULL, 0, 0, false, now()
+    NULL, NULL, 0, '{}', 0, false, now()
 FROM generate_series(1, %s) AS g;
 UPDATE casework_case SET accepted_at = NULL WHERE status IN ('not_accepted', 'forwarded');
 UPDATE casework_case SET reply_due_at = accepted_at + interval '4 days';
