@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 
 from banchengshi.audit.services import audit_record
 from banchengshi.cache_purge import cache_keys_delete_containing
-from banchengshi.observability.scrub import is_personal_field, scrub_text
+from banchengshi.observability.scrub import is_personal_field, person_text_cleaner, scrub_text
 from banchengshi.tenancy import current_county
 from casework.forwarding import services as forwarding_services
 from casework.models import (
@@ -67,8 +67,6 @@ logger = logging.getLogger(__name__)
 
 CLOSED_STATUSES = (CaseStatus.ARCHIVED, CaseStatus.WITHDRAWN, CaseStatus.NOT_ACCEPTED, CaseStatus.FORWARDED)
 # Markers put in place of what was removed (stored data, not page text: the same in every language).
-NAME_MARK = "[name]"
-COMPANY_MARK = "[company]"
 
 Clean = Callable[[str], str]
 RetentionHook = Callable[[Case, Clean], None]
@@ -170,23 +168,9 @@ def case_anonymise(*, case_id: Any, cutoff: datetime.datetime) -> int:
 
 def _cleaner(case: Case) -> Clean:
     """Text with this citizen's name and company, and every phone, ID number and email, replaced."""
-    replacements = [
-        (value, mark) for value, mark in ((case.citizen_name, NAME_MARK), (case.company_name, COMPANY_MARK))
-    ]
-    # A one-character "name" would blank that character everywhere; names are longer in practice.
-    replacements = [(value.strip(), mark) for value, mark in replacements if len(value.strip()) >= 2]
-    phone = case.citizen_phone
-
-    def clean(text: str) -> str:
-        if not text:
-            return text
-        for value, mark in replacements:
-            text = text.replace(value, mark)
-        if phone:
-            text = text.replace(phone, "[phone]")
-        return scrub_text(text)
-
-    return clean
+    return person_text_cleaner(
+        name=case.citizen_name, company=case.company_name, phone=case.citizen_phone, then=scrub_text
+    )
 
 
 def clean_data(value: Any, clean: Clean) -> Any:

@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
 from banchengshi.errors import ApplicationError
+from banchengshi.observability.scrub import person_text_cleaner
 from banchengshi.personal_data import seal
 from banchengshi.tenancy import current_county, current_schema
 from casework import services as casework_services
@@ -687,27 +688,12 @@ def returned_forwards_anonymise(*, cutoff: datetime.datetime, clean: Callable[[s
         for forward in forwards:
             # The generic cleaner knows phone and ID numbers, not this citizen's name: a clerk's
             # reason or the matter may name them ("金先生户籍在对方县市").
-            person_clean = _person_cleaner(forward.payload, forward.citizen_phone, clean)
+            person_clean = person_text_cleaner(
+                name=str(forward.payload.get("citizen_name", "")),
+                company=str(forward.payload.get("company_name", "")),
+                phone=forward.citizen_phone,
+                then=clean,
+            )
             _forwards_anonymise([forward], person_clean)
             notifications_scrub(idempotency_key_prefixes=[f"forward-in:{forward.pk}:"], clean=person_clean)
     return len(forwards)
-
-
-def _person_cleaner(payload: dict[str, Any], phone: str, clean: Callable[[str], str]) -> Callable[[str], str]:
-    marks = [
-        (str(payload.get("citizen_name", "")).strip(), "[name]"),
-        (str(payload.get("company_name", "")).strip(), "[company]"),
-    ]
-    # A one-character "name" would blank that character everywhere.
-    marks = [(value, mark) for value, mark in marks if len(value) >= 2]
-
-    def person_clean(text: str) -> str:
-        if not text:
-            return text
-        for value, mark in marks:
-            text = text.replace(value, mark)
-        if phone:
-            text = text.replace(phone, "[phone]")
-        return clean(text)
-
-    return person_clean

@@ -11,7 +11,7 @@ be masked too, which costs some debugging comfort and never a citizen's privacy.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 REDACTED = "[redacted]"
@@ -96,6 +96,29 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 # Chinese input methods type full-width digits and signs (１３８…, （０７７２）, ＠): read them as
 # the ASCII ones, or every pattern above misses them.
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９＋－（）＠\u3000", "0123456789+-()@ ")
+
+
+def person_text_cleaner(
+    *, name: str, company: str, phone: str, then: Callable[[str], str] = lambda text: text
+) -> Callable[[str], str]:
+    """A cleaner of free text that replaces this person's name, company and phone with markers,
+    then applies ``then`` (``scrub_text``, or a caller's own): what retention needs, since a name
+    has no shape a pattern could find."""
+    # A one-character "name" would blank that character everywhere; names are longer in practice.
+    marks = [
+        (value.strip(), mark) for value, mark in ((name, "[name]"), (company, "[company]")) if len(value.strip()) >= 2
+    ]
+
+    def clean(text: str) -> str:
+        if not text:
+            return text
+        for value, mark in marks:
+            text = text.replace(value, mark)
+        if phone:
+            text = text.replace(phone, "[phone]")
+        return then(text)
+
+    return clean
 
 
 def scrub_text(text: str) -> str:
