@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from casework.exchange.models import Envelope, ForwardAgreement
@@ -53,3 +56,23 @@ def deliver_all() -> int:
 @pytest.fixture
 def deliver() -> Callable[[], int]:
     return deliver_all
+
+
+def counties_committed(
+    counties: tuple[tuple[str, str, str, str], ...], *, django_db_blocker: Any, tmp_path_factory: Any
+) -> list[County]:
+    """Counties of 邵阳县's province onboarded for real (code, slug, prefix, name each): a module
+    whose tests commit uses its own, so what it commits never meets other tests."""
+    source = (Path(settings.COUNTY_CONFIG_DIR) / "shaoyang.yaml").read_text(encoding="utf-8")
+    made = []
+    for code, slug, prefix, name in counties:
+        text = (
+            source.replace('code: "430523"', f'code: "{code}"').replace("slug: shaoyang", f"slug: {slug}")
+            .replace("case_prefix: SY", f"case_prefix: {prefix}")
+            .replace("name: 邵阳县", f"name: {name}").replace("full_name: 邵阳县", f"full_name: {name}")
+        )  # fmt: skip
+        path = tmp_path_factory.mktemp(slug) / f"{slug}.yaml"
+        path.write_text(text, encoding="utf-8")
+        with django_db_blocker.unblock():
+            made.append(county_onboard(config=county_config_read(path)).county)
+    return made

@@ -13,12 +13,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django_tenants.utils import tenant_context
@@ -28,11 +26,10 @@ from casework import services
 from casework.exchange.models import Envelope
 from casework.forwarding import services as forwarding_services
 from casework.forwarding.models import Forward
+from casework.forwarding.tests.conftest import counties_committed
 from casework.models import Case, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from conftest import database_url_for_processes
-from tenants.config import county_config_read
-from tenants.services import county_onboard
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -41,19 +38,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(scope="module")
 def own_counties(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any) -> Iterator[tuple[Any, Any]]:
     """Two counties of one province for this module alone: what it commits never meets other tests."""
-    source = (Path(settings.COUNTY_CONFIG_DIR) / "shaoyang.yaml").read_text(encoding="utf-8")
-    made = []
-    counties = (("439903", "lksend", "LS", "锁序转出县"), ("439904", "lktake", "LT", "锁序转入县"))
-    for code, slug, prefix, name in counties:
-        text = (
-            source.replace('code: "430523"', f'code: "{code}"').replace("slug: shaoyang", f"slug: {slug}")
-            .replace("case_prefix: SY", f"case_prefix: {prefix}")
-            .replace("name: 邵阳县", f"name: {name}").replace("full_name: 邵阳县", f"full_name: {name}")
-        )  # fmt: skip
-        path = tmp_path_factory.mktemp(slug) / f"{slug}.yaml"
-        path.write_text(text, encoding="utf-8")
-        with django_db_blocker.unblock():
-            made.append(county_onboard(config=county_config_read(path)).county)
+    made = counties_committed(
+        (("439903", "lksend", "LS", "锁序转出县"), ("439904", "lktake", "LT", "锁序转入县")),
+        django_db_blocker=django_db_blocker, tmp_path_factory=tmp_path_factory,
+    )  # fmt: skip
     yield made[0], made[1]
     # The envelopes it committed would otherwise meet the tests that count the exchange's rows.
     codes = [county.code for county in made]
