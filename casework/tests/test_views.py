@@ -361,3 +361,9 @@ def test_after_rating_the_citizen_stays_on_their_case(county_a):
     response = citizen.post("/track/rate/", {"tracking_code": case.tracking_code, "phone_last4": "4321", "level": "5"})
     html = page(response)
     assert response.status_code == 200 and "感谢" in html and case.number in html
+
+
+def test_the_staff_link_is_offered_only_to_the_county_admin(county_a):
+    assert 'href="/staff/"' not in page(signed_in(county_a, "window_clerk").get("/work/"))
+    assert 'href="/staff/"' not in page(signed_in(county_a, "supervisor").get("/work/"))
+    assert 'href="/staff/"' in page(signed_in(county_a, "county_admin").get("/work/"))

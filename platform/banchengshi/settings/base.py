@@ -102,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "notifications.context_processors.inbox",
                 "reporting.context_processors.reports_nav",
+                "casework.context_processors.staff_nav",
             ],
         },
     },
