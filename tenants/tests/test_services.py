@@ -45,6 +45,14 @@ def onboard_minimal(**changes):
     )
 
 
+def console_account(username: str, *, role: str = PlatformRole.OPERATOR) -> Any:
+    """A console account (public schema) with one platform role."""
+    with schema_context("public"):
+        return get_user_model().objects.create_user(
+            username=username, password="Long-enough-pass-1", name="运维", is_staff=True, platform_role=role
+        )
+
+
 def test_onboarding_shaoyang_creates_schema_domain_and_configuration(two_counties):
     result = county_onboard(config=county_config_read(county_config_path("shaoyang")))
     county = result.county
@@ -201,11 +209,7 @@ def test_a_csv_field_over_the_csv_modules_limit_is_a_clear_error(two_counties):
 
 
 def test_onboarding_by_an_operator_and_by_a_batch_is_audited(two_counties):
-    with schema_context("public"):
-        operator = get_user_model().objects.create_user(
-            username="op-audit", password="Long-enough-pass-1", name="运维", is_staff=True,
-            platform_role=PlatformRole.OPERATOR,
-        )  # fmt: skip
+    operator = console_account("op-audit")
     config = county_config_parse(yaml.safe_dump(minimal(), allow_unicode=True), source="t.yaml")
     county_onboard_by_operator(actor=operator, config=config)
     batch = county_batch_create(
@@ -223,11 +227,7 @@ def test_onboarding_by_an_operator_and_by_a_batch_is_audited(two_counties):
 
 
 def test_a_non_operator_cannot_onboard_and_nothing_is_written(two_counties):
-    with schema_context("public"):
-        auditor = get_user_model().objects.create_user(
-            username="aud-x", password="Long-enough-pass-1", name="审计", is_staff=True,
-            platform_role=PlatformRole.AUDITOR,
-        )  # fmt: skip
+    auditor = console_account("aud-x", role=PlatformRole.AUDITOR)
     config = county_config_parse(yaml.safe_dump(minimal(), allow_unicode=True), source="t.yaml")
     with pytest.raises(ApplicationError) as error:
         county_onboard_by_operator(actor=auditor, config=config)
@@ -247,10 +247,7 @@ def test_a_case_number_prefix_once_used_is_never_given_to_another_county(two_cou
     # The county itself may go back to a prefix of its own.
     assert onboard_minimal().county.case_prefix == "TX"
     # Nor after it has left the platform.
-    operator = get_user_model().objects.create_user(
-        username="op-prefix", password="Long-enough-pass-1", name="运维", is_staff=True,
-        platform_role=PlatformRole.OPERATOR,
-    )  # fmt: skip
+    operator = console_account("op-prefix")
     services.county_removal_request(actor=operator, county=first)
     County.objects.filter(pk=first.pk).update(removal_hold_until=timezone.now() - datetime.timedelta(minutes=1))
     services.county_remove(actor=operator, county=first)
@@ -323,10 +320,7 @@ def test_a_county_changing_its_own_holidays_moves_its_open_cases_deadlines(
 def test_a_resumed_county_recounts_its_running_deadlines(two_counties, monkeypatch, django_capture_on_commit_callbacks):
     """While suspended it was left out of every dispatch, a calendar correction's recompute included."""
     county = onboard_minimal().county
-    operator = get_user_model().objects.create_user(
-        username="op-resume", password="Long-enough-pass-1", name="运维", is_staff=True,
-        platform_role=PlatformRole.OPERATOR,
-    )  # fmt: skip
+    operator = console_account("op-resume")
     services.county_suspend(actor=operator, county=county, reason="整改")
     queued: list[dict[str, Any]] = []
     monkeypatch.setattr(recompute_deadlines, "apply_async", lambda **message: queued.append(message))
