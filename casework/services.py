@@ -1453,6 +1453,9 @@ def _deadline_index_update(case: Case, *, new: bool = False) -> None:
         },
         calendar=county_calendar(),
         new=new,
+        # Its warning day is judged from the reply: a follow-up window shorter than a working day
+        # gets no warning, as any other clock that short.
+        clock_started_at={Clock.FOLLOW_UP: case.replied_at} if case.replied_at else None,
     )
 
 

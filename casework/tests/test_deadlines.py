@@ -189,3 +189,24 @@ def test_a_department_at_work_answers_to_the_deadline_of_the_new_classification(
         case = services.case_classify(actor=boss, case_id=case.pk, version=case.version, category_code="simple")
         assert case.resolution_due_at is not None  # 龙井市: a simple matter is done at once
         assert case.assignments.get().due_at == case.resolution_due_at
+
+
+def test_a_follow_up_window_shorter_than_a_working_day_gets_no_warning(county_a):
+    from sla.models import DeadlineRule
+    from sla.sweep.models import DeadlineEntry
+
+    with tenant_context(county_a):
+        DeadlineRule.objects.create(
+            code="follow-up-hours", name="答复后2个工作小时内回访", clock="follow_up", unit="working_hours", amount=2
+        )
+        boss = boss_in(county_a)
+        case = services.case_register(actor=boss, intake=case_intake(category_code="simple"))
+        # Registered weeks ago: judged from the case's start, the follow-up clock had a warning
+        # day long past, and the sweep warned the moment the citizen was answered.
+        weeks_ago = timezone.now() - datetime.timedelta(days=20)
+        Case.objects.filter(pk=case.pk).update(registered_at=weeks_ago, clocks_started_at=weeks_ago)
+        case = services.case_accept(actor=boss, case_id=case.pk, version=case.version)
+        case = services.case_reply(actor=boss, case_id=case.pk, version=case.version, method="phone", content="已答复")
+        entry = DeadlineEntry.objects.get(case_id=case.pk, clock="follow_up")
+    assert entry.due_at == case.follow_up_due_at
+    assert entry.warn_at is None and entry.next_check_at == entry.due_at

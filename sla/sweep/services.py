@@ -57,12 +57,16 @@ def deadline_index_sync(
     running: dict[str, datetime.datetime | None],
     calendar: WorkCalendar,
     new: bool = False,
+    clock_started_at: dict[str, datetime.datetime] | None = None,
 ) -> None:
     """Make the index follow the clocks of one case of the current county.
 
     A stopped or paused clock stays in the index with nothing to check, keeping what already
     fired, so stopping and restarting it never fires the same notice twice. A clock whose
-    deadline moved into the future starts over (its warning may fire again).
+    deadline moved into the future starts over: overdue and escalations may fire again, and the
+    warning too unless the one already given falls within the new deadline's warning day.
+    ``clock_started_at`` names the clocks that started later than ``started_at`` (the follow-up
+    clock starts at the reply).
     """
     schema = current_schema()
     now = timezone.now()
@@ -76,11 +80,12 @@ def deadline_index_sync(
                 entry.next_check_at = None
                 entry.save(update_fields=["next_check_at"])
             continue
+        start = (clock_started_at or {}).get(clock, started_at)
         if entry is None:
             entry = DeadlineEntry(schema_name=schema, case_id=case_id, clock=clock, due_at=due_at)
-            _start_over(entry, calendar, started_at, due_at)
+            _start_over(entry, calendar, start, due_at)
         elif entry.due_at != due_at and due_at > now:
-            _start_over(entry, calendar, started_at, due_at)
+            _start_over(entry, calendar, start, due_at)
         else:
             entry.due_at = due_at
         entry.next_check_at = _next_check(entry, calendar)
@@ -102,9 +107,14 @@ def _entry_state(entry: DeadlineEntry | None) -> tuple[Any, ...] | None:
 def _start_over(
     entry: DeadlineEntry, calendar: WorkCalendar, started_at: datetime.datetime, due_at: datetime.datetime
 ) -> None:
+    warned_at = entry.warned_at
     entry.due_at = due_at
     entry.warn_at = _warn_at(calendar, started_at, due_at)
-    entry.warned_at = entry.overdue_at = None
+    # A warning given on the new deadline's warning day still holds: an hour waiting for the
+    # citizen moves the deadline by an hour, and must not warn the handler a second time.
+    kept = warned_at is not None and entry.warn_at is not None and warned_at >= entry.warn_at
+    entry.warned_at = warned_at if kept else None
+    entry.overdue_at = None
     entry.escalation = Escalation.NONE
 
 

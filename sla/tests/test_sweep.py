@@ -240,3 +240,45 @@ def test_a_step_that_moves_no_clock_writes_no_index_entry(county_a):
             services._deadline_index_update(case)  # what every step calls, here with nothing changed
     writes = [q["sql"] for q in queries.captured_queries if "sla_sweep_deadlineentry" in q["sql"]]
     assert writes and all(sql.lstrip().upper().startswith("SELECT") for sql in writes)
+
+
+@pytest.mark.django_db
+def test_a_deadline_moved_by_a_short_pause_is_not_warned_of_twice(county_a):
+    from sla.selectors import county_calendar
+    from sla.sweep.services import deadline_entries_claim, deadline_index_sync
+
+    def sync(due_at: datetime.datetime) -> DeadlineEntry:
+        deadline_index_sync(case_id=case_id, started_at=started, running={"reply": due_at}, calendar=calendar)
+        return DeadlineEntry.objects.get(case_id=case_id)
+
+    with tenant_context(county_a):
+        calendar = county_calendar()
+        case_id, now = uuid.uuid4(), timezone.now()
+        started = now - datetime.timedelta(days=10)
+        entry = sync(now + datetime.timedelta(hours=3))
+        assert entry.warn_at is not None and entry.warn_at <= now  # due today: its warning day has come
+        first = deadline_entries_claim(entry_ids=[entry.pk], now=now, calendar=calendar)
+        entry = sync(now + datetime.timedelta(hours=4))  # an hour waiting for the citizen's materials
+        again = deadline_entries_claim(entry_ids=[entry.pk], now=now + datetime.timedelta(minutes=1), calendar=calendar)
+        entry = sync(now + datetime.timedelta(days=10))  # extended: a new warning day, a new warning
+        assert entry.warned_at is None and entry.warn_at is not None
+        later = deadline_entries_claim(entry_ids=[entry.pk], now=entry.warn_at, calendar=calendar)
+    assert [f.kind for f in first] == ["warning"]
+    assert again == []
+    assert [f.kind for f in later] == ["warning"]
+
+
+@pytest.mark.django_db
+def test_a_clock_started_later_is_judged_from_its_own_start(county_a):
+    from sla.selectors import county_calendar
+    from sla.sweep.services import deadline_index_sync
+
+    with tenant_context(county_a):
+        case_id, now = uuid.uuid4(), timezone.now()
+        deadline_index_sync(
+            case_id=case_id, started_at=now - datetime.timedelta(days=20),
+            running={"reply": None, "follow_up": now + datetime.timedelta(hours=2)},
+            calendar=county_calendar(), clock_started_at={"follow_up": now},
+        )  # fmt: skip
+        entry = DeadlineEntry.objects.get(case_id=case_id, clock="follow_up")
+    assert entry.warn_at is None  # two hours from its start: shorter than a working day, no warning
