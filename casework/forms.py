@@ -21,11 +21,27 @@ def _choices(queryset: Any, blank: bool = True) -> list[tuple[str, str]]:
     return [("", "—"), *rows] if blank else rows
 
 
+def department_choices() -> list[tuple[str, str]]:
+    """The departments to pick one of ("—" for none): read once for every form of a page that needs them."""
+    return _choices(selectors.department_list())
+
+
+# The keyboard a phone opens: the phone keypad for a phone number, digits for its last 4, capitals
+# without autocorrect for a tracking code.
+PHONE_INPUT = forms.TelInput(attrs={"inputmode": "tel", "autocomplete": "tel"})
+LAST4_INPUT = forms.TextInput(
+    attrs={"maxlength": "4", "inputmode": "numeric", "pattern": "[0-9]{4}", "autocomplete": "off"}
+)
+TRACKING_CODE_INPUT = forms.TextInput(
+    attrs={"autocapitalize": "characters", "autocomplete": "off", "autocorrect": "off", "spellcheck": "false"}
+)
+
+
 class IntakeForm(forms.Form):
     matter = forms.CharField(label=_("matter"), max_length=200)
     description = forms.CharField(label=_("what happened"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
     citizen_name = forms.CharField(label=_("citizen name"), max_length=64)
-    citizen_phone = forms.CharField(label=_("citizen phone"), max_length=32)
+    citizen_phone = forms.CharField(label=_("citizen phone"), max_length=32, widget=PHONE_INPUT)
     company_name = forms.CharField(label=_("company"), max_length=128, required=False)
     kind = forms.ChoiceField(label=_("request kind"))
     departments = forms.MultipleChoiceField(
@@ -211,12 +227,14 @@ class LookBackForm(forms.Form):
 
 
 class StaffRoleForm(forms.Form):
+    """A staff member's role; ``departments`` (from :func:`department_choices`) when a page shows one per person."""
+
     role = forms.ChoiceField(label=_("role"), choices=StaffRole.choices)
     department = forms.ChoiceField(label=_("department"), required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, departments: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["department"].choices = _choices(selectors.department_list())  # type: ignore[attr-defined]
+        self.fields["department"].choices = department_choices() if departments is None else departments  # type: ignore[attr-defined]
 
 
 class StaffCreateForm(StaffRoleForm):
@@ -228,11 +246,12 @@ class StaffCreateForm(StaffRoleForm):
 
 
 class TrackForm(forms.Form):
-    tracking_code = forms.CharField(label=_("tracking code"), max_length=16)
+    tracking_code = forms.CharField(label=_("tracking code"), max_length=16, widget=TRACKING_CODE_INPUT)
     phone_last4 = forms.RegexField(
         label=_("Last 4 digits of your phone"),
         regex=r"^[0-9]{4}$",
         error_messages={"invalid": _("Enter the last 4 digits of the phone number you gave.")},
+        widget=LAST4_INPUT,
     )
 
 

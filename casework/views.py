@@ -13,6 +13,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -137,21 +138,41 @@ def _form_errors(form: Any, exc: ApplicationError) -> None:
 @login_required
 def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
     user, profile = _staff(request)
-    case = _case(user, case_id)
+    return _case_page(request, profile, _case(user, case_id))
+
+
+# One page holds a form per step, most with a "version" and many with a "reason", and a result form
+# per assignment: each has ids of its own, so that a label (tapped, or read out) leads to its own
+# form's field. The ids also tell which of them a form sent back with errors takes the place of.
+def _step_ids(step: Step) -> str:
+    return f"id_{step}_%s"
+
+
+def _result_ids(assignment_id: UUID) -> str:
+    return f"id_assignment_{assignment_id}_%s"
+
+
+EXTENSION_IDS = "id_extension_%s"
+
+
+def _case_page(request: HttpRequest, profile: StaffProfile, case: Case, sent: BaseForm | None = None) -> HttpResponse:
+    """The case page; ``sent`` is a form that came back with its errors, shown (open) in its place."""
     if may(profile, Action.SEE_PHONE):  # every view of a full phone number is audited
-        audit_record(action="case.phone_viewed", actor=user, object_type="case", object_id=case.pk)
-    # One page holds a form per step, most with a "version" and many with a "reason": ids of their
-    # own, so that a label (tapped, or read out) leads to its own step's field.
+        audit_record(action="case.phone_viewed", actor=request.user, object_type="case", object_id=case.pk)
+
+    def form(form_class: type[BaseForm], ids: str, **kwargs: Any) -> BaseForm:
+        return sent if sent is not None and sent.auto_id == ids else form_class(auto_id=ids, **kwargs)
+
     steps = [
         {
             "step": step,
             "label": STEP_LABELS[step],
-            "form": forms.STEP_FORMS[step](initial={"version": case.version}, auto_id=f"id_{step}_%s"),
+            "form": form(forms.STEP_FORMS[step], _step_ids(step), initial={"version": case.version}),
         }
         for step in steps_for(profile, case)
     ]
     my_assignments = [
-        a
+        {"assignment": a, "form": form(forms.AssignmentResultForm, _result_ids(a.pk))}
         for a in case.assignments.all()
         if a.status == "pending"
         and (profile.role == StaffRole.SUPERVISOR or a.department_id == profile.department_id)
@@ -166,8 +187,7 @@ def case_page(request: HttpRequest, case_id: UUID) -> HttpResponse:
             "phone": case.citizen_phone if may(profile, Action.SEE_PHONE) else mask_phone(case.citizen_phone),
             "steps": steps,
             "my_assignments": my_assignments,
-            "result_form": forms.AssignmentResultForm(),
-            "extension_form": forms.ExtensionRequestForm() if my_assignments else None,
+            "extension_form": form(forms.ExtensionRequestForm, EXTENSION_IDS) if my_assignments else None,
             "pending_extension": next((e for e in case.extensions.all() if e.status == "pending"), None)
             if may(profile, Action.DECIDE_EXTENSION)
             else None,
@@ -268,19 +288,19 @@ STEP_SERVICES: dict[Step, Any] = {
 @login_required
 @require_POST
 def case_step(request: HttpRequest, case_id: UUID, step: str) -> HttpResponse:
-    user, _profile = _staff(request)
+    user, profile = _staff(request)
     case = _case(user, case_id)
     try:
         chosen = Step(step)
     except ValueError:
         raise Http404(step) from None
-    form = forms.STEP_FORMS[chosen](request.POST)
+    form = forms.STEP_FORMS[chosen](request.POST, auto_id=_step_ids(chosen))
     if not form.is_valid():
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""
             text = "；".join(str(error) for error in errors)
             messages.error(request, f"{label}：{text}" if label else text)
-        return redirect("case-page", case_id=case.pk)
+        return _case_page(request, profile, case, sent=form)
     try:
         STEP_SERVICES[chosen](user, case.pk, form.cleaned_data)
     except ApplicationError as exc:
@@ -293,9 +313,9 @@ def case_step(request: HttpRequest, case_id: UUID, step: str) -> HttpResponse:
 @login_required
 @require_POST
 def assignment_step(request: HttpRequest, assignment_id: UUID, outcome: str) -> HttpResponse:
-    user, _profile = _staff(request)
+    user, profile = _staff(request)
     assignment = _or_404(selectors.assignment_get_for_actor, actor=user, assignment_id=assignment_id)
-    form = forms.AssignmentResultForm(request.POST)
+    form = forms.AssignmentResultForm(request.POST, auto_id=_result_ids(assignment.pk))
     if form.is_valid():
         text = form.cleaned_data["text"]
         try:
@@ -311,19 +331,21 @@ def assignment_step(request: HttpRequest, assignment_id: UUID, outcome: str) -> 
             messages.success(request, _("Saved."))
     else:
         messages.error(request, _("Write what your department did, or why it returns the case."))
+        return _case_page(request, profile, _case(user, assignment.case_id), sent=form)
     return redirect("case-page", case_id=assignment.case_id)
 
 
 @login_required
 @require_POST
 def extension_step(request: HttpRequest, case_id: UUID, step: str) -> HttpResponse:
-    user, _profile = _staff(request)
+    user, profile = _staff(request)
     case = _case(user, case_id)
     try:
         if step == "request":
-            form: Any = forms.ExtensionRequestForm(request.POST)
+            form: Any = forms.ExtensionRequestForm(request.POST, auto_id=EXTENSION_IDS)
             if not form.is_valid():
-                raise ApplicationError(CaseworkErrorCode.INVALID, _("Please complete the form."))
+                messages.error(request, _("Please complete the form."))
+                return _case_page(request, profile, case, sent=form)
             services.extension_request(actor=user, case_id=case.pk, **form.cleaned_data)
         elif step == "decide":
             form = forms.ExtensionDecisionForm(request.POST)
@@ -364,17 +386,20 @@ def ledger(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Saved."))
             return redirect("ledger")
-    findings = selectors.finding_list_for_actor(actor=user)[:200]
+    writes = may(profile, Action.LEDGER_WRITE)
+    # A finding's forms have ids of their own: a label leads to its own finding's field.
+    findings = [
+        {
+            "finding": finding,
+            "action_form": forms.FindingActionForm(auto_id=f"id_action_{finding.pk}_%s") if writes else None,
+            "look_back_form": forms.LookBackForm(auto_id=f"id_look_back_{finding.pk}_%s") if writes else None,
+        }
+        for finding in selectors.finding_list_for_actor(actor=user)[:200]
+    ]
     return render(
         request,
         "casework/ledger.html",
-        {
-            "county": request.tenant,  # type: ignore[attr-defined]
-            "findings": findings,
-            "form": form if may(profile, Action.LEDGER_WRITE) else None,
-            "action_form": forms.FindingActionForm(),
-            "look_back_form": forms.LookBackForm(),
-        },
+        {"county": request.tenant, "findings": findings, "form": form if writes else None},  # type: ignore[attr-defined]
     )
 
 
@@ -407,7 +432,8 @@ def staff_page(request: HttpRequest) -> HttpResponse:
     user, profile = _staff(request)
     if not may(profile, Action.MANAGE_STAFF):
         raise PermissionDenied(_("Your role may not do this."))
-    form = forms.StaffCreateForm(request.POST or None)
+    departments = forms.department_choices()
+    form = forms.StaffCreateForm(request.POST or None, departments=departments)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -422,15 +448,23 @@ def staff_page(request: HttpRequest) -> HttpResponse:
             if created.user.enrollment_code:
                 messages.warning(request, enrollment_code_notice(created.user.enrollment_code))
             return redirect("staff-page")
+    # A role form per person, with ids of its own (a label leads to its own person's field), set to
+    # the person's role and department now.
+    staff = [
+        {
+            "profile": p,
+            "role_form": forms.StaffRoleForm(
+                auto_id=f"id_staff_{p.pk}_%s",
+                initial={"role": p.role, "department": p.department.code if p.department else ""},
+                departments=departments,
+            ),
+        }
+        for p in selectors.staff_list_for_actor(actor=user)
+    ]
     return render(
         request,
         "casework/staff.html",
-        {
-            "county": request.tenant,  # type: ignore[attr-defined]
-            "staff": selectors.staff_list_for_actor(actor=user),
-            "form": form,
-            "role_form": forms.StaffRoleForm(),
-        },
+        {"county": request.tenant, "staff": staff, "form": form},  # type: ignore[attr-defined]
     )
 
 

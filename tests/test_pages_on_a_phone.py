@@ -1,6 +1,7 @@
 """The pages on a phone: chromium at 375×667 (device scale 2, touch) against a real gunicorn.
 
-Citizens submit and track their cases from a phone, and the staff pages must be usable on one too:
+Citizens submit and track their cases from a phone, and the staff pages (a county's, and the
+provincial operators' console with the province-wide figures) must be usable on one too:
 no page is wider than the screen (a wide table scrolls inside its own box), a list stacked into
 cards still says which column each value is, everything to tap is at least 44px, fields are at
 least 16px (a phone zooms in on smaller ones), text can be read against its background, and the
@@ -17,14 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import Client
 from django.utils import timezone
-from django_tenants.utils import tenant_context
+from django_tenants.utils import schema_context, tenant_context
 
 from casework import services
 from casework.models import Case, Cause, Department, Finding
 from casework.tests.factories import StaffProfileFactory, UserFactory, case_intake
 from conftest import CHROMIUM, web_server
+from reporting.models import QuarterlyReport, ReportStatus
+from tenants.models import BatchStatus, BreakGlassGrant, CountyBatch
+from tenants.selectors import county_config_current
+from tenants.services import break_glass_grant
 
 pytestmark = [
     pytest.mark.django_db,
@@ -43,7 +51,9 @@ LONG_MATTER = "企业登记经营范围“交通安全统筹”国民经济行�
 @pytest.fixture(scope="module")
 def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     """城中区 with a staff account per role, a case assigned to 市场监管局, a replied case its citizen
-    may rate, and an overdue finding in the ledger."""
+    may rate, an overdue finding in the ledger and a quarterly report; on the console, an operator
+    (a superuser: all three platform roles) with a batch that ended with a problem and a support
+    access to 城中区's cases."""
     county = two_counties[0]
     suffix = uuid.uuid4().hex[:6]
     accounts = {role: f"phone-{role}-{suffix}" for role in ROLES}
@@ -77,6 +87,25 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
         )  # fmt: skip
         # Overdue: its due date has passed (the service refuses one in the past).
         Finding.objects.filter(pk=finding.pk).update(due_date=timezone.localdate() - datetime.timedelta(days=5))
+        # A year no other test asks for (one report per quarter).
+        report = QuarterlyReport.objects.create(
+            year=2001, quarter=1, as_of=timezone.now(), status=ReportStatus.DONE, progress=100, pages=14,
+            requested_by=supervisor,
+        )  # fmt: skip
+    with django_db_blocker.unblock(), schema_context("public"):
+        operator = get_user_model().objects.create_user(
+            username=f"phone-operator-{suffix}", password="Operator-long-pass-1", name="省运维", is_staff=True,
+            is_superuser=True,
+        )  # fmt: skip
+        console = Client(HTTP_HOST=settings.COUNTY_DOMAIN_SUFFIX)
+        console.force_login(operator)
+        grant = break_glass_grant(actor=operator, county=county, reason="工单 2026-0815：市民来电查询进度", minutes=60)
+        problem = "county.slug: [taken] 此简称已被柳州市城中区使用，请换一个（如 chengzhong2）。"
+        batch = CountyBatch.objects.create(
+            source_name="第三批县区.csv", total=3, done=3, failed=1, status=BatchStatus.FINISHED,
+            errors=[{"line": 4, "message": problem}], created_by=operator.username,
+        )  # fmt: skip
+        config_version = county_config_current(county=county).number  # type: ignore[union-attr]
     # The citizen's pages count each address's submissions and look-ups (ratelimit): each tour
     # here sends the form once, from the address every other test sends from.
     cache.clear()
@@ -85,9 +114,21 @@ def server(two_counties: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]
             "base": f"http://{county.slug}.localhost:{port}",
             "accounts": accounts,
             "case": str(assigned.pk),
+            "report": str(report.pk),
             "tracking_code": replied.tracking_code,
+            "console": f"http://{settings.COUNTY_DOMAIN_SUFFIX}:{port}",
+            "console_session": console.cookies[settings.SESSION_COOKIE_NAME].value,
+            "county": county.code,
+            "batch": batch.pk,
+            "config_version": config_version,
         }
     cache.clear()
+    with django_db_blocker.unblock():
+        with tenant_context(county):
+            report.delete()
+        with schema_context("public"):  # the operator stays (a user's deletion looks for county-only tables)
+            batch.delete()
+            BreakGlassGrant.objects.filter(pk=grant.pk).delete()
 
 
 def _login(page: Any, base: str, username: str) -> None:
@@ -120,12 +161,20 @@ STAFF_PAGES = {
     "clerk": ("work/", "cases/{case}/", "cases/new/"),
     "handler": ("work/", "cases/{case}/", "inbox/"),
     "supervisor": ("work/", "cases/{case}/", "ledger/", "rectifications/", "reports/", "forwards/", "inbox/"),
-    "admin": ("work/", "staff/", "outbox/", "reports/"),
+    "admin": ("work/", "staff/", "outbox/", "reports/", "reports/quarterly/{report}/"),
 }
+# The provincial console, as an operator who holds every platform role.
+CONSOLE_PAGES = (
+    "", "console/counties/new/", "console/batches/new/", "console/batches/{batch}/", "console/counties/{county}/",
+    "console/counties/{county}/config/", "console/counties/{county}/config/{config_version}/",
+    "console/counties/{county}/support/", "console/operators/", "reports/province/",
+)  # fmt: skip
+# A configuration line as long as people write them, for the difference shown before it is applied.
+LONG_CONFIG_LINE = "# 2026年第三季度调整：" + "政务服务中心窗口名称统一改为政务服务大厅，" * 4
 
 
 def _tour(browser: Any, server: dict[str, Any], look: Callable[[Any, str], None]) -> None:
-    """Every page as the citizen and as each role, on a phone; ``look(page, name)`` on each."""
+    """Every page as the citizen, each role and a provincial operator, on a phone; ``look(page, name)`` on each."""
     context = browser.new_context(**PHONE)
     page = context.new_page()
     _citizen_tour(page, server, lambda name: look(page, f"citizen: {name}"))
@@ -135,7 +184,7 @@ def _tour(browser: Any, server: dict[str, Any], look: Callable[[Any, str], None]
         page = context.new_page()
         _login(page, server["base"], server["accounts"][role])
         for path in STAFF_PAGES[role]:
-            page.goto(f"{server['base']}/{path.format(case=server['case'])}")
+            page.goto(f"{server['base']}/{path.format(**server)}")
             look(page, f"{role}: /{path}")
         if role == "clerk":
             page.goto(f"{server['base']}/cases/new/")
@@ -143,6 +192,24 @@ def _tour(browser: Any, server: dict[str, Any], look: Callable[[Any, str], None]
                 page.click("main button:has-text('登记')")
             look(page, "clerk: register with errors")
         context.close()
+    _console_tour(browser, server, look)
+
+
+def _console_tour(browser: Any, server: dict[str, Any], look: Callable[[Any, str], None]) -> None:
+    context = browser.new_context(**PHONE)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": server["console_session"],
+                          "url": server["console"]}])  # fmt: skip
+    page = context.new_page()
+    for path in CONSOLE_PAGES:
+        page.goto(f"{server['console']}/{path.format(**server)}")
+        look(page, f"operator: /{path}")
+    page.goto(f"{server['console']}/console/counties/{server['county']}/config/")
+    text = page.input_value("textarea[name=yaml_text]")
+    page.fill("textarea[name=yaml_text]", f"{LONG_CONFIG_LINE}\n{text}")
+    page.click("[data-testid=preview]")
+    page.wait_for_selector("[data-testid=diff]")
+    look(page, "operator: the difference before applying")
+    context.close()
 
 
 def _shot(page: Any, name: str) -> None:

@@ -16,6 +16,7 @@ from casework import services
 from casework.models import Case, Department
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from conftest import host_of
+from tests.markup import Markup
 
 pytestmark = pytest.mark.django_db
 
@@ -367,3 +368,99 @@ def test_the_staff_link_is_offered_only_to_the_county_admin(county_a):
     assert 'href="/staff/"' not in page(signed_in(county_a, "window_clerk").get("/work/"))
     assert 'href="/staff/"' not in page(signed_in(county_a, "supervisor").get("/work/"))
     assert 'href="/staff/"' in page(signed_in(county_a, "county_admin").get("/work/"))
+
+
+def test_forms_repeated_per_row_have_ids_of_their_own(county_a):
+    """A result form per pending assignment, a role form per staff member, an action form per finding:
+    each with ids of its own, so that every label leads to its own row's field."""
+    clerk = signed_in(county_a, "window_clerk", username="rows-clerk")
+    supervisor = signed_in(county_a, "supervisor", username="rows-supervisor")
+    handler = signed_in(county_a, "department_handler", "scjgj", username="rows-handler")
+    location = register_on_page(clerk, matter="两个部门一起办")
+    case_id = location.strip("/").split("/")[-1]
+    with tenant_context(county_a):
+        version = Case.objects.get(pk=case_id).version
+    clerk.post(
+        f"/cases/{case_id}/step/accept_and_assign/",
+        {"version": version, "lead_department": "scjgj", "co_departments": ["tcj"]},
+    )
+    handler.post(f"/cases/{case_id}/extension/request/", {"working_days": 2, "reason": "需要会商"})
+    problems = {}
+    html = page(supervisor.get(location))
+    assert html.count('name="text"') == 2  # the supervisor may finish either department's assignment
+    problems["case"] = Markup(html).id_problems()
+
+    admin = signed_in(county_a, "county_admin", username="rows-admin")
+    html = page(admin.get("/staff/"))
+    assert html.count("/role/") >= 3  # rows-clerk, rows-supervisor, rows-handler
+    problems["staff"] = Markup(html).id_problems()
+    with tenant_context(county_a):
+        from casework.models import StaffProfile
+
+        handler_id = StaffProfile.objects.get(user__username="rows-handler").pk
+    # Each person's form starts at the person's own role and department.
+    own = re.search(rf'id="id_staff_{handler_id}_department">(.*?)</select>', html, re.S)
+    assert own is not None and '<option value="scjgj" selected>' in own.group(1)
+
+    numbers = []
+    for matter in ("台账一", "台账二"):
+        register_on_page(clerk, matter=matter)
+        with tenant_context(county_a):
+            numbers.append(Case.objects.get(matter=matter).number)
+    for title, number in zip(("目录缺项", "流程不清"), numbers, strict=True):
+        supervisor.post(
+            "/ledger/",
+            {"title": title, "cause": "list-missing", "department": "scjgj", "required_change": "补充",
+             "due_date": timezone.localdate() + datetime.timedelta(days=60), "case_numbers": number},
+        )  # fmt: skip
+    with tenant_context(county_a):
+        from casework.models import Finding
+
+        rectified = Finding.objects.get(title="目录缺项")
+    supervisor.post(f"/ledger/{rectified.pk}/action/", {"description": "已修订", "rectified": "on"})
+    html = page(supervisor.get("/ledger/"))
+    assert html.count('name="description"') >= 2 and 'name="held"' in html
+    problems["ledger"] = Markup(html).id_problems()
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
+@pytest.mark.parametrize("path", ["/submit/", "/cases/new/"])
+def test_a_field_with_errors_points_at_its_error_text(county_a, clean_cache, path):
+    """aria-invalid and aria-describedby: a screen reader reads a field's error with the field,
+    a checkbox group's with its group (the citizen's form and the clerk's share their fields)."""
+    client = signed_in(county_a, "window_clerk") if path == "/cases/new/" else Client(HTTP_HOST=host_of(county_a))
+    html = page(client.post(path, {"departments": ["no-such-department"]}))
+    markup = Markup(html)
+    invalid = {e.attrs["name"] for e in markup.invalid_fields()}
+    assert {"matter", "citizen_phone", "departments"} <= invalid
+    assert markup.error_problems() == []
+    assert "此项为必填项" in markup.error_of("id_citizen_phone")
+    assert "no-such-department" in markup.error_of("id_departments_0")
+    assert markup.id_problems() == []
+
+
+def test_a_step_form_sent_with_errors_comes_back_open_with_its_errors_at_its_fields(county_a):
+    clerk = signed_in(county_a, "window_clerk")
+    supervisor = signed_in(county_a, "supervisor")
+    location = register_on_page(clerk, matter="表单出错")
+    case_id = location.strip("/").split("/")[-1]
+    with tenant_context(county_a):
+        version = Case.objects.get(pk=case_id).version
+
+    html = page(clerk.post(f"/cases/{case_id}/step/not_accept/", {"version": version, "reason": ""}))
+    markup = Markup(html)
+    assert "此项为必填项" in markup.error_of("id_not_accept_reason")
+    assert "open" in markup.by_id()["id_not_accept_reason"].enclosing("details").attrs
+    assert markup.error_problems() == [] and markup.id_problems() == []
+
+    with tenant_context(county_a):
+        case = services.case_accept_and_assign(
+            actor=Case.objects.get(pk=case_id).registered_by, case_id=case_id, version=version,
+            lead_department_code="tcj",
+        )  # fmt: skip
+    html = page(supervisor.post(f"/cases/{case_id}/step/add_co_handlers/", {"version": case.version}))
+    markup = Markup(html)
+    assert "此项为必填项" in markup.error_of("id_add_co_handlers_co_departments_0")  # told by its group
+    assert markup.error_problems() == [] and markup.id_problems() == []
+    with tenant_context(county_a):
+        assert Case.objects.get(pk=case_id).version == case.version  # nothing changed
