@@ -18,6 +18,7 @@ from casework.models import Case, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
 from casework.tests.test_views import signed_in
 from conftest import host_of
+from tests.markup import Markup
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +94,7 @@ def test_the_detail_offers_the_steps_its_status_allows_and_takes_them_through_th
     assert loop.case.number in html and "13912340000" in html  # the call-back needs the number
     assert "态度" in html and "推诿" in html  # the rating's comment and per-dimension scores
     assert "记录回访群众" in html and "标记为已整改" in html
+    assert Markup(html).id_problems() == []  # one form a step: each with ids of its own
 
     response = boss.post(f"{url}called-back/", {"version": 1, "note": "已电话回访，群众同意整改方案"}, follow=True)
     html = page(response)
