@@ -949,6 +949,9 @@ class HandledByOutput(serializers.Serializer):
     county = serializers.CharField()
     number = serializers.CharField()
     status_display = serializers.CharField()
+    # The code that finds the case there: the citizen's own, or a new one if it was taken there.
+    tracking_code = serializers.CharField()
+    # Empty once that county has left the platform.
     track_host = serializers.CharField()
 
 
@@ -973,7 +976,7 @@ class CitizenCaseOutput(serializers.Serializer):
 
     @extend_schema_field(HandledByOutput(many=True))
     def get_handled_by(self, case: Case) -> list[dict[str, str]]:
-        """跨域通办: the county that took the case over, where the same tracking code works."""
+        """跨域通办: the county that took the case over, and the tracking code that works there."""
         return forwards_handled_elsewhere(case=case)
 
 

@@ -368,6 +368,7 @@ EVENT_LABELS = {
     "forward_recall_requested": _("Asked the other county to give the case back"),
     "forward_recalled": _("The case came back from the other county at our request"),
     "forward_progress": _("Progress in the other county"),
+    "joint_lead_returned": _("多地联办: the lead county returned the case"),
     "anonymised": _("Personal data removed after the retention period"),
 }
 

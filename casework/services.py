@@ -1651,7 +1651,8 @@ def _event(
 
 
 # A forwarded case's registration and acceptance reach the sending county as the acceptance itself.
-FORWARD_SILENT_ACTIONS = frozenset({"registered", "accepted", "attachment_added"})
+# A co-handler being told that the lead returned a 多地联办 case is news from there, not progress here.
+FORWARD_SILENT_ACTIONS = frozenset({"registered", "accepted", "attachment_added", "joint_lead_returned"})
 
 
 def _forward_progress_publish(case: Case, action: str) -> None:

@@ -58,6 +58,14 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
             "Your tracking code {tracking_code} stays the same."
         ),
     ),
+    "case.forwarded_new_code": (
+        "",
+        _(
+            "[{county}] Case {number} “{matter}” is now handled by {to_county} as {remote_number}. "
+            "There, look it up with the new tracking code {remote_tracking_code}; {tracking_code} still shows here "
+            "where your case went."
+        ),
+    ),
     "forward.received": (
         _("Case forwarded from {from_county}"),
         _("{from_county} forwarded case {number} “{matter}” to {county}: {reason}. Take it over or return it."),
@@ -65,6 +73,13 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
     "forward.returned": (
         _("Forward returned: {number}"),
         _("{to_county} returned case {number} “{matter}”: {reason}. It is back with this county."),
+    ),
+    "forward.lead_returned": (
+        _("Lead county returned joint case {number}"),
+        _(
+            "{lead_county}, the lead county of 多地联办 case {number} “{matter}” ({from_county}'s {remote_number}), "
+            "returned it to {from_county}: {reason}. Agree with {from_county} whether your part is still needed."
+        ),
     ),
     "deadline.overdue": (_("Overdue: {number}"), _("Case {number} “{matter}” is overdue ({clock} deadline {due}).")),
     "deadline.escalated": (

@@ -18,6 +18,8 @@ class EnvelopeKind(models.TextChoices):
     RETURNED = "returned", _("Forward returned")
     PROGRESS = "progress", _("Progress of a forwarded case")
     RECALL = "recall", _("Forward recalled")
+    # 多地联办: the lead returned the case; a co-handler already at work on its part is told.
+    LEAD_RETURNED = "lead_return", _("Lead county returned a joint forward")
 
 
 class Envelope(models.Model):

@@ -48,6 +48,13 @@ def county_on_platform(*, code: str) -> CountyEntry | None:
     return None if row is None else _entry(row)
 
 
+def counties_on_platform(*, codes: set[str]) -> set[str]:
+    """Which of these division codes still name a county on the platform, serving or not."""
+    if not codes:
+        return set()
+    return set(get_tenant_model().objects.filter(code__in=codes).values_list("code", flat=True))
+
+
 def agreement_active(*, first: str, second: str) -> bool:
     low, high = sorted((first, second))
     return ForwardAgreement.objects.filter(first_code=low, second_code=high, ended_at__isnull=True).exists()

@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from banchengshi.accounts.models import User
 from banchengshi.tenancy import current_county
 from casework.errors import CaseworkErrorCode, NotFoundError
-from casework.exchange.selectors import CountyEntry, forward_targets
-from casework.forwarding.models import Forward, ForwardDirection, ForwardStatus
+from casework.exchange.selectors import CountyEntry, counties_on_platform, forward_targets
+from casework.forwarding.models import Forward, ForwardDirection, ForwardRole, ForwardStatus
 from casework.models import Case
 from casework.policy import sees_all_cases
 from casework.selectors import _is_uuid, staff_profile_of
@@ -52,14 +52,29 @@ def forward_target_counties(*, actor: User) -> list[CountyEntry]:
 
 
 def forwards_handled_elsewhere(*, case: Case) -> list[dict[str, str]]:
-    """For the citizen: the counties that took this case over, their number, status and host."""
-    rows = Forward.objects.filter(case=case, direction=ForwardDirection.OUT, status=ForwardStatus.ACCEPTED)
+    """For the citizen: the counties that took this case over (the lead first), their number,
+    status, the tracking code that finds it there (a new one when this case's was already used
+    there) and their host.
+
+    A county that has since left the platform has no host to offer: its last known status stays.
+    """
+    rows = sorted(
+        Forward.objects.filter(case=case, direction=ForwardDirection.OUT, status=ForwardStatus.ACCEPTED),
+        key=lambda f: (f.role != ForwardRole.LEAD, f.created_at),
+    )
+    serving = counties_on_platform(codes={f.counterpart_code for f in rows})
     return [
         {
             "county": f.counterpart_name,
+            "role": f.role,
             "number": f.remote_number,
             "status_display": f.remote_status_display,
-            "track_host": f"{f.payload.get('county_slug', '')}.{settings.COUNTY_DOMAIN_SUFFIX}",
+            "tracking_code": str(f.payload.get("tracking_code") or case.tracking_code),
+            "track_host": (
+                f"{f.payload.get('county_slug', '')}.{settings.COUNTY_DOMAIN_SUFFIX}"
+                if f.counterpart_code in serving and f.payload.get("county_slug")
+                else ""
+            ),
         }
         for f in rows
     ]

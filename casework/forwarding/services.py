@@ -29,7 +29,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from banchengshi.accounts.models import User
@@ -60,10 +60,20 @@ from casework.forwarding.models import (
     PersonalDataTransfer,
     TransferDirection,
 )
-from casework.models import ANONYMISED, AssignmentStatus, Attachment, Case, CaseStatus, Channel, StaffRole
+from casework.models import (
+    ANONYMISED,
+    OPEN_STATUSES,
+    AssignmentStatus,
+    Attachment,
+    Case,
+    CaseStatus,
+    Channel,
+    StaffRole,
+)
 from casework.policy import Action
 from casework.workflow import Step, allowed_from
 from notifications.services import notifications_scrub
+from sla.selectors import paused_working_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +85,12 @@ PERSONAL_FIELDS = ("citizen_name", "citizen_phone", "company_name")
 class ForwardTarget:
     county_code: str
     role: str = ForwardRole.LEAD
+
+
+def _sentences(*parts: str) -> str:
+    """Sentences of a note one after the other: Chinese puts no space between them."""
+    language = translation.get_language() or ""
+    return ("" if language.startswith("zh") else " ").join(part for part in parts if part)
 
 
 def exchange_storage() -> FileSystemStorage:
@@ -250,11 +266,20 @@ def forward_accept(
         )
         case = casework_services.case_register(actor=actor, intake=intake, forwarded=origin)
         _attachments_from_exchange(case, actor, payload.get("attachments", []), forward.group_id)
-        case = casework_services.case_accept(
-            actor=actor, case_id=case.pk, version=case.version,
-            note=note or _("Taken over from %(county)s (%(number)s).")
-            % {"county": forward.counterpart_name, "number": forward.remote_number},
-        )  # fmt: skip
+        note = note or _("Taken over from %(county)s (%(number)s).") % {
+            "county": forward.counterpart_name, "number": forward.remote_number,
+        }  # fmt: skip
+        if origin.tracking_code and case.tracking_code != origin.tracking_code:
+            # The citizen would look it up with the code they have: staff here must know why it fails.
+            note = _sentences(
+                note,
+                _(
+                    "The citizen's tracking code %(old)s is already used by another case here: this case has the new "
+                    "code %(code)s, which %(county)s sends to the citizen."
+                )
+                % {"old": origin.tracking_code, "code": case.tracking_code, "county": forward.counterpart_name},
+            )
+        case = casework_services.case_accept(actor=actor, case_id=case.pk, version=case.version, note=note)
         forward.case = case
         forward.status = ForwardStatus.ACCEPTED
         forward.decided_at = timezone.now()
@@ -264,7 +289,7 @@ def forward_accept(
             kind=EnvelopeKind.ACCEPTED, forward_id=forward.pk, source_code=current_county().code,
             target_code=forward.counterpart_code,
             payload={"number": case.number, "status": case.status, "version": case.version,
-                     "county_slug": current_county().slug},
+                     "county_slug": current_county().slug, "tracking_code": case.tracking_code},
         )  # fmt: skip
     return forward
 
@@ -293,8 +318,10 @@ def county_departure_settle(*, reason: str) -> dict[str, int]:
     Runs in the leaving county's schema, in the transaction that removes it. A forward sent here
     and not decided (or not even delivered yet) goes back to its sender as returned, or recalled
     if the sender had asked for it back; one sent from here is recalled from the other county's
-    inbox. Otherwise the other counties would keep cases "being forwarded" to a county that no
-    longer exists, and entries in their inbox from one that cannot hear their answer.
+    inbox. A case taken over from another county and still open here goes back to its sender too
+    (``_receive_taken_back``). Otherwise the other counties would keep cases "being forwarded", or
+    "taken over", by a county that no longer exists, and entries in their inbox from one that
+    cannot hear their answer.
     """
     here = current_county().code
     inbox = Envelope.objects.filter(target_code=here, delivered_at__isnull=True)
@@ -322,7 +349,20 @@ def county_departure_settle(*, reason: str) -> dict[str, int]:
             kind=EnvelopeKind.RECALL, forward_id=forward.pk, source_code=here,
             target_code=forward.counterpart_code, payload={"reason": reason},
         )  # fmt: skip
-    return {"returned": len(senders), "recalled": len(sent)}
+    # Cases taken over from others and still open here would go with this schema: each goes back
+    # to its sender, which handles it again. Finished ones stay finished there (their sender's
+    # record keeps the last status it heard of).
+    taken = list(
+        Forward.objects.select_for_update(of=("self",))
+        .filter(direction=ForwardDirection.IN, status=ForwardStatus.ACCEPTED, case__status__in=OPEN_STATUSES)
+        .select_related("case")
+    )
+    for forward in taken:
+        envelope_post(
+            kind=EnvelopeKind.RETURNED, forward_id=forward.pk, source_code=here, target_code=forward.counterpart_code,
+            payload={"reason": reason, "taken_back": True},
+        )  # fmt: skip
+    return {"returned": len(senders), "recalled": len(sent), "taken_back": len(taken)}
 
 
 def _incoming_locked(forward_id: UUID) -> Forward:
@@ -503,26 +543,48 @@ def _receive_accepted(envelope: Envelope) -> None:
     forward.decided_at = timezone.now()
     forward.remote_number = envelope.payload["number"]
     _remote_status(forward, envelope.payload)
-    forward.payload = {"county_slug": envelope.payload.get("county_slug", "")}
+    # The code that finds the case there: the citizen's own, unless that county had already used it.
+    code = str(envelope.payload.get("tracking_code") or case.tracking_code)
+    forward.payload = {"county_slug": envelope.payload.get("county_slug", ""), "tracking_code": code}
+    from_status = case.status
+    handed_over = forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING
+    if handed_over:
+        # Where the case comes back to if that county ever stops serving (``_receive_taken_back``).
+        forward.payload["left_from"] = case.paused_from
     forward.save()
     _group_files_release(forward)
-    from_status = case.status
-    if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDING:
+    note = ""
+    if code != case.tracking_code:
+        note = _("%(county)s tracks this case under the new code %(code)s: %(old)s was already used there.") % {
+            "county": forward.counterpart_name, "code": code, "old": case.tracking_code,
+        }  # fmt: skip
+    if handed_over:
         # This county's clocks stop here; the other county's start on its own rules.
         case.status = CaseStatus.FORWARDED
         case.paused_from = ""
         case.closed_at = timezone.now()
         casework_services._notify_citizen(
-            case, "case.forwarded", event=f"forwarded:{forward.pk}", to_county=forward.counterpart_name,
-            remote_number=forward.remote_number,
+            case, "case.forwarded" if not note else "case.forwarded_new_code", event=f"forwarded:{forward.pk}",
+            to_county=forward.counterpart_name, remote_number=forward.remote_number, remote_tracking_code=code,
         )  # fmt: skip
+        if note and casework_services.MOBILE_RE.match(case.citizen_phone):
+            note = _sentences(note, _("The citizen is sent the new code by SMS."))
+        elif note:
+            note = _sentences(note, _("The citizen has no mobile number for an SMS: tell them the new code."))
     case.version += 1
     case.save()
     casework_services._deadline_index_update(case)
     casework_services._event(
-        case, None, "forward_accepted", from_status, case.status, label=forward.counterpart_name,
+        case, None, "forward_accepted", from_status, case.status, label=forward.counterpart_name, note=note,
         data={"county": forward.counterpart_code, "number": forward.remote_number, "role": forward.role},
     )  # fmt: skip
+    if forward.role == ForwardRole.CO_HANDLER:
+        lead = Forward.objects.filter(
+            group_id=forward.group_id, direction=ForwardDirection.OUT, role=ForwardRole.LEAD
+        ).first()
+        if lead is not None and lead.status == ForwardStatus.RETURNED:
+            # It took its part over while the lead's return (and this county's recall) crossed.
+            _co_handlers_release(lead, case, [forward])
 
 
 def _outgoing_close(forward: Forward, case: Case, *, recalled: bool, reason: str) -> None:
@@ -553,17 +615,15 @@ def _group_files_release(forward: Forward) -> None:
 
 
 def _receive_returned(envelope: Envelope) -> None:
+    if envelope.payload.get("taken_back"):
+        _receive_taken_back(envelope)
+        return
     forward, case = _outgoing_locked(envelope)
     recalled = bool(envelope.payload.get("recalled"))  # the answer to our own recall
     from_status = case.status
     _outgoing_close(forward, case, recalled=recalled, reason=envelope.payload["reason"])
     if from_status != case.status and not recalled:  # staff asked for a recall; a return is news
-        casework_services._notify_users(
-            "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
-            event=f"forward-returned:{forward.pk}",
-            values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
-                                                           "reason": forward.return_reason},
-        )  # fmt: skip
+        _returned_notify(forward, case)
     case.version += 1
     case.save()
     casework_services._deadline_index_update(case)
@@ -571,6 +631,158 @@ def _receive_returned(envelope: Envelope) -> None:
         case, None, "forward_recalled" if recalled else "forward_returned", from_status, case.status,
         note=forward.return_reason,
         label=forward.counterpart_name, data={"county": forward.counterpart_code, "role": forward.role},
+    )  # fmt: skip
+    if forward.role == ForwardRole.LEAD and forward.status == ForwardStatus.RETURNED:
+        _co_handlers_release(forward, case)
+
+
+def _returned_notify(forward: Forward, case: Case) -> None:
+    casework_services._notify_users(
+        "forward.returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
+        event=f"forward-returned:{forward.pk}",
+        values=casework_services._case_values(case) | {"to_county": forward.counterpart_name,
+                                                       "reason": forward.return_reason},
+    )  # fmt: skip
+
+
+def _co_handlers_release(lead: Forward, case: Case, co_handlers: list[Forward] | None = None) -> None:
+    """多地联办 without its lead: the lead returned the case (or left the platform with it), so it is
+    this county's again. Co-handlers still deciding are asked to give it back; those already at work
+    on their part are told, and decide with this county whether that part is still needed.
+
+    Called with the case locked; the co-handlers' forwards are locked after it, as everywhere.
+    """
+    if co_handlers is None:
+        co_handlers = list(
+            Forward.objects.select_for_update()
+            .filter(group_id=lead.group_id, direction=ForwardDirection.OUT, role=ForwardRole.CO_HANDLER)
+            .filter(status__in=[ForwardStatus.PENDING, ForwardStatus.ACCEPTED])
+            .order_by("created_at")
+        )
+    if not co_handlers:
+        return
+    here = current_county().code
+    reason = _("The lead county %(county)s returned the case: %(reason)s") % {
+        "county": lead.counterpart_name, "reason": lead.return_reason,
+    }  # fmt: skip
+    asked, told, gone = [], [], []
+    for forward in co_handlers:
+        if forward.status == ForwardStatus.PENDING:
+            posted = envelope_post(
+                kind=EnvelopeKind.RECALL, forward_id=forward.pk, source_code=here,
+                target_code=forward.counterpart_code, payload={"reason": reason},
+            )  # fmt: skip
+            if posted is None:  # that county has left the platform: nobody is left to answer
+                _outgoing_close(forward, case, recalled=True, reason=reason)
+                gone.append(forward)
+            asked.append(forward)
+        else:
+            envelope_post(
+                kind=EnvelopeKind.LEAD_RETURNED, forward_id=forward.pk, source_code=here,
+                target_code=forward.counterpart_code,
+                payload={"lead": lead.counterpart_name, "reason": lead.return_reason},
+            )  # fmt: skip
+            told.append(forward)
+    notes = [_("The lead county %(county)s returned the case.") % {"county": lead.counterpart_name}]
+    if asked:
+        notes.append(
+            _("Asked back from the co-handling counties that had not decided yet: %(counties)s.")
+            % {"counties": "、".join(f.counterpart_name for f in asked)}
+        )
+    if told:
+        notes.append(
+            _("Told the co-handling counties already working on their part: %(counties)s.")
+            % {"counties": "、".join(f.counterpart_name for f in told)}
+        )
+    casework_services._event(
+        case, None, "joint_lead_returned", case.status, case.status, label=_("System"), note=_sentences(*notes),
+        data={"lead": lead.counterpart_code, "recall_requested": [f.counterpart_code for f in asked],
+              "recalled_at_once": [f.counterpart_code for f in gone], "told": [f.counterpart_code for f in told]},
+    )  # fmt: skip
+
+
+def _receive_taken_back(envelope: Envelope) -> None:
+    """The county that had taken this case over left the platform with the case still open there.
+
+    The forward ends as returned. A lead's case comes back to where a returned forward puts it
+    (the status it was forwarded from), open again, its clocks running on from where the hand-over
+    stopped them: the time the other county held it counts as a pause.
+    """
+    forward, case = _outgoing_locked(envelope)
+    if forward.status == ForwardStatus.PENDING:
+        # Its acceptance was written before this and is still on its way: undelivered, this
+        # envelope is relayed again after it.
+        raise ExchangeError(ExchangeErrorCode.NOT_FOUND, "the acceptance has not arrived yet")
+    if forward.status != ForwardStatus.ACCEPTED:
+        return
+    from_status = case.status
+    forward.status = ForwardStatus.RETURNED
+    forward.return_reason = _sentences(
+        str(envelope.payload["reason"]),
+        _("It had taken this case over as %(number)s (last status there: %(status)s).")
+        % {"number": forward.remote_number, "status": forward.remote_status_display or "—"},
+    )
+    forward.save(update_fields=["status", "return_reason"])
+    if forward.role == ForwardRole.LEAD and case.status == CaseStatus.FORWARDED:
+        case.status = forward.payload.get("left_from") or CaseStatus.ACCEPTED
+        if case.closed_at is not None:
+            _clocks_resume(case, stopped_at=case.closed_at)
+        case.closed_at = None
+        _returned_notify(forward, case)
+    case.version += 1
+    case.save()
+    casework_services._deadline_index_update(case)
+    casework_services._event(
+        case, None, "forward_returned", from_status, case.status, note=forward.return_reason,
+        label=forward.counterpart_name,
+        data={"county": forward.counterpart_code, "role": forward.role, "taken_back": True},
+    )  # fmt: skip
+    if forward.role == ForwardRole.LEAD:
+        _co_handlers_release(forward, case)
+
+
+def _clocks_resume(case: Case, *, stopped_at: datetime.datetime) -> None:
+    """Clocks stopped at a hand-over run on: the office time since counts as paused, as waiting for
+    materials does (a clock already late then stays late)."""
+    paused = paused_working_seconds(paused_at=stopped_at, resumed_at=timezone.now())
+    case.paused_at = stopped_at
+    case.paused_seconds += paused
+    case.clock_paused_seconds = casework_services._clock_pauses_added(case, paused)
+    case.paused_at = None
+    casework_services._deadlines_refresh(case)
+
+
+def _receive_lead_returned(envelope: Envelope) -> None:
+    """Here a co-handler of a 多地联办 case: its lead returned the case to the sending county."""
+    case_id = (
+        Forward.objects.filter(pk=envelope.forward_id, direction=ForwardDirection.IN)
+        .values_list("case_id", flat=True)
+        .first()
+    )
+    if case_id is None:
+        raise _UnknownForward  # only sent about a forward this county took over
+    # The case first, then the forward, as everywhere.
+    case = Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=case_id)
+    forward = Forward.objects.select_for_update().get(pk=envelope.forward_id)
+    payload = envelope.payload
+    values = {"lead": payload["lead"], "county": forward.counterpart_name, "number": forward.remote_number,
+              "reason": payload["reason"]}  # fmt: skip
+    note = (
+        _(
+            "The lead county %(lead)s returned this 多地联办 case to %(county)s (%(number)s): %(reason)s. "
+            "%(county)s handles it again; agree with it whether this county's part is still needed."
+        )
+        % values
+    )
+    casework_services._event(
+        case, None, "joint_lead_returned", case.status, case.status, label=forward.counterpart_name, note=note,
+        data={"lead": payload["lead"], "county": forward.counterpart_code, "number": forward.remote_number},
+    )  # fmt: skip
+    # Keyed under the case, so the case's retention scrubs it with the case's other messages.
+    casework_services._notify_staff(
+        case, "forward.lead_returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
+        event=f"lead-returned:{forward.pk}", lead_county=payload["lead"], from_county=forward.counterpart_name,
+        remote_number=forward.remote_number, reason=payload["reason"],
     )  # fmt: skip
 
 
@@ -602,6 +814,7 @@ APPLY = {
     EnvelopeKind.RETURNED: _receive_returned,
     EnvelopeKind.PROGRESS: _receive_progress,
     EnvelopeKind.RECALL: _receive_recall,
+    EnvelopeKind.LEAD_RETURNED: _receive_lead_returned,
 }
 
 

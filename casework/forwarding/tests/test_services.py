@@ -14,11 +14,14 @@ from django_tenants.utils import schema_context, tenant_context
 from banchengshi.accounts.models import PlatformRole
 from banchengshi.audit.models import AuditRecord
 from casework import services
+from casework.exchange.errors import ExchangeError
 from casework.exchange.models import Envelope, ForwardAgreement
 from casework.forwarding.models import Forward
-from casework.forwarding.services import exchange_storage
+from casework.forwarding.services import envelope_apply, exchange_storage
 from casework.forwarding.tests.test_apis import forward, ok, register
 from casework.models import Case, CaseEvent
+from notifications.models import Notification
+from sla.sweep.models import DeadlineEntry
 from tenants.config import county_config_parse
 from tenants.models import County, CountyStatus
 from tenants.services import county_onboard, county_removal_request, county_remove
@@ -110,7 +113,8 @@ def test_a_county_leaving_the_platform_answers_every_forward_still_undecided(
     assert not ForwardAgreement.objects.filter(ended_at__isnull=True).exists()
     assert not exchange_storage().exists(path)
     with schema_context("public"):
-        assert AuditRecord.objects.get(action="tenants.county_removed").details == {"returned": 2, "recalled": 1}
+        details = AuditRecord.objects.get(action="tenants.county_removed").details
+        assert details == {"returned": 2, "recalled": 1, "taken_back": 0}
 
     deliver()
     for sent in (delivered, in_transit):
@@ -177,3 +181,86 @@ def test_a_decided_forward_no_longer_shows_the_citizens_full_phone(county_a, cou
     ok(supervisor_b.post(f"forwards/{item['id']}/return/", {"reason": "不属于本县管辖"}))
     (item,) = ok(supervisor_b.get("forwards/incoming/", {"status": "returned"}))
     assert item["citizen_phone"] == "139****5678"
+
+
+def test_cases_a_leaving_county_had_taken_over_come_back_to_their_senders(
+    county_a, county_x, staff_api, anonymous_api, agreement, deliver, django_capture_on_commit_callbacks
+):
+    """Its schema goes; the cases it was handling must not stay "taken over" by a county that is no more."""
+    agreement(county_a, county_x)
+    clerk_a, clerk_x = staff_api(county_a, "window_clerk"), staff_api(county_x, "supervisor")
+    accepted_here = ok(clerk_a.post(f"cases/{register(clerk_a)['id']}/accept/", {"version": 1}))
+    accepted_here = ok(forward(clerk_a, accepted_here, (county_x.code, "lead")))
+    registered_here = ok(forward(clerk_a, register(clerk_a, matter="异地迁移户口"), (county_x.code, "lead")))
+    finished_there = ok(forward(clerk_a, register(clerk_a, matter="异地补办社保卡"), (county_x.code, "lead")))
+    deliver()
+    for item in ok(clerk_x.get("forwards/incoming/")):
+        taken = ok(clerk_x.post(f"forwards/{item['id']}/accept/", {"kind_code": "case"}))
+        if item["remote_number"] == finished_there["number"]:
+            x_case = ok(clerk_x.get(f"cases/{taken['case_id']}/"))
+            ok(clerk_x.post(f"cases/{x_case['id']}/withdraw/", {"version": x_case["version"], "reason": "市民撤回"}))
+    deliver()
+    for sent in (accepted_here, registered_here, finished_there):
+        assert ok(clerk_a.get(f"cases/{sent['id']}/"))["status"] == "forwarded"
+    with tenant_context(county_a):
+        # X held the case for two weeks: A's clocks stopped at the hand-over, and that time does not count.
+        Case.objects.filter(pk=accepted_here["id"]).update(closed_at=timezone.now() - datetime.timedelta(days=14))
+        due_before = Case.objects.get(pk=accepted_here["id"]).reply_due_at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        remove(county_x)
+    with schema_context("public"):
+        details = AuditRecord.objects.get(action="tenants.county_removed").details
+        assert details == {"returned": 0, "recalled": 0, "taken_back": 2}
+    deliver()
+
+    # Each open case comes back where a returned forward puts it, its clocks running again here.
+    for sent, status in ((accepted_here, "accepted"), (registered_here, "registered")):
+        case = ok(clerk_a.get(f"cases/{sent['id']}/"))
+        assert case["status"] == status
+        event = case["events"][-1]
+        assert event["action"] == "forward_returned" and county_x.full_name in event["note"]
+        assert ok(clerk_a.get(f"cases/{sent['id']}/forwards/"))[0]["status"] == "returned"
+        assert DeadlineEntry.objects.filter(case_id=sent["id"], next_check_at__isnull=False).exists()
+        with tenant_context(county_a):
+            assert Case.objects.get(pk=sent["id"]).closed_at is None
+            assert Notification.objects.filter(key="forward.returned", channel="inapp").exists()
+        # The citizen's tracking page shows the case at home, not at a county that is gone.
+        seen = ok(anonymous_api(county_a).post("public/track/", {"tracking_code": sent["tracking_code"],
+                                                                 "phone_last4": "5678"}))  # fmt: skip
+        assert seen["status"] == status and seen["handled_by"] == []
+    with tenant_context(county_a):
+        assert Case.objects.get(pk=accepted_here["id"]).reply_due_at > due_before + datetime.timedelta(days=7)
+    # The clerk can take it up again.
+    case = ok(clerk_a.get(f"cases/{accepted_here['id']}/"))
+    ok(clerk_a.post(f"cases/{case['id']}/assign/", {"version": case["version"], "lead_department": "scjgj"}))
+
+    # A case the county had finished stays finished; only its county's host is no longer offered.
+    case = ok(clerk_a.get(f"cases/{finished_there['id']}/"))
+    assert case["status"] == "forwarded" and case["events"][-1]["action"] != "forward_returned"
+    seen = ok(anonymous_api(county_a).post("public/track/", {"tracking_code": finished_there["tracking_code"],
+                                                             "phone_last4": "5678"}))  # fmt: skip
+    (there,) = seen["handled_by"]
+    assert there["status_display"] == "已撤回" and there["track_host"] == ""
+    assert not Envelope.objects.filter(delivered_at__isnull=True).exists()
+
+
+def test_a_case_taken_back_before_its_acceptance_arrived_waits_for_it(
+    county_a, county_x, staff_api, agreement, deliver
+):
+    """The relay sends the least tried first: the return must not be lost by overtaking the acceptance."""
+    agreement(county_a, county_x)
+    clerk_a, clerk_x = staff_api(county_a, "window_clerk"), staff_api(county_x, "supervisor")
+    case = ok(forward(clerk_a, register(clerk_a), (county_x.code, "lead")))
+    deliver()
+    item = ok(clerk_x.get("forwards/incoming/"))[0]
+    ok(clerk_x.post(f"forwards/{item['id']}/accept/", {"kind_code": "case"}))  # not delivered to A yet
+    remove(county_x)
+    taken_back = Envelope.objects.get(kind="returned", delivered_at__isnull=True)
+    with tenant_context(county_a), pytest.raises(ExchangeError):
+        envelope_apply(envelope_id=taken_back.pk)
+    assert Envelope.objects.get(pk=taken_back.pk).delivered_at is None
+    deliver()
+    case = ok(clerk_a.get(f"cases/{case['id']}/"))
+    assert case["status"] == "registered"
+    assert [e["action"] for e in case["events"]][-2:] == ["forward_accepted", "forward_returned"]
