@@ -44,10 +44,14 @@ def incoming_page(request: HttpRequest) -> HttpResponse:
         raise Http404
     full = may(profile, Action.SEE_PHONE)
     forwards = selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
+    may_decide = may(profile, Action.FORWARD)
     rows = [
         {
             "forward": f,
             "phone": f.citizen_phone if full and selectors.forward_phone_in_full(f) else mask_phone(f.citizen_phone),
+            # Two forms a forward, each with ids of its own: a label must lead to its own row's field.
+            "accept_form": AcceptForm(auto_id=f"id_accept_{f.pk}_%s") if may_decide else None,
+            "return_form": ReturnForm(auto_id=f"id_return_{f.pk}_%s") if may_decide else None,
         }
         for f in forwards
     ]
@@ -57,8 +61,7 @@ def incoming_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "forwarding/incoming.html",
-        {"county": request.tenant, "rows": rows, "accept_form": AcceptForm(), "return_form": ReturnForm(),  # type: ignore[attr-defined]
-         "may_decide": may(profile, Action.FORWARD)},
+        {"county": request.tenant, "rows": rows, "may_decide": may_decide},  # type: ignore[attr-defined]
     )  # fmt: skip
 
 

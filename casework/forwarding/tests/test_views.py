@@ -15,6 +15,7 @@ from casework.forwarding.models import Forward
 from casework.forwarding.tests.conftest import deliver_all
 from casework.models import Case, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
+from tests.markup import Markup
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +60,15 @@ def test_the_window_takes_a_forwarded_case_over_from_its_page(county_a, county_b
     with tenant_context(county_b):
         case = Case.objects.get(forward_id=forward.pk)
         assert response["Location"].endswith(f"/cases/{case.pk}/")
+
+
+def test_each_waiting_forward_has_forms_with_ids_of_their_own(county_a, county_b, agreement):
+    agreement()
+    _forwarded(county_a, county_b)
+    _forwarded(county_a, county_b)
+    text = _signed_in(county_b, StaffRole.WINDOW_CLERK).get("/forwards/").content.decode()
+    assert text.count("/accept/") >= 2
+    assert Markup(text).id_problems() == []
 
 
 def test_a_leader_sees_the_queue_masked_and_cannot_decide(county_a, county_b, agreement):
