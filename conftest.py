@@ -52,11 +52,11 @@ def county_b(two_counties: tuple[County, County], db: None) -> County:
     return two_counties[1]
 
 
-# A mainland mobile number or a resident ID number, as the scan of the run's logs looks for them
-# (written apart from the scrubber it checks).
+# A mainland mobile number or a resident ID number (18 digits, or the first generation's 15), as the
+# scan of the run's logs looks for them (written apart from the scrubber it checks).
 _PERSONAL_NUMBER = re.compile(
-    r"(?<![0-9A-Za-z])(?:1[3-9]\d{9}|[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])"
-    r"(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])(?:1[3-9]\d{9}|[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+    r"|[1-9]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3})(?![0-9A-Za-z])"
 )
 
 

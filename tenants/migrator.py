@@ -36,6 +36,7 @@ from django.db.migrations.state import ProjectState
 from django.utils.translation import gettext as _
 from django_tenants.utils import get_public_schema_name
 
+from banchengshi.core.hosts import registry_generation_bump
 from banchengshi.errors import ApplicationError
 from tenants.errors import TenantsErrorCode
 from tenants.models import County, CountyStatus, MigrationKind, RenderedMigration
@@ -521,7 +522,7 @@ def _counties_apply(
             logger.exception("migration of %s failed", schema)
             _county_mark_failed(schema=schema, error=report.failed[schema], status=statuses[schema])
         else:
-            _county_mark_current(schema=schema, digest=plan.digest)
+            _county_mark_current(schema=schema, digest=plan.digest, status=statuses[schema])
             if pending:
                 report.migrated.append(schema)
         if progress is not None:
@@ -529,7 +530,7 @@ def _counties_apply(
         _recycle(done)
 
 
-def _county_mark_current(*, schema: str, digest: str) -> None:
+def _county_mark_current(*, schema: str, digest: str, status: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE public.tenants_county SET schema_digest = %s, migration_error = '', "
@@ -537,6 +538,11 @@ def _county_mark_current(*, schema: str, digest: str) -> None:
             "status_before_failure = '' WHERE schema_name = %s",
             [digest, CountyStatus.MIGRATION_FAILED, CountyStatus.ACTIVE, schema],
         )
+    if status == CountyStatus.MIGRATION_FAILED:
+        # Back in service at the next request in every web process, which keep the status of the
+        # counties they served until told; after the UPDATE (outside a transaction, on_commit
+        # runs at once).
+        transaction.on_commit(registry_generation_bump)
 
 
 def _county_mark_failed(*, schema: str, error: str, status: str) -> None:
@@ -548,6 +554,9 @@ def _county_mark_failed(*, schema: str, error: str, status: str) -> None:
             "WHERE schema_name = %s",
             [error[:4000], CountyStatus.MIGRATION_FAILED, CountyStatus.MIGRATION_FAILED, before, schema],
         )
+    if status != CountyStatus.MIGRATION_FAILED:
+        # Out of service at the next request in every web process (see _county_mark_current).
+        transaction.on_commit(registry_generation_bump)
 
 
 # -- schema comparison ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from banchengshi.accounts.models import PlatformRole
 from banchengshi.accounts.policy import two_factor_required
 from banchengshi.accounts.services import enrollment_code_issue, password_generate, user_sessions_end
 from banchengshi.audit.services import audit_record
+from banchengshi.core.hosts import registry_generation_bump
 from banchengshi.errors import ApplicationError
 from banchengshi.sync import ChangeSummary
 from banchengshi.tasks import county_apply_async
@@ -146,6 +147,9 @@ def county_onboard(
             setattr(county, name, final[name])
         if final_changed:
             county.save(update_fields=[*final_changed, "updated_at"])
+        if county_created or changed_fields or domain_changed or final_changed:
+            # Processes keep the county each host names, slug, case prefix and status included.
+            registry_changed_announce()
         _config_version_record(county=county, config=config, actor_name=actor_name, note=note)
     return OnboardResult(
         county=county,
@@ -168,6 +172,16 @@ def _config_version_record(*, county: County, config: CountyConfig, actor_name: 
         note=note[:255],
         created_by=actor_name,
     )
+
+
+def registry_changed_announce() -> None:
+    """After this transaction commits, every process serves its counties as they are then.
+
+    Called by each write that changes a county's row, domain or status: web processes keep the
+    county of each host they served (banchengshi.core.hosts) until told. Nothing is told if the
+    transaction rolls back.
+    """
+    transaction.on_commit(registry_generation_bump)
 
 
 def _check_conflicts(config: CountyConfig) -> None:
@@ -576,6 +590,7 @@ def county_suspend(*, actor: Any, county: County, reason: str) -> County:
         county.status = CountyStatus.SUSPENDED
         county.suspended_at = timezone.now()
         county.save(update_fields=["status", "suspended_at", "updated_at"])
+        registry_changed_announce()
         _audit(actor=actor, action="tenants.county_suspended", county=county, details={"reason_length": len(reason)})
     return county
 
@@ -590,6 +605,7 @@ def county_resume(*, actor: Any, county: County) -> County:
         county.suspended_at = None
         county.removal_hold_until = None
         county.save(update_fields=["status", "suspended_at", "removal_hold_until", "updated_at"])
+        registry_changed_announce()
         _audit(actor=actor, action="tenants.county_resumed", county=county)
         # A suspended county is left out of work dispatched to all counties, a calendar
         # correction's recompute included.
@@ -623,6 +639,7 @@ def county_removal_request(*, actor: Any, county: County) -> County:
         county.suspended_at = county.suspended_at or now
         county.removal_hold_until = now + datetime.timedelta(days=days)
         county.save(update_fields=["status", "suspended_at", "removal_hold_until", "updated_at"])
+        registry_changed_announce()
         _audit(actor=actor, action="tenants.county_removal_requested", county=county, details={"days": days})
     return county
 
@@ -653,6 +670,7 @@ def county_remove(*, actor: Any, county: County) -> None:
         _audit(actor=actor, action="tenants.county_removed", county=county, details=settled)
         Domain.objects.filter(tenant=county).delete()
         County.objects.filter(pk=county.pk).delete()
+        registry_changed_announce()
         media = Path(settings.MEDIA_ROOT) / schema
         transaction.on_commit(lambda: shutil.rmtree(media, ignore_errors=True))
         transaction.on_commit(lambda: exchange_files_delete(transit))

@@ -14,6 +14,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
+from banchengshi.core.hosts import HostCache
 from banchengshi.core.middleware import CountyRoutingMiddleware
 from banchengshi.errors import ApplicationError
 from conftest import database_url_for_processes, host_of
@@ -116,8 +117,13 @@ def test_a_new_migration_reaches_every_county_and_an_interrupted_run_resumes(cou
 
 
 def test_a_county_whose_migration_fails_is_marked_kept_out_of_service_and_recovers(
-    county_a, county_b, tmp_path, monkeypatch
+    county_a, county_b, tmp_path, monkeypatch, settings, django_capture_on_commit_callbacks
 ):
+    # A web process that served both counties before the run, and keeps hosts for an hour: the
+    # run's status changes reach it at its next request all the same.
+    settings.TENANT_CACHE_SECONDS = 3600
+    web = HostCache()
+    assert routed_status(county_b, web) == routed_status(county_a, web) == 200
     operations = """[migrations.RunSQL(
         "DO $$ BEGIN IF current_schema() = 'c222405' AND to_regclass('public.probe_fail') IS NOT NULL "
         "THEN RAISE EXCEPTION 'disk full'; END IF; END $$; CREATE TABLE probe_ok (id int);",
@@ -127,22 +133,25 @@ def test_a_county_whose_migration_fails_is_marked_kept_out_of_service_and_recove
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE public.probe_fail (id int)")
     with override_settings(MIGRATION_MODULES={PROBE_APP: package}):
-        report = counties_migrate()
+        with django_capture_on_commit_callbacks(execute=True):
+            report = counties_migrate()
         assert list(report.failed) == [county_b.schema_name]
         assert "disk full" in report.failed[county_b.schema_name]
         failed = County.objects.get(pk=county_b.pk)
         assert failed.status == CountyStatus.MIGRATION_FAILED and "disk full" in failed.migration_error
         assert not _has_table(county_b.schema_name, "probe_ok")
         assert _has_table(county_a.schema_name, "probe_ok")
-        assert routed_status(county_b) == 503
-        assert routed_status(county_a) == 200
+        assert routed_status(county_b, web) == 503
+        assert routed_status(county_a, web) == 200
 
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE public.probe_fail")
-        report = counties_migrate()
+        with django_capture_on_commit_callbacks(execute=True):
+            report = counties_migrate()
         assert report.migrated == [county_b.schema_name] and not report.failed
         recovered = County.objects.get(pk=county_b.pk)
         assert recovered.status == CountyStatus.ACTIVE and recovered.migration_error == ""
+        assert routed_status(county_b, web) == 200
 
 
 def test_a_data_migration_runs_through_django_in_every_county(county_a, county_b, tmp_path, monkeypatch):
@@ -178,9 +187,10 @@ def test_a_changed_migration_file_rebuilds_the_template(county_a, tmp_path, monk
         assert "probe_b" in rendered.sql[(PROBE_APP, "9999_probe")]
 
 
-def routed_status(county: County) -> int:
-    # The routing middleware alone, so the check does not depend on the rest of the stack.
-    middleware = CountyRoutingMiddleware(lambda request: HttpResponse("served"))
+def routed_status(county: County, hosts: HostCache | None = None) -> int:
+    # The routing middleware alone, so the check does not depend on the rest of the stack; with
+    # ``hosts``, a web process that keeps the hosts it looked up.
+    middleware = CountyRoutingMiddleware(lambda request: HttpResponse("served"), hosts=hosts)
     request = RequestFactory().get("/", HTTP_HOST=host_of(county))
     request.user = AnonymousUser()
     return middleware(request).status_code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +12,10 @@ from django.utils.translation import gettext as _
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from banchengshi.core import health
+from banchengshi.core.hosts import HostCache, process_hosts
 from banchengshi.core.views import API_PREFIXES
 from banchengshi.errors import PlatformErrorCode
 from banchengshi.tenancy import switch_to_public
-
-_tenant_cache: dict[str, tuple[float, Any]] = {}
 
 
 class HealthCheckMiddleware:
@@ -41,19 +39,15 @@ class CountyRoutingMiddleware(TenantMainMiddleware):
     county host never lands on the provincial console.
     """
 
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse], hosts: HostCache | None = None) -> None:
+        super().__init__(get_response)
+        self.hosts = process_hosts if hosts is None else hosts
+
     def get_tenant(self, domain_model: Any, hostname: str) -> Any:
-        # Every request needs its county; a short in-process cache saves a query per request.
-        # A suspension takes effect within TENANT_CACHE_SECONDS.
-        ttl = settings.TENANT_CACHE_SECONDS
-        if ttl <= 0:
-            return super().get_tenant(domain_model, hostname)
-        now = time.monotonic()
-        cached = _tenant_cache.get(hostname)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        tenant = super().get_tenant(domain_model, hostname)
-        _tenant_cache[hostname] = (now + ttl, tenant)
-        return tenant
+        # Every request needs its county: the process keeps what it looked up until the registry's
+        # generation changes (a new slug, domain or status: banchengshi.core.hosts, ADR 26).
+        lookup = super().get_tenant
+        return self.hosts.county(hostname, lambda: lookup(domain_model, hostname), ttl=settings.TENANT_CACHE_SECONDS)
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse | None:
         if hostname in settings.CONSOLE_HOSTS:

@@ -3,9 +3,14 @@
 Citizens' phone numbers, names and ID numbers must never leave the database through a log line
 or a Sentry event. Two nets: values of fields known to be personal are replaced whatever they
 hold, and free text (messages, exception values, SQL parameters) is searched for the shapes of
-Chinese mobile and landline numbers, 18-digit resident ID numbers and email addresses.
+Chinese mobile and landline numbers, resident ID numbers (18 and 15 digits) and email addresses
+(in any script: 张三@例子.中国).
 The patterns err on the side of scrubbing: a 12-digit number starting with 0 inside an id may
 be masked too, which costs some debugging comfort and never a citizen's privacy.
+
+Every log line goes through ``scrub_text``, so each pattern takes time linear in the line's
+length, whatever the line holds: no pattern may backtrack over a run of characters it already
+read (tests/test_scrub.py times the shapes that would).
 """
 
 from __future__ import annotations
@@ -52,6 +57,39 @@ _NOT_ALNUM_AFTER = r"(?![0-9A-Za-z])"
 _SEP = r"[\s-]?"
 # The country code as people write it: +86, 0086, 86, (+86), followed by a space or dash or not.
 _COUNTRY = r"\(?(?:\+|00)?86\)?" + _SEP
+# Resident ID numbers stand apart from other digits and letters: a match must not continue a
+# longer run of them (nor the 15-digit form the first 15 digits of an 18-digit one). That is what
+# leaves timestamps in µs or ns (16 and 19 digits), order numbers and trace ids alone.
+_ID_DATE_YY = r"\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+
+# An e-mail address in any script (RFC 6531 mailbox names, internationalised domain names), as
+# typed and as logged. A mailbox name is letters and digits of any script (\w: 张三, 김철수, zhang)
+# and . _ + -, or bytes percent-encoded by a browser (%E5%BC%A0); the @ may be encoded (%40) too.
+# Chinese text has no spaces: the name is the whole run of such characters before the @, so
+# "联系张三@例子.中国" loses "联系" with the address (more scrubbed, never less). The domain is labels
+# of such characters separated by dots, the ideographic ones included (例子。中国: IDNA reads 。 and
+# ｡ as dots, and a Chinese input method types 。 for .); at least one label after a dot must begin
+# with two letters (com, 中国, 公司), which leaves "celery@worker-1" and "pool@127.0.0.1" alone.
+#
+# Linear time: a match may begin only where a run of mailbox characters begins (after a character
+# that cannot be in a mailbox name, a bare %, or an encoded @), so each run is read once; every
+# repetition is possessive (++, *+: never given back); the one lazy repetition of domain labels
+# tries the two-letter label once at each dot.
+
+# A percent-encoded byte other than the encoded @: an encoded @ ends a mailbox name and a domain
+# as a plain @ does (otherwise "a%40a%40a…" would have every name read the rest of the line).
+_HEX = r"%(?!40)[0-9A-Fa-f]{2}"
+_MAILBOX_CHAR = rf"(?:[\w.+-]|{_HEX})"
+_MAILBOX_START = r"(?>(?<![\w.+%-])|(?<=%)(?![0-9A-Fa-f]{2})|(?<=%40))"
+_LABEL = rf"(?:[\w-]|{_HEX})++"
+_LABEL_DOT = r"[.\u3002\uff61]"  # . 。 ｡ (the full-width ． is read as . before)
+_EMAIL = (
+    _MAILBOX_START
+    + rf"{_MAILBOX_CHAR}++(?:@|%40)"
+    + rf"{_LABEL}(?:{_LABEL_DOT}{_LABEL})*?"
+    + rf"{_LABEL_DOT}(?:[^\W\d_]|{_HEX}){{2}}(?:[\w-]|{_HEX})*+(?:{_LABEL_DOT}{_LABEL})*+"
+)
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Resident ID: 6-digit region, birth date 18xx-20xx, 3-digit sequence, check digit or X;
     # forms and letters often group it 6-8-4 with spaces or dashes.
@@ -60,11 +98,20 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             _NOT_ALNUM_BEFORE
             + r"[1-9]\d{5}"
             + _SEP
-            + r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+            + r"(?:18|19|20)"
+            + _ID_DATE_YY
             + _SEP
             + r"\d{3}[\dXx]"
             + _NOT_ALNUM_AFTER
         ),
+        "[id-number]",
+    ),
+    # First-generation resident ID (issued until 2004, still quoted by older citizens and in old
+    # files): 6-digit region, birth date YYMMDD, 3-digit sequence, no check digit; grouped 6-6-3
+    # or not. A stand-alone 15-digit number whose middle is a date is masked even when it was an
+    # order number: a masked number costs a log reader less than a citizen's ID costs its owner.
+    (
+        re.compile(_NOT_ALNUM_BEFORE + r"[1-9]\d{5}" + _SEP + _ID_DATE_YY + _SEP + r"\d{3}" + _NOT_ALNUM_AFTER),
         "[id-number]",
     ),
     # Mobile: 1[3-9] and nine digits, the country code in front or not, grouped 3-4-4 or 4-3-4.
@@ -89,13 +136,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "[phone]",
     ),
-    # "%40" is the @ of an address in a logged URL or form body.
-    (re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "[email]"),
+    (re.compile(_EMAIL), "[email]"),
 )
 
-# Chinese input methods type full-width digits and signs (１３８…, （０７７２）, ＠): read them as
-# the ASCII ones, or every pattern above misses them.
-_FULL_WIDTH = str.maketrans("０１２３４５６７８９＋－（）＠\u3000", "0123456789+-()@ ")
+# Chinese input methods type full-width digits and signs (１３８…, （０７７２）, ＠, ．, the check
+# digit Ｘ): read them as the ASCII ones, or every pattern above misses them. ﹫ is a small @.
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９＋－（）＠﹫．Ｘｘ\u3000", "0123456789+-()@@.Xx ")
 
 
 def person_text_cleaner(

@@ -9,7 +9,9 @@ from banchengshi.settings.base import CONN_MAX_AGE, PROJECT_ROOT
 from banchengshi.settings.base import LOGGING as BASE_LOGGING
 
 DEBUG = False
-TENANT_CACHE_SECONDS = 0  # tests create and roll back counties
+# Tests create and roll back counties, which no process is told of; a test's own web server may keep
+# hosts (tenants/tests/test_hosts.py).
+TENANT_CACHE_SECONDS = env_int("TENANT_CACHE_SECONDS", 0)
 DEMO_ACCOUNTS_ALLOWED = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed; tests only
 # Pages tests of every package sign in supervisors with a password; the accounts tests switch the
