@@ -2,7 +2,8 @@
 # One image, every process: web, worker, beat, migrate, or any one-off command.
 #   web               gunicorn (deploy/gunicorn.conf.py)
 #   worker [args]     Celery worker (prefetch 1, acks late: see docs/DEPLOY.md "Process settings")
-#   beat              Celery beat; run exactly one
+#   beat              Celery beat: one sends the schedule, any other waits for its lock (ADR 25);
+#                     liveness: sh /app/deploy/beat-alive.sh
 #   migrate [args]    the public schema (migrate_schemas --shared), then every county
 #                     (migrate_counties [args])
 #   manage CMD...     python manage.py CMD...
@@ -28,7 +29,9 @@ case "$command" in
         ;;
     beat)
         # The schedule state lives on tmpfs: the schedule itself is code (banchengshi/schedules.py)
-        # and a lost state file only means one run of each entry at start.
+        # and when each entry last ran is also kept in Redis by the beat holding the lock
+        # (banchengshi/beat.py), so a new pod neither repeats nor skips a run. The heartbeat is
+        # $BEAT_HEARTBEAT_FILE (/tmp/beat-heartbeat, set in the image).
         exec celery -A banchengshi beat --loglevel "${LOG_LEVEL:-INFO}" --schedule /tmp/celerybeat-schedule "$@"
         ;;
     migrate)

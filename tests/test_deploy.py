@@ -152,6 +152,8 @@ def test_compose_runs_postgres_redis_web_worker_and_beat_with_health_checks_and_
         assert services[name]["read_only"] is True
         assert "/tmp" in services[name]["tmpfs"]  # noqa: S108 - the container's own tmpfs
     assert services["beat"]["deploy"]["replicas"] == 1
+    # Beat's health is the age of its heartbeat (a hung beat kept its schedule file for ever).
+    assert services["beat"]["healthcheck"]["test"][:3] == ["CMD", "sh", "/app/deploy/beat-alive.sh"]
     assert "noeviction" in services["redis"]["command"]
     # Secrets come from the environment file, never from the compose file itself.
     environment = services["web"]["environment"]
@@ -200,6 +202,145 @@ def test_celery_never_loses_a_task_and_never_runs_one_twice_at_once():
     app.loader.import_default_modules()
     for name, task in app.tasks.items():
         assert (task.time_limit or 0) < visibility, name
+
+
+# --- the broker's visibility timeout against every countdown the code asks for (ADR 25) -------------
+
+# The packages whose tasks the workers run (tests and migrations left out).
+TASK_PACKAGES = ("platform/banchengshi", "tenants", "casework", "sla", "notifications", "reporting")
+
+
+def _module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT / "platform" if path.is_relative_to(ROOT / "platform") else ROOT)
+    return ".".join(relative.with_suffix("").parts)
+
+
+def _code_countdowns() -> tuple[list[tuple[str, float]], list[str]]:
+    """Every countdown and ETA the code passes when it queues or retries a task, in seconds.
+
+    Found in the source (``countdown=``/``eta=`` keywords and ``{"countdown": ...}`` options) and
+    evaluated in their module: a constant, an expression over module names, or a loop variable over
+    a literal tuple. A function's parameter passed on (``countdown=countdown``) is counted at its
+    callers. Anything else cannot be told without running the code: it is returned as unresolved.
+    """
+    import ast
+    import importlib
+
+    found: list[tuple[str, float]] = []
+    unresolved: list[str] = []
+    for package in TASK_PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if {"tests", "migrations"} & set(path.relative_to(ROOT).parts):
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+            sites: list[tuple[ast.AST, ast.expr, str]] = []
+            for node in ast.walk(tree):
+                if isinstance(node, ast.keyword) and node.arg in {"countdown", "eta"}:
+                    sites.append((node, node.value, node.arg))
+                elif isinstance(node, ast.Dict):
+                    for dict_key, value in zip(node.keys, node.values, strict=True):
+                        if isinstance(dict_key, ast.Constant) and dict_key.value in {"countdown", "eta"}:
+                            sites.append((node, value, str(dict_key.value)))
+            if not sites:
+                continue
+            module = importlib.import_module(_module_name(path))
+            for site, value, kind in sites:
+                where = f"{path.relative_to(ROOT)}:{value.lineno}"
+                function = site
+                while function in parents and not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                    function = parents[function]
+                candidates: list[ast.expr] = [value]
+                if isinstance(value, ast.Name) and isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                    arguments = function.args
+                    if value.id in {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]}:
+                        continue  # passed on: counted where it is called with a value
+                    loops = [n.iter for n in ast.walk(function) if isinstance(n, ast.For)
+                             and isinstance(n.target, ast.Name) and n.target.id == value.id
+                             and isinstance(n.iter, ast.Tuple | ast.List)]  # fmt: skip
+                    if loops and isinstance(loops[0], ast.Tuple | ast.List):
+                        candidates = list(loops[0].elts)
+                for candidate in candidates:
+                    try:
+                        seconds = eval(compile(ast.Expression(candidate), where, "eval"), vars(module))  # noqa: S307
+                    except Exception:  # noqa: BLE001 - anything not computable from the module is unresolved
+                        unresolved.append(f"{where}: {kind}={ast.unparse(value)}")
+                        continue
+                    if seconds is None:
+                        continue
+                    if kind == "eta" or not isinstance(seconds, int | float):
+                        unresolved.append(f"{where}: {kind}={ast.unparse(value)}")
+                        continue
+                    found.append((where, float(seconds)))
+    return found, unresolved
+
+
+def _retry_countdowns() -> list[tuple[str, float]]:
+    """The longest wait before a task's automatic retry (Celery's exponential backoff, capped)."""
+    app.loader.import_default_modules()
+    waits = []
+    for name, task in app.tasks.items():
+        if name.startswith("celery.") or not getattr(task, "autoretry_for", ()):
+            continue
+        # As celery.app.autoretry reads them, with its defaults.
+        backoff = float(getattr(task, "retry_backoff", False))
+        ceiling = int(getattr(task, "retry_backoff_max", 600))
+        explicit = (getattr(task, "retry_kwargs", None) or {}).get("countdown")
+        if backoff:
+            factor = int(max(1.0, backoff))
+            retries = range(task.max_retries) if task.max_retries is not None else range(64)
+            waits.append((name, float(max(min(ceiling, factor * 2**r) for r in retries))))
+        else:
+            waits.append((name, float(task.default_retry_delay if explicit is None else explicit)))
+    return waits
+
+
+def test_the_visibility_timeout_outlasts_every_countdown_the_code_uses_plus_the_longest_run():
+    """With Redis, a task queued with a countdown (or retried after a backoff) is taken by a worker at
+    once and held unacknowledged until it is due, then runs: should countdown + run time exceed the
+    visibility timeout, Redis hands the same message to another worker while the first still holds
+    it, and the task runs twice (and again every timeout). base.py once said no task used a
+    countdown; the calendar's recompute (90 s) and the retries' backoff (up to 600 s) did."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    found, unresolved = _code_countdowns()
+    assert not unresolved, f"countdowns this test cannot evaluate (use a module constant): {unresolved}"
+    assert len(found) >= 2, found  # the calendar's recomputes, at least: the search must find something
+    waits = found + _retry_countdowns()
+    longest_wait = max(seconds for _, seconds in waits)
+    # The settings say what they allow for; the code keeps within it.
+    assert longest_wait <= settings.TASK_COUNTDOWN_MAX_SECONDS, max(waits, key=lambda w: w[1])
+    app.loader.import_default_modules()
+    longest_run = max([settings.CELERY_TASK_TIME_LIMIT, *(t.time_limit or 0 for t in app.tasks.values())])
+    assert longest_wait + longest_run < visibility, (max(waits, key=lambda w: w[1]), longest_run, visibility)
+
+
+def test_the_visibility_timeout_is_no_longer_than_its_reasons():
+    """Not the 2 hours it was: the longest countdown plus the hard time limit, with five minutes for
+    the clocks of the machines and the restore sweep's round."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    longest_wait = max(seconds for _, seconds in _code_countdowns()[0] + _retry_countdowns())
+    assert visibility <= settings.CELERY_TASK_TIME_LIMIT + longest_wait + 5 * 60
+
+
+def test_the_countdown_search_finds_what_it_is_shown_and_refuses_what_it_cannot_tell(tmp_path, monkeypatch):
+    package = tmp_path / "countdowns_demo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "queueing.py").write_text(
+        "WAIT = 120\n"
+        "def queue(task, later=None):\n"
+        "    task.apply_async(countdown=WAIT + 30)\n"
+        "    task.apply_async(**({} if later is None else {'countdown': later}))\n"
+        "    for delay in (None, 45):\n"
+        "        task.apply_async(countdown=delay)\n"
+        "    task.apply_async(eta=now() + 3600)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    monkeypatch.setattr(sys.modules[__name__], "TASK_PACKAGES", ("countdowns_demo",))
+    found, unresolved = _code_countdowns()
+    assert sorted(seconds for _, seconds in found) == [45.0, 150.0]
+    assert unresolved == ["countdowns_demo/queueing.py:7: eta=now() + 3600"]
 
 
 # --- `make run`: the launcher's children never outlive it ---------------------------------------
@@ -323,3 +464,87 @@ def test_compose_publishes_plain_http_only_to_the_tls_proxy_on_this_host():
     typed at http://host:8000/), a forged X-Forwarded-Proto believed. Loopback unless WEB_BIND says."""
     (published,) = _compose()["services"]["web"]["ports"]
     assert published.startswith("${WEB_BIND:-127.0.0.1}:"), published
+
+
+# --- a stopping worker puts back what it cannot finish (ADR 25) -------------------------------------
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory):
+    from tests.servers import PrivateRedis
+
+    server = PrivateRedis(tmp_path_factory.mktemp("worker-redis"), append_only=False)
+    server.start()
+    yield server
+    server.kill()
+
+
+def _worker_env(redis_url: str, **extra: str) -> dict[str, str]:
+    from conftest import database_url_for_processes
+
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "DJANGO_SETTINGS_MODULE": "banchengshi.settings.test",
+        "DATABASE_URL": database_url_for_processes(),
+        "REDIS_URL": redis_url,
+        "TEST_REDIS_DB": "0",
+        "LOG_FORMAT": "plain",
+        **extra,
+    }
+
+
+def _unacked(client) -> int:
+    return int(client.hlen("unacked"))
+
+
+def test_a_worker_stopped_with_a_task_running_puts_it_back_before_its_grace_period_ends(private_redis, tmp_path):
+    """Kubernetes sends SIGTERM, waits terminationGracePeriodSeconds, then SIGKILL. A worker busy with
+    a long task was killed holding it, and Redis gave the task to another worker only after the
+    visibility timeout (2 h). WORKER_WARM_SHUTDOWN_SECONDS after SIGTERM the worker now stops the
+    task and returns its message to the queue itself (a cold shutdown), and the next worker runs it."""
+    from tests.processes import CeleryWorker, wait_for
+
+    client = private_redis.client()
+    marker = tmp_path / "starts"
+    options = ["--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO", "--include", "tests.worker_tasks",
+               "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
+    env = _worker_env(private_redis.url, WORKER_WARM_SHUTDOWN_SECONDS="2")
+    worker = CeleryWorker("stopping", options, env, tmp_path / "stopping.log")
+    successor = CeleryWorker("successor", options, env, tmp_path / "successor.log")
+    sender = app.__class__("sender", broker=private_redis.url, set_as_current=False)
+    try:
+        worker.start_ready()
+        sender.send_task("tests.long_task", args=(str(marker), 600))
+        wait_for(lambda: marker.exists(), seconds=60, what="the task to start", log=worker.log)
+        assert client.llen("celery") == 0 and _unacked(client) == 1
+        assert worker.process is not None
+        stopped_at = time.monotonic()
+        worker.process.send_signal(signal.SIGTERM)  # to the main process, as the kubelet does
+        # A kubelet with a grace period of 15 s would kill it now: by then the task is back in the queue.
+        wait_for(lambda: client.llen("celery") == 1 and _unacked(client) == 0, seconds=13,
+                 what="the running task back in the queue", log=worker.log)  # fmt: skip
+        assert time.monotonic() - stopped_at >= 2  # the warm part came first: a short task would have ended
+        worker.process.wait(30)
+        successor.start_ready()
+        wait_for(lambda: marker.read_text().count("started") == 2, seconds=60, what="the next worker to run it",
+                 log=successor.log)  # fmt: skip
+    finally:
+        sender.close()
+        worker.kill()
+        successor.kill()
+
+
+def test_compose_gives_a_stopping_worker_time_to_put_its_tasks_back_before_it_is_killed():
+    services = _compose()["services"]
+    worker = services["worker"]
+    grace = int(worker["stop_grace_period"].removesuffix("s"))
+    default = re.fullmatch(
+        r"\$\{WORKER_WARM_SHUTDOWN_SECONDS:-(\d+)\}", worker["environment"]["WORKER_WARM_SHUTDOWN_SECONDS"]
+    )
+    assert default, worker["environment"]["WORKER_WARM_SHUTDOWN_SECONDS"]
+    warm = int(default[1])
+    assert warm > 0 and warm + 15 <= grace
+    # Everything else the app services share is still there.
+    assert worker["environment"]["SECRET_KEY"] == services["web"]["environment"]["SECRET_KEY"]
+    assert set(services["web"]["environment"]) < set(worker["environment"])

@@ -21,16 +21,29 @@ PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
 KUBE_VERSION = "1.30.0"  # the oldest Kubernetes the provinces run; Chart.yaml asks >= 1.27
 
 VALUE_SETS = {"default": None, "production": PRODUCTION_VALUES}
+# The one value the chart cannot do without when it makes its own Secret (no key is generated: a key
+# made at render time changes on every `helm template`, ADR 25). Test data, never a real key.
+TEST_SECRET_KEY = "test-only-" + "k" * 54
 
 
-def _values(name: str) -> dict[str, Any] | None:
+def _with_key(values: dict[str, Any] | None) -> dict[str, Any]:
+    """The values, with a SECRET_KEY unless they name one or an existing Secret."""
+    values = dict(values or {})
+    if not values.get("existingSecret") and not (values.get("secrets") or {}).get("secretKey"):
+        values["secrets"] = {**(values.get("secrets") or {}), "secretKey": TEST_SECRET_KEY}
+    return values
+
+
+def _values(name: str) -> dict[str, Any]:
     path = VALUE_SETS[name]
-    return yaml.safe_load(path.read_text(encoding="utf-8")) if path else None
+    return _with_key(yaml.safe_load(path.read_text(encoding="utf-8")) if path else None)
 
 
-def _render(values: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _render(values: dict[str, Any] | None, *, key: bool = True) -> list[dict[str, Any]]:
     with helm.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values, name="bcs", namespace="banchengshi", is_install=True)
+        rendered = chart.render(
+            _with_key(values) if key else values, name="bcs", namespace="banchengshi", is_install=True
+        )
     documents = []
     for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):
@@ -167,10 +180,27 @@ def test_an_existing_secret_replaces_the_charts_own():
         assert secret_refs == ["banchengshi-env"], name
 
 
-def test_a_generated_secret_key_is_long_and_random():
-    (secret,) = _of(_render(None), "Secret", "-env")
-    assert len(secret["stringData"]["SECRET_KEY"]) == 64
-    assert set(secret["stringData"]) >= {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"}
+def test_the_charts_own_secret_carries_the_given_key_on_every_render():
+    """Argo CD and `helm template` render without a cluster: the key must come from the values."""
+    first, second = (_of(_render(None), "Secret", "-env")[0] for _ in range(2))
+    assert first["stringData"]["SECRET_KEY"] == second["stringData"]["SECRET_KEY"] == TEST_SECRET_KEY
+    assert set(first["stringData"]) >= {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "METRICS_TOKEN", "SENTRY_DSN"}
+
+
+@pytest.mark.parametrize("values", [None, {"secrets": {"databaseUrl": "postgresql://u@db/x"}}])
+def test_without_a_key_or_an_existing_secret_the_render_fails_and_says_what_to_set(values):
+    """A key generated at render time survived only through `lookup`, which `helm template` and Argo CD
+    never answer: every sync made a new SECRET_KEY, signing everyone out and voiding signed links."""
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmRenderError) as refused:
+        chart.render(values, name="bcs", namespace="banchengshi", is_install=True)
+    message = str(refused.value)
+    assert "secrets.secretKey" in message and "existingSecret" in message
+    # (`helm lint` runs templates in lint mode, where `fail` only logs: the chart still lints clean.)
+
+
+def test_an_existing_secret_needs_no_key_in_the_values():
+    documents = _render({"existingSecret": "banchengshi-env"}, key=False)
+    assert _of(documents, "Secret") == []
 
 
 def test_network_policies_cover_every_component():
@@ -218,7 +248,7 @@ def test_bad_values_are_refused_with_the_key_named(values, message):
 
 
 def test_an_autoscaler_floor_above_its_ceiling_is_refused():
-    values = yaml.safe_load((ROOT / "helm" / "testdata" / "bad-values-hpa.yaml").read_text())
+    values = _with_key(yaml.safe_load((ROOT / "helm" / "testdata" / "bad-values-hpa.yaml").read_text()))
     with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmRenderError) as refused:
         chart.render(values, name="bcs", namespace="banchengshi")
     assert "web.autoscaling.minReplicas must not be greater than web.autoscaling.maxReplicas" in str(refused.value)
@@ -294,3 +324,102 @@ def test_the_hooks_copy_of_the_secrets_is_deleted_once_the_migration_succeeded()
     (hook_secret,) = _of(_render(None), "Secret", "-migrate")
     policy = hook_secret["metadata"]["annotations"]["helm.sh/hook-delete-policy"].split(",")
     assert "hook-succeeded" in policy and "before-hook-creation" in policy
+
+
+# --- beat: alive means ticking; never two at once (ADR 25) ----------------------------------------------
+
+
+def test_beats_liveness_probe_checks_the_age_of_its_heartbeat():
+    """The probe was `test -s /tmp/celerybeat-schedule`: a beat hung for hours still passed it."""
+    for value_set in VALUE_SETS:
+        (beat,) = _of(_render(_values(value_set)), "Deployment", "-beat")
+        (container,) = beat["spec"]["template"]["spec"]["containers"]
+        command = container["livenessProbe"]["exec"]["command"]
+        assert command[:2] == ["sh", "/app/deploy/beat-alive.sh"], command
+        # Beat ticks at least every 20 s (a third of its lock's 60 s): 120 s is six missed ticks.
+        assert int(command[2]) >= 60
+        assert (ROOT / "deploy" / "beat-alive.sh").is_file()
+
+
+# --- the media volume on several nodes ------------------------------------------------------------------
+
+
+def _media_values(access_mode: str, **persistence: Any) -> dict[str, Any]:
+    return {"media": {"persistence": {"enabled": True, "accessMode": access_mode, **persistence}}}
+
+
+def _media_pods(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        name.rsplit("-", 1)[-1]: spec
+        for name, spec in _pod_specs(documents).items()
+        if any(v["name"] == "media" and "persistentVolumeClaim" in v for v in spec.get("volumes", []))
+    }
+
+
+def test_a_read_write_many_claim_is_the_default_and_lets_pods_spread_over_nodes():
+    documents = _render(_media_values("ReadWriteMany"))
+    (claim,) = _of(documents, "PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    pods = _media_pods(documents)
+    assert {"web", "worker"} <= set(pods)
+    for spec in pods.values():
+        assert "podAffinity" not in spec.get("affinity", {})
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    assert defaults["media"]["persistence"]["accessMode"] == "ReadWriteMany"
+
+
+@pytest.mark.parametrize("access_mode", ["ReadWriteOnce", "ReadWriteOncePod"])
+def test_a_single_node_claim_shared_by_web_and_worker_pods_is_refused_with_the_way_out(access_mode):
+    """A ReadWriteOnce volume attaches to one node: web and worker pods scheduled elsewhere hung in
+    ContainerCreating (Multi-Attach error) while the chart rendered without a word."""
+    with helm.Chart.load(str(CHART)) as chart, pytest.raises(helm.HelmRenderError) as refused:
+        chart.render(_with_key(_media_values(access_mode)), name="bcs", namespace="banchengshi")
+    message = str(refused.value)
+    assert f"media.persistence.accessMode is {access_mode}" in message
+    assert "ReadWriteMany" in message
+    if access_mode == "ReadWriteOnce":
+        assert "media.persistence.singleNode" in message
+
+
+def test_a_read_write_once_claim_on_purpose_keeps_every_pod_that_mounts_it_on_one_node():
+    values = _media_values("ReadWriteOnce", singleNode=True)
+    app_nodes = {"matchExpressions": [{"key": "node-role.example.cn/app", "operator": "In", "values": ["true"]}]}
+    node_affinity = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [app_nodes]}}
+    values["web"] = {
+        **yaml.safe_load((CHART / "values.yaml").read_text())["web"],
+        "affinity": {"nodeAffinity": node_affinity},
+    }
+    documents = _render(values)
+    pods = _media_pods(documents)
+    assert {"web", "worker", "beat"} <= set(pods)
+    for name, spec in pods.items():
+        (term,) = spec["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "kubernetes.io/hostname", name
+        expressions = {e["key"]: e["values"] for e in term["labelSelector"]["matchExpressions"]}
+        assert expressions["app.kubernetes.io/instance"] == ["bcs"], name
+        assert set(expressions["app.kubernetes.io/component"]) == set(pods), name
+        # The pod matches its own term: the first one may land anywhere, the others follow it.
+        assert name in expressions["app.kubernetes.io/component"], name
+    # The operator's own affinity is kept beside it, and spreading web pods over nodes is not asked for.
+    assert "nodeAffinity" in pods["web"]["affinity"]
+    assert "topologySpreadConstraints" not in pods["web"]
+    for document in documents:
+        document.pop("_template", None)
+        kubernetes_validate.validate(document, KUBE_VERSION, strict=True)
+
+
+# --- workers put back what they cannot finish before they are killed ------------------------------------
+
+
+@pytest.mark.parametrize("grace", [30, 300, 600])
+def test_workers_put_their_running_tasks_back_before_the_grace_period_ends(grace):
+    """Kubernetes kills a worker still busy when terminationGracePeriodSeconds is up: its task waited
+    out the broker's visibility timeout (2 h) before another worker ran it. The worker now turns
+    its warm shutdown into a cold one (running tasks back in the queue) in time."""
+    (worker,) = _of(_render({"worker": {**yaml.safe_load((CHART / "values.yaml").read_text())["worker"],
+                                        "terminationGracePeriodSeconds": grace}}), "Deployment", "-worker")  # fmt: skip
+    spec = worker["spec"]["template"]["spec"]
+    assert spec["terminationGracePeriodSeconds"] == grace
+    env = {e["name"]: e["value"] for e in spec["containers"][0].get("env", [])}
+    warm = int(env["WORKER_WARM_SHUTDOWN_SECONDS"])
+    assert warm > 0 and warm + 15 <= grace

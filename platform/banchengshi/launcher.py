@@ -73,6 +73,8 @@ def run() -> int:
         return 1
     env = _services_env(os.environ.get("BANCHENGSHI_RUN_SETTINGS", "banchengshi.settings.local"))
     env["PORT"] = port
+    # _supervise gives the children 20 s after Ctrl-C: the worker puts back what still runs at 15 s.
+    env.setdefault("WORKER_WARM_SHUTDOWN_SECONDS", "15")
     # The public schema through Django; every county through our executor (ADR 8): planned and
     # rendered once, one transaction per county, nothing to do is one query.
     _manage(env, "migrate_schemas", "--shared", "-v", "0")

@@ -117,3 +117,48 @@ checksum/config: {{ include "banchengshi.configEnv" . | sha256sum }}
 checksum/secret: {{ toJson .Values.secrets | sha256sum }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The media claim and the nodes. Web, worker and beat pods all mount it, on as many nodes as the
+scheduler likes: a ReadWriteOnce volume attaches to one node, and pods placed elsewhere hang in
+ContainerCreating (Multi-Attach error). ReadWriteMany is the default; ReadWriteOnce only with
+media.persistence.singleNode, which keeps every pod that mounts it on one node; ReadWriteOncePod
+(one pod at all) never. Describe an existingClaim with accessMode too.
+*/}}
+{{- define "banchengshi.mediaCheck" -}}
+{{- $persistence := .Values.media.persistence -}}
+{{- if $persistence.enabled -}}
+{{- if eq $persistence.accessMode "ReadWriteOncePod" -}}
+{{- fail "media.persistence.accessMode is ReadWriteOncePod: only one pod may mount such a volume, and the web, worker and beat pods all mount the media volume. Use a ReadWriteMany storage class (NFS, CephFS, a shared-file CSI driver). (docs/DEPLOY.md, \"Attachments\")" -}}
+{{- else if and (eq $persistence.accessMode "ReadWriteOnce") (not $persistence.singleNode) -}}
+{{- fail "media.persistence.accessMode is ReadWriteOnce: the volume attaches to one node, and web, worker and beat pods on other nodes would hang in ContainerCreating (Multi-Attach error). Use a ReadWriteMany storage class (NFS, CephFS, a shared-file CSI driver), or set media.persistence.singleNode=true to run every pod that mounts it on the node of the first one (no spreading over nodes: that node's loss stops the platform; its capacity bounds the autoscalers). (docs/DEPLOY.md, \"Attachments\")" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "banchengshi.mediaSingleNode" -}}
+{{- $persistence := .Values.media.persistence -}}
+{{- if and $persistence.enabled (eq $persistence.accessMode "ReadWriteOnce") $persistence.singleNode -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+A component's affinity: the values' own and, with a single-node media claim, a required podAffinity
+to the other pods that mount it (the first one may land anywhere, since it matches its own term).
+Call with (dict "root" $ "affinity" .Values.web.affinity); empty when there is none.
+*/}}
+{{- define "banchengshi.affinity" -}}
+{{- $affinity := deepCopy (default (dict) .affinity) -}}
+{{- if include "banchengshi.mediaSingleNode" .root -}}
+{{- $podAffinity := deepCopy (default (dict) (get $affinity "podAffinity")) -}}
+{{- $terms := default (list) (get $podAffinity "requiredDuringSchedulingIgnoredDuringExecution") -}}
+{{- $name := dict "key" "app.kubernetes.io/name" "operator" "In" "values" (list (include "banchengshi.name" .root)) -}}
+{{- $instance := dict "key" "app.kubernetes.io/instance" "operator" "In" "values" (list .root.Release.Name) -}}
+{{- $component := dict "key" "app.kubernetes.io/component" "operator" "In" "values" (list "web" "worker" "beat") -}}
+{{- $term := dict "topologyKey" "kubernetes.io/hostname" "labelSelector" (dict "matchExpressions" (list $name $instance $component)) -}}
+{{- $_ := set $podAffinity "requiredDuringSchedulingIgnoredDuringExecution" (append $terms $term) -}}
+{{- $_ := set $affinity "podAffinity" $podAffinity -}}
+{{- end -}}
+{{- if $affinity -}}
+{{- toYaml $affinity -}}
+{{- end -}}
+{{- end -}}

@@ -234,18 +234,43 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
-# Redis hands an unacknowledged task to another worker after visibility_timeout, so it must be
-# longer than any task may run (the hard limit below, enforced by killing the child) or a slow
-# task would run twice at once. No task uses a countdown or ETA, which would count too.
+# Runaway tasks are stopped: soft (an exception it can clean up after), then hard (the child is
+# killed). The longest legitimate run is a batch onboarding of 3,000 counties (about 30 minutes).
 CELERY_TASK_SOFT_TIME_LIMIT = 50 * 60
 CELERY_TASK_TIME_LIMIT = 60 * 60
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# The longest countdown the code queues a task with: a retry's backoff, capped at Celery's 600 s
+# (forwarding.deliver_envelope); the calendar's recomputes wait 90 s. tests/test_deploy.py finds
+# every countdown in the code and fails when one exceeds what the visibility timeout allows.
+TASK_COUNTDOWN_MAX_SECONDS = 10 * 60
+# Redis hands a message nobody acknowledged to another worker after visibility_timeout (ADR 25).
+# A message is unacknowledged from the moment a worker takes it: a countdown's wait (the worker
+# holds the message until it is due), then the run, up to the hard limit. A shorter timeout runs
+# such a task twice at once; a longer one only delays a task whose worker died without a shutdown
+# (node lost, OOM-killed): a worker that is stopped puts its running tasks back itself
+# (WORKER_WARM_SHUTDOWN_SECONDS below), and the relays queue again the messages, envelopes and
+# deadlines that matter. So: countdown + hard limit + 5 minutes (clocks of the machines, the
+# restore sweep's round) = 75 minutes, down from 2 hours.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": TASK_COUNTDOWN_MAX_SECONDS + CELERY_TASK_TIME_LIMIT + 5 * 60,
+}
+# A stopping worker (SIGTERM) first lets its running tasks finish (warm shutdown); after this many
+# seconds it stops those still running and puts their messages back in the queue (cold shutdown),
+# so another worker runs them at once instead of after the visibility timeout. Set it below the
+# orchestrator's grace period (the chart: terminationGracePeriodSeconds - 20). 0: wait for ever.
+WORKER_WARM_SHUTDOWN_SECONDS = env_int("WORKER_WARM_SHUTDOWN_SECONDS", 0)
 # Workers log through Django's LOGGING (JSON, scrubbed), not Celery's own handlers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(PROJECT_ROOT / "var" / "celerybeat-schedule")
+# Beat sends the schedule only while it holds a lock in Redis, renewed on every tick, and touches a
+# heartbeat file on every tick for its liveness probe (banchengshi/beat.py, ADR 25). A second beat
+# waits; it takes over at most BEAT_LOCK_SECONDS after the holder stopped renewing.
+CELERY_BEAT_SCHEDULER = "banchengshi.beat:GuardedScheduler"
+BEAT_LOCK_SECONDS = env_int("BEAT_LOCK_SECONDS", 60)
+# Empty: next to the schedule file (<schedule>.heartbeat). The image sets /tmp/beat-heartbeat.
+BEAT_HEARTBEAT_FILE = env_str("BEAT_HEARTBEAT_FILE", "")
 
 # County configuration files shipped with the platform (the three demo counties).
 COUNTY_CONFIG_DIR = PROJECT_ROOT / "tenants" / "counties"
