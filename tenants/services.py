@@ -8,6 +8,7 @@ import datetime
 import io
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
@@ -448,27 +450,35 @@ def case_prefix_for(code: str, taken: set[str]) -> str:
 BatchProgress = Callable[[CountyBatch], None]
 
 
-def county_batch_run(*, batch_id: int, progress: BatchProgress | None = None) -> CountyBatch:
+def county_batch_run(
+    *, batch_id: int, progress: BatchProgress | None = None, seconds: float | None = None
+) -> CountyBatch:
     """Onboard the counties of a batch from where it stopped; each county is its own transaction.
 
+    With ``seconds``, stop after the row that used them up and leave the batch running, for the
+    caller to go on with (a worker's task is then minutes long, not the batch's half hour).
     Running it twice is harmless: onboarding is idempotent and ``done`` moves forward only.
     """
     with schema_context(get_public_schema_name()):
         batch = CountyBatch.objects.get(pk=batch_id)
         if batch.status == BatchStatus.FINISHED:
             return batch
-        CountyBatch.objects.filter(pk=batch.pk).update(status=BatchStatus.RUNNING)
+        batch.status = BatchStatus.RUNNING
+        CountyBatch.objects.filter(pk=batch.pk).update(status=batch.status)
         # No row can stop the loop (each failure is that row's); what else interrupts it (the worker
         # stopping) leaves the batch running so that the next run resumes it instead of calling a
         # half-done batch finished.
-        _batch_rows_onboard(batch, progress)
+        stop_at = None if seconds is None else time.monotonic() + seconds
+        if not _batch_rows_onboard(batch, progress, stop_at):
+            return batch
         batch.status = BatchStatus.FINISHED
         batch.finished_at = timezone.now()
         CountyBatch.objects.filter(pk=batch.pk).update(status=batch.status, finished_at=batch.finished_at)
     return batch
 
 
-def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None) -> None:
+def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None, stop_at: float | None) -> bool:
+    """Onboard rows from ``batch.done`` on; whether every row is done (False: stopped at ``stop_at``)."""
     template = _batch_template(batch.template_yaml)
     rendered = plan_render()
     taken = set(County.objects.values_list("case_prefix", flat=True)) | set(
@@ -493,6 +503,10 @@ def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None) -> N
         except ApplicationError as exc:
             failed += 1
             errors.append({"line": source, "code": str(exc.code), "message": exc.message})
+        except SoftTimeLimitExceeded:
+            # The worker's time is up, not this county's fault: its savepoint undid it, and the
+            # batch, still running, starts with it when resumed.
+            raise
         except Exception as exc:
             # A database refusal or a bug must not leave the batch running for ever with the
             # remaining rows waiting: it is this row's failure.
@@ -510,6 +524,9 @@ def _batch_rows_onboard(batch: CountyBatch, progress: BatchProgress | None) -> N
         CountyBatch.objects.filter(pk=batch.pk).update(done=batch.done, failed=failed, errors=errors)
         if progress is not None:
             progress(batch)
+        if stop_at is not None and time.monotonic() >= stop_at and batch.done < batch.total:
+            return False
+    return True
 
 
 def _onboarded_audit(*, actor: Any, result: OnboardResult, actor_label: str = "", batch: int | None = None) -> None:

@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 import yaml
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.management import call_command
 
 from banchengshi.errors import ApplicationError
@@ -89,3 +90,52 @@ def test_migrate_counties_reports_and_verifies(two_counties):
     assert "0 failed" in out.getvalue() and re.search(
         r"verified: \d+ county schemas equal the template", out.getvalue()
     )
+
+
+def test_a_batch_given_seconds_stops_after_the_row_that_used_them_up(two_counties):
+    batch = county_batch_create(
+        csv_text="code,name\n160101,甲县\n160102,乙县\n", template_yaml=TEMPLATE, source_name="s.csv"
+    )
+    first = county_batch_run(batch_id=batch.pk, seconds=0)
+    assert (first.done, first.status) == (1, BatchStatus.RUNNING)
+    rest = county_batch_run(batch_id=batch.pk, seconds=0)
+    assert (rest.done, rest.failed, rest.status) == (2, 0, BatchStatus.FINISHED)
+
+
+def test_a_worker_out_of_time_is_not_a_county_that_failed(two_counties, monkeypatch):
+    from tenants import services
+
+    batch = county_batch_create(
+        csv_text="code,name\n160201,甲县\n160202,乙县\n160203,丙县\n", template_yaml=TEMPLATE, source_name="t.csv"
+    )
+    onboard, calls = services.county_onboard, []
+
+    def out_of_time_at_the_second(**kwargs):
+        calls.append(kwargs["config"])
+        if len(calls) == 2:
+            raise SoftTimeLimitExceeded()
+        return onboard(**kwargs)
+
+    monkeypatch.setattr(services, "county_onboard", out_of_time_at_the_second)
+    with pytest.raises(SoftTimeLimitExceeded):
+        county_batch_run(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert (batch.done, batch.failed, batch.errors, batch.status) == (1, 0, [], BatchStatus.RUNNING)
+
+    finished = county_batch_run(batch_id=batch.pk)
+    assert (finished.done, finished.failed, finished.status) == (3, 0, BatchStatus.FINISHED)
+    assert County.objects.filter(code__startswith="1602").count() == 3
+
+
+def test_the_task_runs_a_batch_as_a_chain_of_short_slices(two_counties, monkeypatch):
+    from tenants import tasks
+
+    batch = county_batch_create(
+        csv_text="code,name\n160301,甲县\n160302,乙县\n", template_yaml=TEMPLATE, source_name="u.csv"
+    )
+    queued: list[int] = []
+    monkeypatch.setattr(tasks, "BATCH_SLICE_SECONDS", 0)
+    monkeypatch.setattr(tasks.county_batch_run_task, "delay", queued.append)
+    assert tasks.county_batch_run_task(batch.pk) == 1 and queued == [batch.pk]  # the rest queued
+    assert tasks.county_batch_run_task(batch.pk) == 2 and queued == [batch.pk]  # finished: nothing more
+    assert CountyBatch.objects.get(pk=batch.pk).status == BatchStatus.FINISHED

@@ -235,7 +235,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 # Runaway tasks are stopped: soft (an exception it can clean up after), then hard (the child is
-# killed). The longest legitimate run is a batch onboarding of 3,000 counties (about 30 minutes).
+# killed). Batch onboarding, once a half-hour task, runs in 5-minute slices (tenants/tasks.py).
 CELERY_TASK_SOFT_TIME_LIMIT = 50 * 60
 CELERY_TASK_TIME_LIMIT = 60 * 60
 # The longest countdown the code queues a task with: a retry's backoff, capped at Celery's 600 s
