@@ -369,6 +369,7 @@ EVENT_LABELS = {
     "forward_recalled": _("The case came back from the other county at our request"),
     "forward_progress": _("Progress in the other county"),
     "joint_lead_returned": _("多地联办: the lead county returned the case"),
+    "joint_lead_recalled": _("多地联办: the case was recalled from the lead county"),
     "anonymised": _("Personal data removed after the retention period"),
 }
 

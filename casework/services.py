@@ -1651,8 +1651,11 @@ def _event(
 
 
 # A forwarded case's registration and acceptance reach the sending county as the acceptance itself.
-# A co-handler being told that the lead returned a 多地联办 case is news from there, not progress here.
-FORWARD_SILENT_ACTIONS = frozenset({"registered", "accepted", "attachment_added", "joint_lead_returned"})
+# A co-handler being told that the lead returned a 多地联办 case (or that it was recalled from the lead)
+# is news from there, not progress here.
+FORWARD_SILENT_ACTIONS = frozenset(
+    {"registered", "accepted", "attachment_added", "joint_lead_returned", "joint_lead_recalled"}
+)
 
 
 def _forward_progress_publish(case: Case, action: str) -> None:

@@ -66,6 +66,14 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
             "where your case went."
         ),
     ),
+    "case.co_handled_new_code": (
+        "",
+        _(
+            "[{county}] Case {number} “{matter}”: {to_county} handles part of it as {remote_number}. There, look "
+            "that part up with the tracking code {remote_tracking_code}; {tracking_code} still shows here where "
+            "each part of your case is."
+        ),
+    ),
     "forward.received": (
         _("Case forwarded from {from_county}"),
         _("{from_county} forwarded case {number} “{matter}” to {county}: {reason}. Take it over or return it."),
@@ -79,6 +87,13 @@ DEFAULT_TEMPLATES: dict[str, tuple[Promise | str, Promise]] = {
         _(
             "{lead_county}, the lead county of 多地联办 case {number} “{matter}” ({from_county}'s {remote_number}), "
             "returned it to {from_county}: {reason}. Agree with {from_county} whether your part is still needed."
+        ),
+    ),
+    "forward.lead_recalled": (
+        _("Joint case {number} recalled from its lead county"),
+        _(
+            "{from_county} recalled 多地联办 case {number} “{matter}” ({from_county}'s {remote_number}) from its "
+            "lead county {lead_county}: {reason}. Agree with {from_county} whether your part is still needed."
         ),
     ),
     "deadline.overdue": (_("Overdue: {number}"), _("Case {number} “{matter}” is overdue ({clock} deadline {due}).")),

@@ -221,6 +221,7 @@ def case_forward_recall(*, actor: User, case_id: UUID, version: int, reason: str
     becomes "forwarded" as usual. Either county deciding first wins, so nothing is handled twice.
     """
     reason = casework_services._required_text(reason, "reason")
+    leads_gone: list[Forward] = []
 
     def change(case: Case) -> dict[str, Any]:
         waiting = list(
@@ -239,12 +240,19 @@ def case_forward_recall(*, actor: User, case_id: UUID, version: int, reason: str
                 # recalled here and now.
                 _outgoing_close(forward, case, recalled=True, reason=reason)
                 gone.append(forward.counterpart_code)
+                if forward.role == ForwardRole.LEAD:
+                    leads_gone.append(forward)
         return {"counties": [forward.counterpart_code for forward in waiting], "recalled_at_once": gone}
 
-    return casework_services._transition(
-        actor=actor, case_id=case_id, version=version, action=Action.FORWARD, name="forward_recall_requested",
-        allowed_from=allowed_from(Step.RECALL_FORWARD), to=None, note=reason, change=change,
-    )  # fmt: skip
+    with transaction.atomic():
+        case = casework_services._transition(
+            actor=actor, case_id=case_id, version=version, action=Action.FORWARD, name="forward_recall_requested",
+            allowed_from=allowed_from(Step.RECALL_FORWARD), to=None, note=reason, change=change,
+        )  # fmt: skip
+        for lead in leads_gone:
+            # Still locked by the transition: the joint handling ends after the request that ended it.
+            _co_handlers_release(lead, case)
+    return case
 
 
 def forward_accept(
@@ -558,19 +566,30 @@ def _receive_accepted(envelope: Envelope) -> None:
         note = _("%(county)s tracks this case under the new code %(code)s: %(old)s was already used there.") % {
             "county": forward.counterpart_name, "code": code, "old": case.tracking_code,
         }  # fmt: skip
+    sms = ""
     if handed_over:
         # This county's clocks stop here; the other county's start on its own rules.
         case.status = CaseStatus.FORWARDED
         case.paused_from = ""
         case.closed_at = timezone.now()
+        sms = "case.forwarded" if not note else "case.forwarded_new_code"
         casework_services._notify_citizen(
-            case, "case.forwarded" if not note else "case.forwarded_new_code", event=f"forwarded:{forward.pk}",
-            to_county=forward.counterpart_name, remote_number=forward.remote_number, remote_tracking_code=code,
+            case, sms, event=f"forwarded:{forward.pk}", to_county=forward.counterpart_name,
+            remote_number=forward.remote_number, remote_tracking_code=code,
         )  # fmt: skip
-        if note and casework_services.MOBILE_RE.match(case.citizen_phone):
-            note = _sentences(note, _("The citizen is sent the new code by SMS."))
-        elif note:
-            note = _sentences(note, _("The citizen has no mobile number for an SMS: tell them the new code."))
+    elif note and forward.role == ForwardRole.CO_HANDLER:
+        # That county may call the citizen about its part, and the code they have finds nothing
+        # there, or another citizen's case. The lead's SMS says nothing of co-handlers: this one
+        # names the county and the code that finds that part there. Once: one per forward.
+        sms = "case.co_handled_new_code"
+        casework_services._notify_citizen(
+            case, sms, event=f"co-handled:{forward.pk}", to_county=forward.counterpart_name,
+            remote_number=forward.remote_number, remote_tracking_code=code,
+        )  # fmt: skip
+    if note and sms and casework_services.MOBILE_RE.match(case.citizen_phone):
+        note = _sentences(note, _("The citizen is sent the new code by SMS."))
+    elif note and sms:
+        note = _sentences(note, _("The citizen has no mobile number for an SMS: tell them the new code."))
     case.version += 1
     case.save()
     casework_services._deadline_index_update(case)
@@ -582,8 +601,9 @@ def _receive_accepted(envelope: Envelope) -> None:
         lead = Forward.objects.filter(
             group_id=forward.group_id, direction=ForwardDirection.OUT, role=ForwardRole.LEAD
         ).first()
-        if lead is not None and lead.status == ForwardStatus.RETURNED:
-            # It took its part over while the lead's return (and this county's recall) crossed.
+        if lead is not None and lead.status in (ForwardStatus.RETURNED, ForwardStatus.RECALLED):
+            # It took its part over while the lead's return or recall (and this county's recall
+            # of its own forward) crossed: it is told now, as the others were.
             _co_handlers_release(lead, case, [forward])
 
 
@@ -632,7 +652,8 @@ def _receive_returned(envelope: Envelope) -> None:
         note=forward.return_reason,
         label=forward.counterpart_name, data={"county": forward.counterpart_code, "role": forward.role},
     )  # fmt: skip
-    if forward.role == ForwardRole.LEAD and forward.status == ForwardStatus.RETURNED:
+    if forward.role == ForwardRole.LEAD:
+        # Returned by the lead or recalled from it at our request: either way the joint handling ends.
         _co_handlers_release(forward, case)
 
 
@@ -646,25 +667,32 @@ def _returned_notify(forward: Forward, case: Case) -> None:
 
 
 def _co_handlers_release(lead: Forward, case: Case, co_handlers: list[Forward] | None = None) -> None:
-    """多地联办 without its lead: the lead returned the case (or left the platform with it), so it is
-    this county's again. Co-handlers still deciding are asked to give it back; those already at work
-    on their part are told, and decide with this county whether that part is still needed.
+    """多地联办 without its lead: the lead returned the case (or left the platform with it), or this
+    county recalled it from the lead, so it is this county's again. Co-handlers still deciding are
+    asked to give it back; those already at work on their part are told, and decide with this
+    county whether that part is still needed.
 
     Called with the case locked; the co-handlers' forwards are locked after it, as everywhere.
     """
+    recalled = lead.status == ForwardStatus.RECALLED
     if co_handlers is None:
+        # A recall asks back every forward of the case still undecided, co-handlers' too: after
+        # a recalled lead only those already at work are left to tell.
+        undecided = [ForwardStatus.ACCEPTED] if recalled else [ForwardStatus.PENDING, ForwardStatus.ACCEPTED]
         co_handlers = list(
             Forward.objects.select_for_update()
             .filter(group_id=lead.group_id, direction=ForwardDirection.OUT, role=ForwardRole.CO_HANDLER)
-            .filter(status__in=[ForwardStatus.PENDING, ForwardStatus.ACCEPTED])
+            .filter(status__in=undecided)
             .order_by("created_at")
         )
     if not co_handlers:
         return
     here = current_county().code
-    reason = _("The lead county %(county)s returned the case: %(reason)s") % {
-        "county": lead.counterpart_name, "reason": lead.return_reason,
-    }  # fmt: skip
+    values = {"county": lead.counterpart_name, "reason": lead.return_reason}
+    if recalled:
+        reason = _("The case was recalled from the lead county %(county)s: %(reason)s") % values
+    else:
+        reason = _("The lead county %(county)s returned the case: %(reason)s") % values
     asked, told, gone = [], [], []
     for forward in co_handlers:
         if forward.status == ForwardStatus.PENDING:
@@ -680,10 +708,13 @@ def _co_handlers_release(lead: Forward, case: Case, co_handlers: list[Forward] |
             envelope_post(
                 kind=EnvelopeKind.LEAD_RETURNED, forward_id=forward.pk, source_code=here,
                 target_code=forward.counterpart_code,
-                payload={"lead": lead.counterpart_name, "reason": lead.return_reason},
+                payload={"lead": lead.counterpart_name, "reason": lead.return_reason, "recalled": recalled},
             )  # fmt: skip
             told.append(forward)
-    notes = [_("The lead county %(county)s returned the case.") % {"county": lead.counterpart_name}]
+    if recalled:
+        notes = [_("The case was recalled from the lead county %(county)s.") % {"county": lead.counterpart_name}]
+    else:
+        notes = [_("The lead county %(county)s returned the case.") % {"county": lead.counterpart_name}]
     if asked:
         notes.append(
             _("Asked back from the co-handling counties that had not decided yet: %(counties)s.")
@@ -695,7 +726,8 @@ def _co_handlers_release(lead: Forward, case: Case, co_handlers: list[Forward] |
             % {"counties": "、".join(f.counterpart_name for f in told)}
         )
     casework_services._event(
-        case, None, "joint_lead_returned", case.status, case.status, label=_("System"), note=_sentences(*notes),
+        case, None, "joint_lead_recalled" if recalled else "joint_lead_returned", case.status, case.status,
+        label=_("System"), note=_sentences(*notes),
         data={"lead": lead.counterpart_code, "recall_requested": [f.counterpart_code for f in asked],
               "recalled_at_once": [f.counterpart_code for f in gone], "told": [f.counterpart_code for f in told]},
     )  # fmt: skip
@@ -753,7 +785,8 @@ def _clocks_resume(case: Case, *, stopped_at: datetime.datetime) -> None:
 
 
 def _receive_lead_returned(envelope: Envelope) -> None:
-    """Here a co-handler of a 多地联办 case: its lead returned the case to the sending county."""
+    """Here a co-handler of a 多地联办 case: its lead returned the case to the sending county, or the
+    sending county recalled it from the lead (``recalled``)."""
     case_id = (
         Forward.objects.filter(pk=envelope.forward_id, direction=ForwardDirection.IN)
         .values_list("case_id", flat=True)
@@ -765,24 +798,36 @@ def _receive_lead_returned(envelope: Envelope) -> None:
     case = Case.objects.select_for_update(of=("self",)).select_related("kind", "category", "cause").get(pk=case_id)
     forward = Forward.objects.select_for_update().get(pk=envelope.forward_id)
     payload = envelope.payload
+    recalled = bool(payload.get("recalled"))
     values = {"lead": payload["lead"], "county": forward.counterpart_name, "number": forward.remote_number,
               "reason": payload["reason"]}  # fmt: skip
-    note = (
-        _(
-            "The lead county %(lead)s returned this 多地联办 case to %(county)s (%(number)s): %(reason)s. "
-            "%(county)s handles it again; agree with it whether this county's part is still needed."
+    if recalled:
+        note = (
+            _(
+                "%(county)s recalled this 多地联办 case (%(number)s) from its lead county %(lead)s: %(reason)s. "
+                "%(county)s handles it again; agree with it whether this county's part is still needed."
+            )
+            % values
         )
-        % values
-    )
+    else:
+        note = (
+            _(
+                "The lead county %(lead)s returned this 多地联办 case to %(county)s (%(number)s): %(reason)s. "
+                "%(county)s handles it again; agree with it whether this county's part is still needed."
+            )
+            % values
+        )
     casework_services._event(
-        case, None, "joint_lead_returned", case.status, case.status, label=forward.counterpart_name, note=note,
+        case, None, "joint_lead_recalled" if recalled else "joint_lead_returned", case.status, case.status,
+        label=forward.counterpart_name, note=note,
         data={"lead": payload["lead"], "county": forward.counterpart_code, "number": forward.remote_number},
     )  # fmt: skip
     # Keyed under the case, so the case's retention scrubs it with the case's other messages.
     casework_services._notify_staff(
-        case, "forward.lead_returned", casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
-        event=f"lead-returned:{forward.pk}", lead_county=payload["lead"], from_county=forward.counterpart_name,
-        remote_number=forward.remote_number, reason=payload["reason"],
+        case, "forward.lead_recalled" if recalled else "forward.lead_returned",
+        casework_services._staff_with_role(StaffRole.WINDOW_CLERK, StaffRole.SUPERVISOR),
+        event=f"lead-{'recalled' if recalled else 'returned'}:{forward.pk}", lead_county=payload["lead"],
+        from_county=forward.counterpart_name, remote_number=forward.remote_number, reason=payload["reason"],
     )  # fmt: skip
 
 

@@ -85,3 +85,78 @@ def test_a_code_free_in_the_receiving_county_stays_and_the_page_says_where_to_lo
     page = client_for(county_a).post("/track/", {"tracking_code": case["tracking_code"], "phone_last4": "5678"})
     text = page.content.decode()
     assert county_b.full_name in text and b_case.number in text and f"{county_b.slug}." in text
+
+
+def test_a_co_handler_that_gives_its_part_a_new_code_is_named_to_the_citizen_once(
+    county_a, county_b, county_c, staff_api, anonymous_api, agreement, deliver
+):
+    """多地联办: the lead keeps the citizen's code, a co-handler (C) has already used it."""
+    agreement(county_a, county_b)
+    agreement(county_a, county_c)
+    clerk_a = staff_api(county_a, "supervisor")
+    clerk_b, clerk_c = staff_api(county_b, "window_clerk"), staff_api(county_c, "window_clerk")
+    case = register(clerk_a)  # 金先生, 13912345678
+    old_code = case["tracking_code"]
+    other = register(
+        clerk_c, matter="补办身份证", citizen_name="朴女士", citizen_phone="13600005678", category="single"
+    )
+    with tenant_context(county_c):
+        Case.objects.filter(pk=other["id"]).update(tracking_code=old_code)
+    case = ok(clerk_a.post(f"cases/{case['id']}/accept/", {"version": case["version"]}))
+    ok(forward(clerk_a, case, (county_b.code, "lead"), (county_c.code, "co_handler"), mode="joint"))
+    deliver()
+    # The co-handler decides first, then the lead; later progress there changes nothing here.
+    co = ok(clerk_c.get("forwards/incoming/"))[0]
+    taken = ok(clerk_c.post(f"forwards/{co['id']}/accept/", {"kind_code": "case"}))
+    deliver()
+    lead = ok(clerk_b.get("forwards/incoming/"))[0]
+    ok(clerk_b.post(f"forwards/{lead['id']}/accept/", {"kind_code": "case"}))
+    deliver()
+    with tenant_context(county_c):
+        c_case = Case.objects.get(pk=taken["case_id"])
+        new_code = c_case.tracking_code
+        assert new_code != old_code
+
+    with tenant_context(county_a):
+        forward_c = Forward.objects.get(counterpart_code=county_c.code)
+        assert forward_c.payload["tracking_code"] == new_code
+        # The lead's SMS: B keeps the code. C's: where that part is and the code that finds it.
+        assert Notification.objects.get(channel="sms", key__startswith="case.forwarded").key == "case.forwarded"
+        (sms,) = Notification.objects.filter(channel="sms", key="case.co_handled_new_code")
+        assert county_c.full_name in sms.body and c_case.number in sms.body
+        assert new_code in sms.body and old_code in sms.body
+        assert sms.idempotency_key == f"{case['id']}:co-handled:{forward_c.pk}:sms"
+        accepted = CaseEvent.objects.get(case_id=case["id"], action="forward_accepted", data__county=county_c.code)
+        assert new_code in accepted.note and "已短信告知" in accepted.note
+
+    # C's progress later reaches A; the citizen is not told again.
+    ok(
+        staff_api(county_c, "supervisor").post(
+            f"cases/{taken['case_id']}/withdraw/", {"version": c_case.version, "reason": "无需协办"}
+        )
+    )
+    deliver()
+    with tenant_context(county_a):
+        assert Notification.objects.filter(channel="sms", key="case.co_handled_new_code").count() == 1
+
+    # With that code, C finds the citizen's part there.
+    mine = ok(anonymous_api(county_c).post("public/track/", {"tracking_code": new_code, "phone_last4": "5678"}))
+    assert mine["number"] == c_case.number
+
+
+def test_a_co_handler_that_keeps_the_code_sends_the_citizen_nothing(
+    county_a, county_b, county_c, staff_api, agreement, deliver
+):
+    agreement(county_a, county_b)
+    agreement(county_a, county_c)
+    clerk_a, clerk_c = staff_api(county_a, "supervisor"), staff_api(county_c, "window_clerk")
+    case = register(clerk_a)
+    case = ok(clerk_a.post(f"cases/{case['id']}/accept/", {"version": case["version"]}))
+    ok(forward(clerk_a, case, (county_b.code, "lead"), (county_c.code, "co_handler"), mode="joint"))
+    deliver()
+    co = ok(clerk_c.get("forwards/incoming/"))[0]
+    ok(clerk_c.post(f"forwards/{co['id']}/accept/", {"kind_code": "case"}))
+    deliver()
+    with tenant_context(county_a):
+        assert not Notification.objects.filter(channel="sms", key__in=["case.co_handled_new_code", "case.forwarded"])
+        assert CaseEvent.objects.get(case_id=case["id"], action="forward_accepted").note == ""
