@@ -448,23 +448,45 @@ def staff_page(request: HttpRequest) -> HttpResponse:
             if created.user.enrollment_code:
                 messages.warning(request, enrollment_code_notice(created.user.enrollment_code))
             return redirect("staff-page")
-    # A role form per person, with ids of its own (a label leads to its own person's field), set to
-    # the person's role and department now.
-    staff = [
-        {
-            "profile": p,
-            "role_form": forms.StaffRoleForm(
-                auto_id=f"id_staff_{p.pk}_%s",
-                initial={"role": p.role, "department": p.department.code if p.department else ""},
-                departments=departments,
-            ),
-        }
-        for p in selectors.staff_list_for_actor(actor=user)
-    ]
+    return _staff_list(request, user, form=form, departments=departments)
+
+
+# A role form per person, with ids of its own (a label leads to its own person's field); the ids
+# also tell which row a role form sent back with errors takes the place of.
+def _staff_ids(profile_id: UUID) -> str:
+    return f"id_staff_{profile_id}_%s"
+
+
+def _staff_list(
+    request: HttpRequest,
+    user: User,
+    *,
+    form: BaseForm | None = None,
+    sent: BaseForm | None = None,
+    departments: list[tuple[str, str]] | None = None,
+) -> HttpResponse:
+    """The staff page; ``sent`` is a person's role form that came back with its errors, shown (open) in its row."""
+    departments = forms.department_choices() if departments is None else departments
+
+    def role_form(p: StaffProfile) -> BaseForm:
+        if sent is not None and sent.auto_id == _staff_ids(p.pk):
+            return sent
+        # Set to the person's role and department now.
+        return forms.StaffRoleForm(
+            auto_id=_staff_ids(p.pk),
+            initial={"role": p.role, "department": p.department.code if p.department else ""},
+            departments=departments,
+        )
+
+    staff = [{"profile": p, "role_form": role_form(p)} for p in selectors.staff_list_for_actor(actor=user)]
     return render(
         request,
         "casework/staff.html",
-        {"county": request.tenant, "staff": staff, "form": form},  # type: ignore[attr-defined]
+        {
+            "county": request.tenant,  # type: ignore[attr-defined]
+            "staff": staff,
+            "form": form or forms.StaffCreateForm(departments=departments),
+        },
     )
 
 
@@ -472,26 +494,38 @@ def staff_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def staff_step(request: HttpRequest, profile_id: UUID, step: str) -> HttpResponse:
     user, _profile = _staff(request)
-    target = _or_404(selectors.staff_get_for_actor, actor=user, profile_id=profile_id)
+    target = _or_404(selectors.staff_get_for_actor, actor=user, profile_id=profile_id)  # 404 but for the admin
+    if step == "role":
+        return _staff_role(request, user, target)
+    if step != "deactivate":
+        raise Http404(step)
     try:
-        if step == "deactivate":
-            services.staff_deactivate(actor=user, profile_id=target.pk)
-        elif step == "role":
-            form = forms.StaffRoleForm(request.POST)
-            if not form.is_valid():
-                raise ApplicationError(CaseworkErrorCode.INVALID, _("Please complete the form."))
-            changed = services.staff_role_set(
-                actor=user, profile_id=target.pk, role=form.cleaned_data["role"],
-                department_code=form.cleaned_data["department"],
-            )  # fmt: skip
-            if changed.user.enrollment_code:
-                messages.warning(request, enrollment_code_notice(changed.user.enrollment_code))
-        else:
-            raise Http404(step)
+        services.staff_deactivate(actor=user, profile_id=target.pk)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, _("Saved."))
+    return redirect("staff-page")
+
+
+def _staff_role(request: HttpRequest, user: User, target: StaffProfile) -> HttpResponse:
+    form = forms.StaffRoleForm(request.POST, auto_id=_staff_ids(target.pk))
+    if not form.is_valid():
+        messages.error(request, _("Please complete the form."))
+        return _staff_list(request, user, sent=form)
+    try:
+        changed = services.staff_role_set(
+            actor=user, profile_id=target.pk, role=form.cleaned_data["role"],
+            department_code=form.cleaned_data["department"],
+        )  # fmt: skip
+    except ApplicationError as exc:
+        # Above the list too: the page opens at its top, and the admin's own row has no form.
+        messages.error(request, exc.message)
+        _form_errors(form, exc)
+        return _staff_list(request, user, sent=form)
+    if changed.user.enrollment_code:
+        messages.warning(request, enrollment_code_notice(changed.user.enrollment_code))
+    messages.success(request, _("Saved."))
     return redirect("staff-page")
 
 

@@ -12,6 +12,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
+from django import forms as django_forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -32,7 +33,7 @@ from casework.models import Case
 from sla.national.selectors import calendar_status
 from tenants import forms
 from tenants.config import county_config_parse
-from tenants.models import BatchStatus, CountyStatus
+from tenants.models import BatchStatus, County, CountyStatus
 from tenants.selectors import (
     batch_get_for_operator,
     break_glass_active,
@@ -97,6 +98,19 @@ def _error(request: HttpRequest, exc: ApplicationError) -> None:
             messages.error(request, f"{detail.get('field', '')}: {detail.get('message', '')}")
 
 
+# A form sent with errors comes back in its place on the county's page, as it was typed, each error
+# at its field (read with it: aria-describedby), a short word at the top, where the page opens.
+def _form_errors(form: django_forms.Form, exc: ApplicationError) -> None:
+    """A service's refusal told on the form sent back: at the field it names, else above the form."""
+    placed = False
+    for detail in exc.details or []:
+        if isinstance(detail, dict) and detail.get("field") in form.fields:
+            form.add_error(detail["field"], detail.get("message") or exc.message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
 def _county_url(request: HttpRequest, domain: str) -> str:
     port = request.get_port()
     suffix = "" if port in {"80", "443"} else f":{port}"
@@ -148,7 +162,17 @@ def county_new(request: HttpRequest) -> HttpResponse:
 
 @operator_only
 def county_detail(request: HttpRequest, code: str) -> HttpResponse:
-    county = county_get_for_operator(actor=request.user, code=code)
+    return _county_page(request, county_get_for_operator(actor=request.user, code=code))
+
+
+def _county_page(
+    request: HttpRequest,
+    county: County,
+    *,
+    admin_form: forms.CountyAdminForm | None = None,
+    break_glass_form: forms.BreakGlassForm | None = None,
+) -> HttpResponse:
+    """The county's page; a form sent back with its errors is shown in its place, as it was typed."""
     rows = county_overview(counties=[county])
     return render(
         request,
@@ -160,8 +184,8 @@ def county_detail(request: HttpRequest, code: str) -> HttpResponse:
             "versions": county_config_versions(county=county)[:20],
             "grant": break_glass_active(actor=request.user, county=county),
             "suspend_form": forms.SuspendForm(),
-            "admin_form": forms.CountyAdminForm(),
-            "break_glass_form": forms.BreakGlassForm(),
+            "admin_form": admin_form or forms.CountyAdminForm(),
+            "break_glass_form": break_glass_form or forms.BreakGlassForm(),
             "removable": county.removal_hold_until is not None and county.removal_hold_until <= timezone.now(),
         },
     )
@@ -284,18 +308,17 @@ def county_admin(request: HttpRequest, code: str) -> HttpResponse:
     county = county_get_for_operator(actor=request.user, code=code)
     form = forms.CountyAdminForm(request.POST)
     if not form.is_valid():
-        for field, errors in form.errors.items():
-            label = form.fields[field].label if field in form.fields else ""
-            messages.error(request, f"{label}: {' '.join(str(e) for e in errors)}")
-        return redirect("console-county", code=code)
+        messages.error(request, _("Please complete the form."))
+        return _county_page(request, county, admin_form=form)
     try:
         enrollment_code = county_admin_create(actor=request.user, county=county, **form.cleaned_data)
     except ApplicationError as exc:
-        _error(request, exc)
-    else:
-        messages.success(request, _("The county administrator account was created."))
-        if enrollment_code:
-            messages.warning(request, enrollment_code_notice(enrollment_code))
+        messages.error(request, exc.message)
+        _form_errors(form, exc)
+        return _county_page(request, county, admin_form=form)
+    messages.success(request, _("The county administrator account was created."))
+    if enrollment_code:
+        messages.warning(request, enrollment_code_notice(enrollment_code))
     return redirect("console-county", code=code)
 
 
@@ -311,13 +334,14 @@ def county_break_glass(request: HttpRequest, code: str) -> HttpResponse:
         return redirect("console-county", code=code)
     form = forms.BreakGlassForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Give a reason and a duration."))
-        return redirect("console-county", code=code)
+        messages.error(request, _("Please complete the form."))
+        return _county_page(request, county, break_glass_form=form)
     try:
         break_glass_grant(actor=request.user, county=county, **form.cleaned_data)
     except ApplicationError as exc:
-        _error(request, exc)
-        return redirect("console-county", code=code)
+        messages.error(request, exc.message)
+        _form_errors(form, exc)
+        return _county_page(request, county, break_glass_form=form)
     return redirect("console-county-support", code=code)
 
 

@@ -191,6 +191,16 @@ def _tour(browser: Any, server: dict[str, Any], look: Callable[[Any, str], None]
             with page.expect_navigation():
                 page.click("main button:has-text('登记')")
             look(page, "clerk: register with errors")
+        if role == "admin":
+            page.goto(f"{server['base']}/staff/")
+            page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+            form = page.locator("form[action$='/role/']").first
+            form.locator("select[name=role]").select_option("department_handler")
+            form.locator("select[name=department]").select_option("")
+            with page.expect_navigation():
+                form.locator("button").click()
+            page.wait_for_selector("details[open] form[action$='/role/'] [aria-invalid=true]")
+            look(page, "admin: a role change with errors")
         context.close()
     _console_tour(browser, server, look)
 
@@ -203,6 +213,16 @@ def _console_tour(browser: Any, server: dict[str, Any], look: Callable[[Any, str
     for path in CONSOLE_PAGES:
         page.goto(f"{server['console']}/{path.format(**server)}")
         look(page, f"operator: /{path}")
+    # A county administrator whose user name the county already has: the form comes back in place.
+    page.goto(f"{server['console']}/console/counties/{server['county']}/")
+    form = page.locator("form[action$='/admin/']")
+    form.locator("input[name=username]").fill(server["accounts"]["admin"])
+    form.locator("input[name=name]").fill("管理员")
+    form.locator("input[name=password]").fill("Admin-long-pass-3")
+    with page.expect_navigation():
+        form.locator("button").click()
+    page.wait_for_selector("form[action$='/admin/'] [aria-invalid=true]")
+    look(page, "operator: a county administrator with errors")
     page.goto(f"{server['console']}/console/counties/{server['county']}/config/")
     text = page.input_value("textarea[name=yaml_text]")
     page.fill("textarea[name=yaml_text]", f"{LONG_CONFIG_LINE}\n{text}")

@@ -464,3 +464,30 @@ def test_a_step_form_sent_with_errors_comes_back_open_with_its_errors_at_its_fie
     assert markup.error_problems() == [] and markup.id_problems() == []
     with tenant_context(county_a):
         assert Case.objects.get(pk=case_id).version == case.version  # nothing changed
+
+
+def test_a_role_change_sent_with_errors_comes_back_open_in_its_row(county_a):
+    """The person's form comes back open, with what was chosen and its error at its field; other rows as they were."""
+    admin = signed_in(county_a, "county_admin", username="roles-admin")
+    with tenant_context(county_a):
+        from casework.models import StaffProfile
+
+        target = StaffProfileFactory(user=UserFactory(username="roles-target"), role="window_clerk")
+        other = StaffProfileFactory(user=UserFactory(username="roles-other"), role="window_clerk")
+    url = f"/staff/{target.pk}/role/"
+
+    # The form's own check (an unknown role) and the county's rule (a handler needs a department).
+    for sent, field in (({"role": "no-such-role", "department": "scjgj"}, "role"),
+                        ({"role": "department_handler", "department": ""}, "department")):  # fmt: skip
+        markup = Markup(page(admin.post(url, sent)))
+        assert markup.error_problems() == [] and markup.id_problems() == []
+        assert [e.attrs["id"] for e in markup.invalid_fields()] == [f"id_staff_{target.pk}_{field}"]
+        assert markup.error_of(f"id_staff_{target.pk}_{field}")
+        role = markup.by_id()[f"id_staff_{target.pk}_role"]
+        assert "open" in role.enclosing("details").attrs and role.enclosing("form").attrs["action"] == url
+        assert "open" not in markup.by_id()[f"id_staff_{other.pk}_role"].enclosing("details").attrs
+    html = page(admin.post(url, {"role": "department_handler", "department": ""}))
+    chosen = re.search(rf'id="id_staff_{target.pk}_role">(.*?)</select>', html, re.S)
+    assert chosen is not None and '<option value="department_handler" selected>' in chosen.group(1)
+    with tenant_context(county_a):
+        assert StaffProfile.objects.get(pk=target.pk).role == "window_clerk"  # nothing changed

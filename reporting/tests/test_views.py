@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django_tenants.utils import tenant_context
+from django_tenants.utils import schema_context, tenant_context
 
+from banchengshi.accounts.models import PlatformRole
 from casework.models import Department, StaffRole
 from casework.tests.factories import StaffProfileFactory, UserFactory
+from tests.markup import Markup
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +127,20 @@ def test_a_far_off_period_is_refused_by_the_api(county_a, known_cases):
         "/api/v1/reports/figures/", {"date_from": "9999-06-01", "date_to": "9999-12-31"}
     )
     assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+
+
+def test_the_province_page_has_the_console_s_navigation(client_for, two_counties):
+    """An operator who lands on the province figures gets back to the console, and the console leads there."""
+    with schema_context("public"):
+        operator: Any = UserFactory(username="operator-nav", is_staff=True, platform_role=PlatformRole.OPERATOR)
+    client = client_for(None)
+    client.force_login(operator)
+
+    def nav_links(path: str) -> set[str]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        markup = Markup(response.content.decode())
+        return {e.attrs["href"] for e in markup.elements if e.tag == "a" and e.enclosing("nav") is not None}
+
+    assert {"/", "/console/counties/new/", "/reports/province/"} <= nav_links("/reports/province/")
+    assert "/reports/province/" in nav_links("/")

@@ -27,6 +27,7 @@ from conftest import county_config_path, host_of
 from tenants.models import BatchStatus, BreakGlassGrant, County, CountyBatch, CountyConfigVersion, CountyStatus
 from tenants.services import county_batch_run, operator_create
 from tenants.tests.test_config import minimal
+from tests.markup import Markup
 
 pytestmark = pytest.mark.django_db
 
@@ -353,3 +354,48 @@ def test_a_county_export_needs_a_reasoned_grant_and_leaves_no_copy(console, oper
     assert b"".join(response.streaming_content)[:2] == b"\x1f\x8b"  # a gzip archive
     assert not any((tmp_path / "var" / "exports").iterdir())  # sent, not kept
     assert AuditRecord.objects.filter(action="tenants.county_exported", object_id=county_a.code).exists()
+
+
+def test_a_county_administrator_form_sent_with_errors_comes_back_in_place(console, county_a):
+    """What the operator typed stays, and each error is read with its field (not only in the messages)."""
+    url = f"/console/counties/{county_a.code}/admin/"
+    response = console.post(url, {"username": "typed-admin", "name": "", "password": "short"})
+    assert response.status_code == 200
+    markup = Markup(response.content.decode())
+    assert markup.error_problems() == [] and markup.id_problems() == []
+    assert {e.attrs["name"] for e in markup.invalid_fields()} == {"name", "password"}
+    assert "此项为必填项" in markup.error_of("id_name")
+    assert markup.by_id()["id_username"].attrs["value"] == "typed-admin"
+    assert markup.by_id()["id_username"].enclosing("form").attrs["action"] == url
+    with tenant_context(county_a):
+        assert not StaffProfile.objects.filter(user__username="typed-admin").exists()
+
+    # The county's rule (a user name taken in the county) is told at its field too.
+    sent = {"username": "first-admin", "name": "管理员", "password": "Admin-long-pass-3"}
+    assert console.post(url, sent)["Location"] == f"/console/counties/{county_a.code}/"
+    response = console.post(url, sent)
+    assert response.status_code == 200
+    markup = Markup(response.content.decode())
+    assert "同名账号" in markup.error_of("id_username")
+    assert markup.by_id()["id_name"].attrs["value"] == "管理员"
+    assert markup.error_problems() == [] and markup.id_problems() == []
+
+
+def test_a_support_access_form_sent_with_errors_comes_back_in_place(console, county_a):
+    url = f"/console/counties/{county_a.code}/break-glass/"
+    response = console.post(url, {"reason": "工单 2026-130：市民反映进度", "minutes": 10_000})
+    assert response.status_code == 200
+    markup = Markup(response.content.decode())
+    assert markup.error_problems() == [] and markup.id_problems() == []
+    assert [e.attrs["name"] for e in markup.invalid_fields()] == ["minutes"]
+    assert markup.error_of("id_minutes")
+    assert markup.by_id()["id_reason"].text == "工单 2026-130：市民反映进度"
+    assert markup.by_id()["id_reason"].enclosing("form").attrs["action"] == url
+
+    # Too short a reason is the service's rule: told on the form, with what was typed kept.
+    response = console.post(url, {"reason": "短", "minutes": 45})
+    assert response.status_code == 200
+    markup = Markup(response.content.decode())
+    assert "至少 10 个字" in markup.by_id()["id_reason"].enclosing("form").text
+    assert markup.by_id()["id_reason"].text == "短" and markup.by_id()["id_minutes"].attrs["value"] == "45"
+    assert not BreakGlassGrant.objects.filter(county=county_a).exists()
