@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from banchengshi.accounts.models import User
 from banchengshi.accounts.services import enrollment_code_notice
 from banchengshi.audit.services import audit_record
-from banchengshi.errors import ApplicationError
+from banchengshi.errors import ApplicationError, form_errors_add
 from banchengshi.ratelimit import allow, client_address
 from casework import forms, selectors, services
 from casework.errors import CaseworkErrorCode
@@ -122,17 +122,7 @@ def _intake(data: dict[str, Any], channel: str) -> services.CaseIntake:
 
 
 def _form_errors(form: Any, exc: ApplicationError) -> None:
-    placed = False
-    for detail in exc.details:
-        field = detail.get("field")
-        if field in form.fields:
-            form.add_error(field, detail.get("message", exc.message))
-            placed = True
-        elif field == "department_codes" and "departments" in form.fields:
-            form.add_error("departments", detail.get("message", exc.message))
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
+    form_errors_add(form, exc, aliases={"department_codes": "departments"})
 
 
 @login_required

@@ -12,7 +12,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from django import forms as django_forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -28,7 +27,7 @@ from django_tenants.utils import tenant_context
 
 from banchengshi.accounts.services import enrollment_code_notice
 from banchengshi.audit.services import audit_record
-from banchengshi.errors import ApplicationError
+from banchengshi.errors import ApplicationError, form_errors_add
 from casework.models import Case
 from sla.national.selectors import calendar_status
 from tenants import forms
@@ -96,19 +95,6 @@ def _error(request: HttpRequest, exc: ApplicationError) -> None:
     for detail in exc.details or []:
         if isinstance(detail, dict):
             messages.error(request, f"{detail.get('field', '')}: {detail.get('message', '')}")
-
-
-# A form sent with errors comes back in its place on the county's page, as it was typed, each error
-# at its field (read with it: aria-describedby), a short word at the top, where the page opens.
-def _form_errors(form: django_forms.Form, exc: ApplicationError) -> None:
-    """A service's refusal told on the form sent back: at the field it names, else above the form."""
-    placed = False
-    for detail in exc.details or []:
-        if isinstance(detail, dict) and detail.get("field") in form.fields:
-            form.add_error(detail["field"], detail.get("message") or exc.message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
 
 
 def _county_url(request: HttpRequest, domain: str) -> str:
@@ -314,7 +300,7 @@ def county_admin(request: HttpRequest, code: str) -> HttpResponse:
         enrollment_code = county_admin_create(actor=request.user, county=county, **form.cleaned_data)
     except ApplicationError as exc:
         messages.error(request, exc.message)
-        _form_errors(form, exc)
+        form_errors_add(form, exc)
         return _county_page(request, county, admin_form=form)
     messages.success(request, _("The county administrator account was created."))
     if enrollment_code:
@@ -340,7 +326,7 @@ def county_break_glass(request: HttpRequest, code: str) -> HttpResponse:
         break_glass_grant(actor=request.user, county=county, **form.cleaned_data)
     except ApplicationError as exc:
         messages.error(request, exc.message)
-        _form_errors(form, exc)
+        form_errors_add(form, exc)
         return _county_page(request, county, break_glass_form=form)
     return redirect("console-county-support", code=code)
 

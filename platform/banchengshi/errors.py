@@ -44,6 +44,19 @@ class ApplicationError(Exception):
         return body
 
 
+def form_errors_add(form: Any, exc: ApplicationError, *, aliases: dict[str, str] | None = None) -> None:
+    """A service's refusal told on the page's form sent back: at each field its details name
+    (``aliases``: the service's name of a field → the form's), else above the form."""
+    placed = False
+    for detail in exc.details:
+        field = (aliases or {}).get(detail.get("field", ""), detail.get("field"))
+        if field in form.fields:
+            form.add_error(field, detail.get("message") or exc.message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.message)
+
+
 class PlatformErrorCode(StrEnum):
     VALIDATION = "validation_error"
     NOT_FOUND = "not_found"

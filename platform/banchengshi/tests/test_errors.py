@@ -40,3 +40,27 @@ def test_a_body_over_the_upload_limit_is_413_in_the_envelope(county_a, clean_cac
     response = post(county_a, b'{"tracking_code":"' + b"A" * 4096 + b'","phone_last4":"1234"}')
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_a_refusal_goes_to_the_field_it_names_else_above_the_form():
+    from django import forms
+
+    from banchengshi.errors import ApplicationError, PlatformErrorCode, form_errors_add
+
+    class Form(forms.Form):
+        username = forms.CharField()
+        departments = forms.CharField()
+
+    def sent(exc: ApplicationError, **aliases: str) -> forms.Form:
+        form = Form({"username": "x", "departments": "y"})
+        form.is_valid()
+        form_errors_add(form, exc, aliases=aliases)
+        return form
+
+    code = PlatformErrorCode.VALIDATION
+    named = ApplicationError(code, "不行", details=[{"field": "username", "message": "已被使用"}])
+    aliased = ApplicationError(code, "不行", details=[{"field": "department_codes"}])
+    unnamed = ApplicationError(code, "不行", details=[{"field": "other"}])
+    assert sent(named).errors == {"username": ["已被使用"]}
+    assert sent(aliased, department_codes="departments").errors == {"departments": ["不行"]}
+    assert sent(unnamed).errors == {"__all__": ["不行"]}
