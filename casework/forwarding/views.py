@@ -19,17 +19,25 @@ from casework import selectors as casework_selectors
 from casework.forwarding import selectors, services
 from casework.policy import Action, mask_phone, may
 
+Choices = list[tuple[str, str]]
+
+
+def accept_choices() -> tuple[Choices, Choices]:
+    """The county's request kinds and categories, read once for every form of a page."""
+    kinds = [(k.code, k.name) for k in casework_selectors.request_kind_list()]
+    categories = [("", "—")] + [(c.code, c.name) for c in casework_selectors.category_list()]
+    return kinds, categories
+
 
 class AcceptForm(forms.Form):
     kind = forms.ChoiceField(label=gettext_lazy("request kind"))
     category = forms.ChoiceField(label=gettext_lazy("category"), required=False)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, choices: tuple[Choices, Choices] | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["kind"].choices = [(k.code, k.name) for k in casework_selectors.request_kind_list()]  # type: ignore[attr-defined]
-        self.fields["category"].choices = [("", "—")] + [  # type: ignore[attr-defined]
-            (c.code, c.name) for c in casework_selectors.category_list()
-        ]
+        kinds, categories = choices or accept_choices()
+        self.fields["kind"].choices = kinds  # type: ignore[attr-defined]
+        self.fields["category"].choices = categories  # type: ignore[attr-defined]
 
 
 class ReturnForm(forms.Form):
@@ -45,12 +53,13 @@ def incoming_page(request: HttpRequest) -> HttpResponse:
     full = may(profile, Action.SEE_PHONE)
     forwards = selectors.forwards_incoming(actor=user)  # type: ignore[arg-type]
     may_decide = may(profile, Action.FORWARD)
+    choices = accept_choices() if may_decide and forwards else None
     rows = [
         {
             "forward": f,
             "phone": f.citizen_phone if full and selectors.forward_phone_in_full(f) else mask_phone(f.citizen_phone),
             # Two forms a forward, each with ids of its own: a label must lead to its own row's field.
-            "accept_form": AcceptForm(auto_id=f"id_accept_{f.pk}_%s") if may_decide else None,
+            "accept_form": AcceptForm(auto_id=f"id_accept_{f.pk}_%s", choices=choices) if may_decide else None,
             "return_form": ReturnForm(auto_id=f"id_return_{f.pk}_%s") if may_decide else None,
         }
         for f in forwards
